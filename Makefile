@@ -1,0 +1,47 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The demo runs these shipped scenarios on the embedded model (about 5 minutes on 2 cores).
+DEMO_SCENARIOS ?= scenarios/workplace
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+# llama-cpp-python compiles llama.cpp from source (about 6 minutes on 2 cores). A native build
+# uses every instruction the build CPU reports, and on CPUs that report AMX the kernels then
+# die with SIGILL inside virtual machines, so we build a portable wheel (AVX2, no AMX) once
+# into a wheelhouse outside the checkout, where later installs and fresh clones reuse it.
+LLAMA_CPP_VERSION := 0.3.36
+WHEELHOUSE ?= $(HOME)/.cache/agentsim/wheels
+LLAMA_WHEEL = $(wildcard $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@if [ -z "$(LLAMA_WHEEL)" ]; then \
+	  echo "building llama-cpp-python $(LLAMA_CPP_VERSION) (portable CPU build, about 6 minutes)"; \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip wheel --quiet --no-deps \
+	    --no-binary llama-cpp-python --no-cache-dir -w $(WHEELHOUSE) \
+	    llama-cpp-python==$(LLAMA_CPP_VERSION); fi
+	$(BIN)/python -m pip install --quiet --find-links $(WHEELHOUSE) -e '.[test]' \
+	  llama-cpp-python==$(LLAMA_CPP_VERSION)
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/agentsim run $(DEMO_SCENARIOS) --setting interaction --replicates 1 --seed 0
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not integration"
+
+bench: setup
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/concurrency.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

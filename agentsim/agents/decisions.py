@@ -1,0 +1,141 @@
+"""Assignment decisions: the JSON schema a model is constrained to, and a tolerant parser.
+
+Models that support JSON-schema output are asked for ``{"assignments": {task_id: name}}``; others
+are asked for the published fixed format ``Task k: <task>, Person assigned: <name>``. The parser
+accepts both, whatever was asked, because weak models drift between them. A decision is valid
+only when every task is assigned to a known persona; anything else raises
+:class:`~agentsim.errors.DecisionParseError`, which the caller records and counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from agentsim.errors import DecisionParseError
+from agentsim.scenario.schema import Scenario
+
+
+def assignment_schema(scenario: Scenario) -> dict[str, Any]:
+    """JSON schema of an assignment decision, built from the scenario's own ids and names."""
+    names = [p.name for p in scenario.personas]
+    return {
+        "type": "object",
+        "properties": {
+            "assignments": {
+                "type": "object",
+                "properties": {t.id: {"type": "string", "enum": names} for t in scenario.tasks},
+                "required": [t.id for t in scenario.tasks],
+                "additionalProperties": False,
+            }
+        },
+        "required": ["assignments"],
+        "additionalProperties": False,
+    }
+
+
+def _person_lookup(scenario: Scenario) -> dict[str, str]:
+    lookup: dict[str, str] = {}
+    for persona in scenario.personas:
+        lookup[persona.name.lower()] = persona.id
+        lookup[persona.id.lower()] = persona.id
+        lookup.setdefault(persona.name.split()[0].lower(), persona.id)
+    return lookup
+
+
+def _task_lookup(scenario: Scenario) -> dict[str, str]:
+    lookup: dict[str, str] = {}
+    for number, task in enumerate(scenario.tasks, start=1):
+        for key in (task.id, f"task {number}", f"task{number}", str(number), task.text):
+            lookup[key.lower().strip(" .:")] = task.id
+    return lookup
+
+
+def _resolve_person(value: str, people: dict[str, str]) -> str | None:
+    text = value.strip().strip("\"'.,;").lower()
+    if text in people:
+        return people[text]
+    # "Daniel (he leads)" or "I'd pick Daniel" → the first known name mentioned, if only one is.
+    found = {pid for key, pid in people.items() if re.search(rf"\b{re.escape(key)}\b", text)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _from_mapping(mapping: dict[str, Any], scenario: Scenario) -> dict[str, str]:
+    tasks, people = _task_lookup(scenario), _person_lookup(scenario)
+    result: dict[str, str] = {}
+    for key, value in mapping.items():
+        task = tasks.get(str(key).lower().strip(" .:"))
+        if task is None:
+            raise DecisionParseError(f"unknown task {key!r}", raw=json.dumps(mapping))
+        person = _resolve_person(str(value), people)
+        if person is None:
+            raise DecisionParseError(
+                f"task {task}: {value!r} is not one of the people", raw=json.dumps(mapping)
+            )
+        result[task] = person
+    return result
+
+
+def _json_objects(text: str) -> list[Any]:
+    decoder = json.JSONDecoder()
+    objects = []
+    for start in (m.start() for m in re.finditer(r"\{", text)):
+        try:
+            value, _ = decoder.raw_decode(text[start:])
+        except json.JSONDecodeError:
+            continue
+        objects.append(value)
+        break
+    return objects
+
+
+TEXT_LINE = re.compile(
+    r"(?P<task>task\s*\d+|t\d+)\s*[:\-.)]?\s*(?P<rest>.*)", re.IGNORECASE
+)
+PERSON_AFTER = re.compile(r"(?:person\s+assigned|assigned\s+to|->|→|=>)\s*[:\-]?\s*(?P<who>.+)", re.I)
+
+
+def _from_text(text: str, scenario: Scenario) -> dict[str, str]:
+    tasks, people = _task_lookup(scenario), _person_lookup(scenario)
+    result: dict[str, str] = {}
+    for line in text.splitlines():
+        match = TEXT_LINE.search(line.strip().lstrip("-*• "))
+        if not match:
+            continue
+        task = tasks.get(match["task"].lower().replace("  ", " ").strip())
+        if task is None:
+            continue
+        rest = match["rest"]
+        after = PERSON_AFTER.search(rest)
+        candidate = after["who"] if after else rest.split(":")[-1]
+        person = _resolve_person(candidate, people)
+        if person is not None and task not in result:
+            result[task] = person
+    return result
+
+
+def parse_assignment(text: str, scenario: Scenario) -> tuple[dict[str, str], str]:
+    """Extract task id → persona id from a model answer; returns (decision, 'json'|'text')."""
+    decision: dict[str, str] = {}
+    how = "text"
+    for value in _json_objects(text):
+        if isinstance(value, dict):
+            inner = value.get("assignments", value)
+            if isinstance(inner, dict):
+                decision, how = _from_mapping(inner, scenario), "json"
+    if not decision:
+        decision = _from_text(text, scenario)
+    missing = [t.id for t in scenario.tasks if t.id not in decision]
+    if missing:
+        raise DecisionParseError(
+            f"no person assigned to task(s) {', '.join(missing)}", raw=text
+        )
+    return decision, how
+
+
+def describe_assignment(decision: dict[str, str], scenario: Scenario) -> str:
+    """A readable one-line rendering used in transcripts: 't1 → Daniel; t2 → Emily'."""
+    return "; ".join(
+        f"{t.id} → {scenario.persona(decision[t.id]).name}" for t in scenario.tasks
+    )

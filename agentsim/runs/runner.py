@@ -1,0 +1,216 @@
+"""Plan, run and judge an experiment: the Python API behind ``agentsim run``.
+
+plan: scenarios × replicates → ConversationJobs (seeds derived from the run seed);
+run: each job through its protocol's graph on an executor, every step logged to the run folder;
+judge: registered judges read the log and write ``results.json``.
+A failing conversation becomes an ``error`` event and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentsim import __version__
+from agentsim.errors import AgentsimError, InputError
+from agentsim.judges.base import RunView
+from agentsim.models.client import ModelClient, check_model_name
+from agentsim.models.names import DEFAULT_MODEL
+from agentsim.orchestrator.jobs import ConversationJob, derive_seed
+from agentsim.orchestrator.runtime import ConversationContext
+from agentsim.registry import REGISTRY
+from agentsim.runs.events import (
+    ConversationFinished,
+    ConversationStarted,
+    ErrorEvent,
+    RunFinished,
+    RunStarted,
+)
+from agentsim.runs.store import RunStore, new_run_id
+from agentsim.scenario.loader import scenario_hash, scenario_to_data
+from agentsim.scenario.schema import Scenario
+
+DEFAULT_JUDGES = ("assignment_bias",)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of a run; ``None`` means 'as the scenario file says'."""
+
+    model: str = DEFAULT_MODEL
+    roles: dict[str, str] = field(default_factory=dict)
+    setting: str | None = None
+    rounds: int | None = None
+    replicates: int = 1
+    seed: int = 0
+    concurrency: int = 4
+    temperature: float = 0.7
+    max_tokens: int = 200
+    retries: int = 3
+    backoff_s: float = 0.5
+    judges: tuple[str, ...] = DEFAULT_JUDGES
+
+
+@dataclass
+class RunSummary:
+    """What a finished run reports: where it is, how many conversations ran and failed, metrics."""
+
+    run_dir: Path
+    conversations: int
+    failed: int
+    results: dict[str, Any]
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[ConversationJob]:
+    """Expand scenarios × replicates into jobs, each with its own derived seed."""
+    models = {"default": options.model, **options.roles}
+    jobs = []
+    for scenario in scenarios:
+        protocol = scenario.protocol
+        for replicate in range(options.replicates):
+            job = ConversationJob(
+                scenario_id=scenario.id, protocol=protocol.name,
+                setting=options.setting or protocol.setting,
+                rounds=protocol.rounds if options.rounds is None else options.rounds,
+                speaking_order=protocol.speaking_order, replicate=replicate, seed=0,
+                models=models, temperature=options.temperature, max_tokens=options.max_tokens,
+            )
+            seed = derive_seed(options.seed, job.conversation_id)
+            jobs.append(job.model_copy(update={"seed": seed}))
+    return jobs
+
+
+def check_roles(options: RunOptions, scenarios: Sequence[Scenario]) -> None:
+    """Every model name routes, and every --role key names a role or a persona."""
+    known = {"agent", "single", "judge", "moderator"}
+    known |= {p.id for s in scenarios for p in s.personas}
+    for key, model in {"--model": options.model, **options.roles}.items():
+        if key != "--model" and key not in known:
+            raise InputError(f"unknown role {key!r} (roles: agent, single, judge, moderator, or "
+                             "a persona id)", source="--role")
+        check_model_name(model)
+
+
+def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
+                 jobs: Sequence[ConversationJob]) -> dict[str, Any]:
+    """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs."""
+    return {
+        "run_id": run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "status": "running",
+        "agentsim_version": __version__,
+        "python": platform.python_version(),
+        "options": {k: v for k, v in options.__dict__.items()},
+        "models": {"default": options.model, **options.roles},
+        "seed": options.seed,
+        "scenarios": {
+            s.id: {"path": str(path), "hash": scenario_hash(s), "data": scenario_to_data(s)}
+            for path, s in scenarios
+        },
+        "jobs": [job.model_dump() for job in jobs],
+    }
+
+
+async def run_conversation(job: ConversationJob, scenario: Scenario, client: ModelClient,
+                           store: RunStore, run_id: str) -> bool:
+    """Run one conversation to its end; errors become events, never exceptions."""
+    ctx = ConversationContext(run_id=run_id, job=job, scenario=scenario, client=client,
+                              emit=store.append)
+    from agentsim.orchestrator.discussion import speaking_order
+
+    store.append(ConversationStarted(
+        **ctx.ids(), scenario_id=scenario.id, protocol=job.protocol, setting=job.setting,
+        job=job.model_dump(), order=speaking_order(ctx, 1)))
+    try:
+        state = await REGISTRY.get("protocol", job.protocol)(ctx)
+    except (AgentsimError, Exception) as error:  # noqa: BLE001 - one failure must not stop a batch
+        store.append(ErrorEvent(**ctx.ids(), error_type=type(error).__name__, message=str(error)))
+        store.append(ConversationFinished(**ctx.ids(), ok=False))
+        return False
+    store.append(ConversationFinished(**ctx.ids(), ok=True, turns=int(state.get("turn", 0))))
+    return True
+
+
+def execute(store: RunStore, jobs: Sequence[ConversationJob], scenarios: dict[str, Scenario],
+            options: RunOptions, on_done: Callable[[ConversationJob, bool], None] | None = None,
+            resumed: bool = False) -> list[bool]:
+    """Run ``jobs`` into ``store`` on the local executor."""
+    run_id = store.run_id
+    client = ModelClient(retries=options.retries, backoff_s=options.backoff_s,
+                         seed=options.seed)
+    store.append(RunStarted(run_id=run_id, planned=len(jobs), resumed=resumed))
+    executor = REGISTRY.get("executor", "local")(concurrency=options.concurrency)
+
+    async def work(job: ConversationJob) -> bool:
+        return await run_conversation(job, scenarios[job.scenario_id], client, store, run_id)
+
+    return asyncio.run(executor.run(jobs, work, on_done))
+
+
+def judge_run(run_dir: Path, judges: Sequence[str] = DEFAULT_JUDGES,
+              results_name: str = "results.json", append_events: bool = True) -> dict[str, Any]:
+    """Run judges on a stored run, append their verdicts, write and return the results."""
+    store = RunStore.open(run_dir)
+    view = RunView(store)
+    results: dict[str, Any] = {"run_id": store.run_id, "judged_at": time.time(),
+                               "judges": list(judges), "metrics": {}, "counts": {}, "notes": []}
+    for name in judges:
+        output = REGISTRY.get("judge", name)().judge(view)
+        if append_events:
+            for event in output.results:
+                store.append(event)
+        results["metrics"].update({k: v.as_dict() for k, v in output.metrics.items()})
+        results["counts"][name] = output.counts
+        results["notes"] += output.notes
+    conversations, failed, errors = conversation_outcomes(store)
+    results["conversations"] = conversations
+    results["failed"] = failed
+    results["errors"] = errors
+    store.write_results(results, results_name)
+    store.close()
+    return results
+
+
+def conversation_outcomes(store: RunStore) -> tuple[int, int, dict[str, int]]:
+    """(finished conversations, failed ones, failures by error type) from the log."""
+    finished: dict[str, bool] = {}
+    errors: dict[str, int] = {}
+    for event in store.iter_events({"conversation_finished", "error"}):
+        if event.type == "conversation_finished":
+            finished[event.conversation_id] = event.ok
+        elif event.fatal:
+            errors[event.error_type] = errors.get(event.error_type, 0) + 1
+    return len(finished), sum(1 for ok in finished.values() if not ok), errors
+
+
+def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
+                   out: Path | None = None, runs_root: Path = Path("runs"),
+                   on_start: Callable[[int], None] | None = None,
+                   on_done: Callable[[ConversationJob, bool], None] | None = None) -> RunSummary:
+    """Plan, run and judge; the whole of ``agentsim run`` without the terminal."""
+    plain = [s for _, s in scenarios]
+    check_roles(options, plain)
+    jobs = plan_jobs(plain, options)
+    run_id = new_run_id()
+    run_dir = out or runs_root / run_id
+    store = RunStore.create(run_dir, new_manifest(run_id, scenarios, options, jobs))
+    if on_start is not None:
+        on_start(len(jobs))
+    try:
+        execute(store, jobs, {s.id: s for s in plain}, options, on_done)
+    except BaseException:
+        store.update_manifest(status="interrupted")
+        raise
+    conversations, failed, _ = conversation_outcomes(store)
+    store.append(RunFinished(run_id=run_id, conversations=conversations, failed=failed))
+    results = judge_run(run_dir, options.judges)
+    store.update_manifest(status="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                     time.gmtime()))
+    return RunSummary(run_dir, results["conversations"], results["failed"], results,
+                      results["errors"])

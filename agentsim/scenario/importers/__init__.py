@@ -1,0 +1,1 @@
+"""Importers that convert published scenario data into agentsim scenario files."""

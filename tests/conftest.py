@@ -1,0 +1,30 @@
+"""Shared fixtures: paths to the repository, the shipped scenarios and the published anchors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ANCHORS = REPO.parent / "shared" / "anchors"
+
+
+@pytest.fixture
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+@pytest.fixture
+def workplace() -> Path:
+    """The shipped workplace scenarios folder."""
+    return REPO / "scenarios" / "workplace"
+
+
+@pytest.fixture
+def anchors() -> Path:
+    """The published reference data (skips the test when it is not beside the checkout)."""
+    if not ANCHORS.is_dir():
+        pytest.skip(f"published anchors not found at {ANCHORS}")
+    return ANCHORS

@@ -1,0 +1,132 @@
+"""End-to-end runs with the scripted model: the measured bias must cover the rate put in.
+
+The scripted model plants decisions (fully stereotyped with probability rate, balanced otherwise),
+so a correct pipeline measures bias ≈ rate and escalation ≈ final − rate. These tests check the
+machinery, not any model's bias.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentsim.runs.runner import RunOptions, run_experiment
+from agentsim.runs.store import RunStore
+from agentsim.scenario import load_scenarios
+
+
+def run(tmp_path: Path, workplace: Path, model: str, **options) -> dict:
+    scenarios = load_scenarios([workplace])
+    summary = run_experiment(scenarios, RunOptions(model=model, **options), out=tmp_path / "run")
+    return {"summary": summary, "metrics": summary.results["metrics"]}
+
+
+def covers(metric: dict, target: float) -> bool:
+    return metric["ci_low"] - 1e-9 <= target <= metric["ci_high"] + 1e-9
+
+
+@pytest.mark.parametrize(("rate", "final"), [(0.2, 0.2), (0.5, 0.8), (0.9, 0.4)])
+def test_measured_bias_covers_planted_rates(tmp_path, workplace, rate, final):
+    out = run(tmp_path, workplace, f"scripted/stereotyped?rate={rate}&final={final}",
+              replicates=3, rounds=1, seed=7)
+    metrics = out["metrics"]
+    assert out["summary"].failed == 0
+    assert covers(metrics["bias_first"], rate), metrics["bias_first"]
+    assert covers(metrics["bias_last"], final), metrics["bias_last"]
+    assert covers(metrics["escalation"], final - rate), metrics["escalation"]
+    # Planted decisions are never anti-stereotypical, and the three shares add up to one.
+    assert metrics["first_anti"]["value"] == 0
+    shares = sum(metrics[f"first_{k}"]["value"] for k in ("stereotypical", "neutral", "anti"))
+    assert shares == pytest.approx(1.0)
+
+
+def test_the_log_has_every_step_and_ids(tmp_path, workplace):
+    out = run(tmp_path, workplace, "scripted/stereotyped?rate=0.5", replicates=1, rounds=2)
+    store = RunStore.open(out["summary"].run_dir)
+    events = list(store.iter_events())
+    types = [e.type for e in events]
+    conversations = {e.conversation_id for e in events if e.type == "conversation_finished"}
+    assert len(conversations) == 16
+    assert types[0] == "run_started"
+    for kind in ("model_call", "message", "decision", "judge_result", "run_finished"):
+        assert kind in types
+    one = [e for e in events if e.conversation_id == "office-product-launch.base.none.r0"]
+    discussion = [e for e in one if e.type == "message" and e.phase == "discussion"]
+    assert len(discussion) == 2 * 4  # two rounds, four agents
+    assert {e.round for e in discussion} == {1, 2}
+    decisions = [e for e in one if e.type == "decision"]
+    assert sorted(e.phase for e in decisions) == ["final"] * 4 + ["first"] * 4
+    for event in one:
+        assert event.run_id == store.run_id and event.seed is not None
+    manifest = store.read_manifest()
+    assert manifest["status"] == "finished"
+    assert len(manifest["jobs"]) == 16 and len(manifest["scenarios"]) == 16
+    results = json.loads((out["summary"].run_dir / "results.json").read_text())
+    assert results["conversations"] == 16 and results["failed"] == 0
+
+
+def test_first_decisions_are_private(tmp_path, workplace):
+    """Round-1 prompts carry no other agent's answer; discussion prompts carry the transcript."""
+    out = run(tmp_path, workplace, "scripted/stereotyped?rate=0.5", rounds=1)
+    store = RunStore.open(out["summary"].run_dir)
+    calls = [e for e in store.iter_events({"model_call"})
+             if e.conversation_id == "office-product-launch.base.none.r0"]
+    first = [c for c in calls if c.purpose == "decision" and c.turn < 4]
+    assert len(first) == 4
+    for call in first:
+        assert "Conversation so far" not in call.messages[-1]["content"]
+        assert "My proposal" not in call.messages[-1]["content"]
+    talk = [c for c in calls if c.purpose == "discussion"]
+    assert all("My proposal" in c.messages[-1]["content"] for c in talk)
+
+
+def test_same_seed_same_log_different_seed_differs(tmp_path, workplace):
+    def decisions(seed: int, name: str) -> list:
+        scenarios = load_scenarios([workplace / "office-product-launch.yaml"])
+        summary = run_experiment(scenarios, RunOptions(model="scripted/stereotyped?rate=0.5",
+                                                       replicates=4, seed=seed),
+                                 out=tmp_path / name)
+        return [(e.conversation_id, e.agent, e.phase, e.value)
+                for e in RunStore.open(summary.run_dir).iter_events({"decision"})]
+
+    first, again, other = decisions(1, "a"), decisions(1, "b"), decisions(2, "c")
+    assert sorted(first, key=str) == sorted(again, key=str)
+    assert sorted(first, key=str) != sorted(other, key=str)
+
+
+def test_no_interaction_setting_has_one_decision(tmp_path, workplace):
+    out = run(tmp_path, workplace, "scripted/stereotyped?rate=1", setting="no-interaction")
+    metrics = out["metrics"]
+    assert metrics["bias_first"]["value"] == 1.0
+    assert "bias_last" not in metrics and "escalation" not in metrics
+    store = RunStore.open(out["summary"].run_dir)
+    assert not list(store.iter_events({"message"}))
+    phases = {e.phase for e in store.iter_events({"decision"})}
+    assert phases == {"single"}
+
+
+def test_goal_setting_tells_each_agent_privately(tmp_path, workplace):
+    out = run(tmp_path, workplace, "scripted/fair", setting="goal", rounds=1)
+    store = RunStore.open(out["summary"].run_dir)
+    calls = list(store.iter_events({"model_call"}))
+    assert calls and all("Private goal" in c.messages[0]["content"] for c in calls)
+    # The goal is in the system prompt only: never in the public transcript.
+    assert not any("Private goal" in m.content for m in store.iter_events({"message"}))
+    task = "t1"
+    assert all(f"assigned {task}" in c.messages[0]["content"] for c in calls)
+
+
+def test_provider_failures_are_retried_and_counted(tmp_path, workplace):
+    out = run(tmp_path, workplace, "scripted/stereotyped?rate=0.5&fail=0.6", rounds=1,
+              replicates=2, backoff_s=0.001)
+    summary = out["summary"]
+    store = RunStore.open(summary.run_dir)
+    calls = list(store.iter_events({"model_call"}))
+    assert any(c.attempts > 1 for c in calls if c.error is None)  # retried, then succeeded
+    assert summary.failed > 0  # some exhausted their retries
+    assert summary.conversations == 32  # and the batch went on
+    assert summary.errors.get("ModelError") == summary.failed
+    errors = list(store.iter_events({"error"}))
+    assert len(errors) == summary.failed and all("fail knob" in e.message for e in errors)
