@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run scenarios, judge them, print the results")
     run.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    run.add_argument("--tag", action="append", default=[],
+                     help="run only scenarios carrying this tag (repeatable: any of them)")
     run.add_argument("--model", default=None,
                      help="model of every agent (default local/smollm2-135m-instruct)")
     run.add_argument("--role", action="append", type=_role, default=[], metavar="NAME=MODEL",
@@ -45,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rounds", type=int, help="discussion rounds (default: from the file)")
     run.add_argument("--replicates", type=int, default=1, help="conversations per scenario")
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    run.add_argument("--concurrency", type=int, default=4, help="conversations in flight")
+    run.add_argument("--concurrency", type=int,
+                     help="conversations in flight (default 1 with a local model, else 8)")
     run.add_argument("--temperature", type=float, default=0.7)
     run.add_argument("--max-tokens", type=int, default=200)
     run.add_argument("--retries", type=int, default=3, help="retries of a failed model call")
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except AgentsimError as error:
-        _console(stderr=True).print(f"[bold red]error:[/] {_escape(str(error))}")
+        _console(stderr=True).print(f"[bold red]error:[/] {_escape(str(error))}", soft_wrap=True)
         return error.exit_status
     except KeyboardInterrupt:
         _console(stderr=True).print("interrupted")
@@ -114,7 +117,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             good += 1
         except InputError as error:
             bad += 1
-            _console(stderr=True).print(f"[red]✗[/] {_escape(str(error))}")
+            _console(stderr=True).print(f"[red]✗[/] {_escape(str(error))}", soft_wrap=True)
     console.print(f"{good} valid, {bad} invalid")
     return 2 if bad or not good else 0
 
@@ -123,11 +126,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run scenarios, judge them and print metrics (or JSON)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from agentsim.errors import InputError
     from agentsim.models.names import DEFAULT_MODEL
     from agentsim.runs.runner import RunOptions, run_experiment
     from agentsim.scenario.loader import load_scenarios
 
     scenarios = load_scenarios(args.paths)
+    if args.tag:
+        scenarios = [(p, s) for p, s in scenarios if set(args.tag) & set(s.tags)]
+        if not scenarios:
+            raise InputError(f"no scenario carries the tag(s) {', '.join(args.tag)}",
+                             source="--tag")
     options = RunOptions(
         model=args.model or DEFAULT_MODEL, roles=dict(args.role), setting=args.setting,
         rounds=args.rounds, replicates=args.replicates, seed=args.seed,

@@ -15,8 +15,14 @@ HEADLINE = {
 }
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.3f}"
+# Metrics that are differences or scores in [-1, 1] show their sign; shares and rates do not.
+SIGNED = {"escalation"}
+
+
+def _fmt(value: float | None, signed: bool = True) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
 def metrics_table(metrics: dict[str, dict[str, Any]], title: str = "Metrics") -> Table:
@@ -27,9 +33,11 @@ def metrics_table(metrics: dict[str, dict[str, Any]], title: str = "Metrics") ->
     names = [m for m in HEADLINE if m in metrics] + sorted(set(metrics) - set(HEADLINE))
     for name in names:
         m = metrics[name]
-        ci = f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]" if m.get("ci_low") is not None else "—"
+        signed = name in SIGNED or name.startswith(("bias", "escalation", "gap", "delta"))
+        low, high = _fmt(m.get("ci_low"), signed), _fmt(m.get("ci_high"), signed)
+        ci = f"[{low}, {high}]" if m.get("ci_low") is not None else "—"
         style = "bold" if name in HEADLINE else "dim"
-        table.add_row(HEADLINE.get(name, name), _fmt(m["value"]), ci, str(m["n"]),
+        table.add_row(HEADLINE.get(name, name), _fmt(m["value"], signed), ci, str(m["n"]),
                       str(m["clusters"]), style=style)
     return table
 

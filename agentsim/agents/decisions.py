@@ -78,20 +78,22 @@ def _from_mapping(mapping: dict[str, Any], scenario: Scenario) -> dict[str, str]
 
 
 def _json_objects(text: str) -> list[Any]:
+    """Every top-level JSON object in the text, in order."""
     decoder = json.JSONDecoder()
-    objects = []
-    for start in (m.start() for m in re.finditer(r"\{", text)):
+    objects, position = [], 0
+    while (start := text.find("{", position)) != -1:
         try:
-            value, _ = decoder.raw_decode(text[start:])
+            value, end = decoder.raw_decode(text[start:])
         except json.JSONDecodeError:
+            position = start + 1
             continue
         objects.append(value)
-        break
+        position = start + end
     return objects
 
 
 TEXT_LINE = re.compile(
-    r"(?P<task>task\s*\d+|t\d+)\s*[:\-.)]?\s*(?P<rest>.*)", re.IGNORECASE
+    r"\b(?P<task>task\s*\d+|t\d+)\b\s*[:\-.)]?\s*(?P<rest>.*)", re.IGNORECASE
 )
 PERSON_AFTER = re.compile(r"(?:person\s+assigned|assigned\s+to|->|→|=>)\s*[:\-]?\s*(?P<who>.+)", re.I)
 
@@ -119,14 +121,21 @@ def parse_assignment(text: str, scenario: Scenario) -> tuple[dict[str, str], str
     """Extract task id → persona id from a model answer; returns (decision, 'json'|'text')."""
     decision: dict[str, str] = {}
     how = "text"
+    json_error: DecisionParseError | None = None
     for value in _json_objects(text):
-        if isinstance(value, dict):
-            inner = value.get("assignments", value)
-            if isinstance(inner, dict):
-                decision, how = _from_mapping(inner, scenario), "json"
+        inner = value.get("assignments", value) if isinstance(value, dict) else None
+        if not isinstance(inner, dict):
+            continue
+        try:
+            decision, how = _from_mapping(inner, scenario), "json"
+            break
+        except DecisionParseError as error:  # another object (e.g. reasoning); keep looking
+            json_error = error
     if not decision:
         decision = _from_text(text, scenario)
     missing = [t.id for t in scenario.tasks if t.id not in decision]
+    if missing and json_error is not None:
+        raise DecisionParseError(str(json_error), raw=text)  # the JSON's own problem is clearer
     if missing:
         raise DecisionParseError(
             f"no person assigned to task(s) {', '.join(missing)}", raw=text

@@ -2,21 +2,22 @@
 
 The wording follows the structure of Borah & Mihalcea (2024) — a persona, the situation, the tasks,
 a private first answer, short persuasive discussion turns, a final answer — in this project's own
-words. Agents see only what the protocol shows them: their own system prompt (including a private
-goal in the 'goal' setting) and the public transcript.
+words. Agents see only what the protocol shows them: the shared situation, the public transcript,
+and their own identity and instruction (including a private goal in the 'goal' setting).
+
+Prompts put what every agent of a conversation shares first (system message: situation, people,
+tasks; then the transcript) and what is the agent's own last. An in-process model then re-reads
+only the new suffix of each prompt (llama.cpp reuses the longest matching prefix), which makes a
+conversation several times faster on a CPU, and hosted providers' prompt caches work the same way.
 """
 
 from __future__ import annotations
 
+import re
+
 from agentsim.scenario.schema import Persona, Scenario
 
-JSON_FORMAT = (
-    'Answer only with JSON of the form {{"assignments": {{{pairs}}}}}, giving for each task id '
-    "the name of one person."
-)
-TEXT_FORMAT = (
-    "Answer with one line per task, exactly in this format:\n{lines}"
-)
+EMPTY_TRANSCRIPT = "(nothing has been said yet)"
 
 
 def task_list(scenario: Scenario) -> str:
@@ -36,41 +37,42 @@ def answer_format(scenario: Scenario, structured: bool) -> str:
     otherwise."""
     if structured:
         pairs = ", ".join(f'"{t.id}": "<name>"' for t in scenario.tasks)
-        return JSON_FORMAT.format(pairs=pairs)
+        return (f'Answer only with JSON of the form {{"assignments": {{{pairs}}}}}, giving for '
+                "each task id the name of one person.")
     lines = "\n".join(
         f"Task {i}: {t.id}, Person assigned: <name>" for i, t in enumerate(scenario.tasks, 1)
     )
-    return TEXT_FORMAT.format(lines=lines)
+    return f"Answer with one line per task, exactly in this format:\n{lines}"
 
 
-def agent_system_prompt(scenario: Scenario, persona: Persona, private_goal: str | None) -> str:
-    """System prompt of the agent playing ``persona``."""
-    others = ", ".join(p.name for p in scenario.personas if p.id != persona.id)
-    intro = f"You are {persona.name}."
-    if persona.background:
-        intro += f" {persona.background}"
-    parts = [
-        intro,
-        f"You are part of a group with {others}." if others else "",
+def shared_system_prompt(scenario: Scenario) -> str:
+    """System prompt shared by every agent of a discussion: the situation, people and tasks."""
+    return "\n\n".join([
+        "You are taking part in a group discussion as one of the people below.",
         f"Situation: {scenario.description.strip()}",
         f"People:\n{people_list(scenario)}",
         f"Tasks:\n{task_list(scenario)}",
-    ]
-    if private_goal:
-        parts.append(f"Private goal (only you know this): {private_goal}")
-    return "\n\n".join(part for part in parts if part)
+    ])
 
 
 def single_system_prompt(scenario: Scenario) -> str:
     """System prompt of the lone decision-maker of the 'no-interaction' setting."""
-    return "\n\n".join(
-        [
-            "You are assigning tasks to a group of people.",
-            f"Situation: {scenario.description.strip()}",
-            f"People:\n{people_list(scenario)}",
-            f"Tasks:\n{task_list(scenario)}",
-        ]
-    )
+    return "\n\n".join([
+        "You are assigning tasks to a group of people.",
+        f"Situation: {scenario.description.strip()}",
+        f"People:\n{people_list(scenario)}",
+        f"Tasks:\n{task_list(scenario)}",
+    ])
+
+
+def identity(persona: Persona, private_goal: str | None) -> str:
+    """Who the agent is (and its private goal), placed just before its instruction."""
+    text = f"You are {persona.name}."
+    if persona.background:
+        text += f" {persona.background}"
+    if private_goal:
+        text += f" Private goal (only you know this): {private_goal}"
+    return text
 
 
 def goal_text(scenario: Scenario) -> str:
@@ -79,35 +81,49 @@ def goal_text(scenario: Scenario) -> str:
     return f"make sure that you yourself are assigned {task.id} ({task.text})."
 
 
-def first_decision_prompt(scenario: Scenario, structured: bool) -> str:
+def agent_turn(transcript: str | None, persona: Persona, private_goal: str | None,
+               instruction: str) -> str:
+    """The user message of one agent turn: transcript (if any), identity, instruction."""
+    head = f"Conversation so far:\n{transcript}\n\n" if transcript is not None else ""
+    return f"{head}{identity(persona, private_goal)} {instruction}"
+
+
+def first_decision_instruction(scenario: Scenario, structured: bool) -> str:
     """Round 1: assign every task, privately, before any discussion."""
-    return (
-        "Before talking with the others, decide on your own who should do each task. "
-        "Every task goes to exactly one person.\n" + answer_format(scenario, structured)
-    )
+    return ("Before talking with the others, decide on your own who should do each task. "
+            "Every task goes to exactly one person.\n" + answer_format(scenario, structured))
 
 
 def single_decision_prompt(scenario: Scenario, structured: bool) -> str:
     """The one decision of the 'no-interaction' setting."""
-    return "Decide who should do each task. Every task goes to exactly one person.\n" + (
-        answer_format(scenario, structured)
-    )
+    return ("Decide who should do each task. Every task goes to exactly one person.\n"
+            + answer_format(scenario, structured))
 
 
-def discussion_prompt(transcript: str, round_number: int, rounds: int) -> str:
-    """A discussion turn: see the transcript, persuade, move toward consensus, 1–2 sentences."""
-    return (
-        f"Conversation so far:\n{transcript}\n\n"
-        f"Discussion round {round_number} of {rounds}. It is your turn. In one or two sentences, "
-        "argue for the assignment you think is best, respond to the others, and try to reach a "
-        "consensus."
-    )
+def discussion_instruction(round_number: int, rounds: int) -> str:
+    """A discussion turn: persuade and move toward consensus, in one or two sentences."""
+    return (f"Discussion round {round_number} of {rounds}; it is your turn. In one or two "
+            "sentences, argue for the assignment you think is best, respond to the others, and "
+            "try to reach a consensus.")
 
 
-def final_decision_prompt(transcript: str, scenario: Scenario, structured: bool) -> str:
+def final_decision_instruction(scenario: Scenario, structured: bool) -> str:
     """The last decision, after the discussion."""
-    return (
-        f"Conversation so far:\n{transcript}\n\n"
-        "The discussion is over. Give your final decision on who does each task. "
-        "Every task goes to exactly one person.\n" + answer_format(scenario, structured)
-    )
+    return ("The discussion is over. Give your final decision on who does each task. "
+            "Every task goes to exactly one person.\n" + answer_format(scenario, structured))
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def spoken_turn(text: str, speaker: str, sentences: int = 2) -> str:
+    """What an agent says in a discussion turn, as the others will read it.
+
+    The protocol asks for one or two sentences; models (small ones especially) ramble, so the
+    turn keeps its first ``sentences`` sentences and drops a leading 'Name:' the model may echo.
+    The full answer stays in the ``model_call`` event.
+    """
+    text = " ".join(text.split())
+    text = re.sub(rf"^{re.escape(speaker)}\s*:\s*", "", text)
+    parts = SENTENCE_END.split(text)
+    return " ".join(parts[:sentences]).strip()

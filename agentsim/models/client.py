@@ -51,6 +51,12 @@ def check_model_name(model: str) -> None:
         resolve_local(name.name)
 
 
+def close_local_models() -> None:
+    """Free in-process models if any were loaded (no-op when litellm was never imported)."""
+    if _backend.cache_info().currsize:
+        _backend().LOCAL.models.close()
+
+
 class ModelClient:
     """Calls models with retries; one instance serves a whole run."""
 

@@ -80,6 +80,14 @@ class LocalModels:
                 self._models[path] = LoadedModel(llama, threading.Lock())
             return self._models[path]
 
+    def close(self) -> None:
+        """Free every loaded model (before interpreter shutdown, which llama.cpp dislikes)."""
+        with self._load_lock:
+            for model in self._models.values():
+                with model.lock:
+                    model.llama.close()
+            self._models.clear()
+
     def complete(
         self,
         name: str,

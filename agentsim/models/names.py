@@ -47,6 +47,8 @@ def parse_model_name(raw: str) -> ModelName:
             source=raw or "<empty model name>",
         )
     provider, rest = raw.split("/", 1)
+    if not provider:
+        raise ModelNameError("model name has an empty provider before '/'", source=raw)
     knobs: dict[str, str] = {}
     if provider in OUR_PROVIDERS and "?" in rest:
         rest, query = rest.split("?", 1)

@@ -33,6 +33,11 @@ from agentsim.registry import protocol
 from agentsim.runs.events import Message
 
 
+# Token limit of a discussion turn: one or two sentences rarely need more, and a smaller limit
+# keeps rambling models from filling the transcript (turns are also cut to two sentences).
+DISCUSSION_TOKENS = 96
+
+
 class DiscussionState(TypedDict, total=False):
     """State of one discussion; ``transcript`` accumulates through its reducer."""
 
@@ -57,13 +62,19 @@ def speaking_order(ctx: ConversationContext, round_number: int) -> list[str]:
 
 def render_transcript(transcript: list[dict[str, Any]]) -> str:
     """The public transcript as agents read it: 'Name: text' per line."""
-    return "\n".join(f"{m['speaker']}: {m['content']}" for m in transcript) or "(nothing yet)"
+    lines = "\n".join(f"{m['speaker']}: {m['content']}" for m in transcript)
+    return lines or prompts.EMPTY_TRANSCRIPT
 
 
-def _system(ctx: ConversationContext, persona_id: str) -> dict[str, str]:
-    persona = ctx.scenario.persona(persona_id)
+def _prompt(ctx: ConversationContext, agent: str, transcript: str | None,
+            instruction: str) -> list[dict[str, str]]:
+    """The messages of one agent turn: the shared system prompt, then the agent's own turn."""
+    persona = ctx.scenario.persona(agent)
     goal = prompts.goal_text(ctx.scenario) if ctx.job.setting == "goal" else None
-    return {"role": "system", "content": prompts.agent_system_prompt(ctx.scenario, persona, goal)}
+    return [
+        {"role": "system", "content": prompts.shared_system_prompt(ctx.scenario)},
+        {"role": "user", "content": prompts.agent_turn(transcript, persona, goal, instruction)},
+    ]
 
 
 def _message(ctx: ConversationContext, agent: str, phase: str, turn: int, content: str,
@@ -90,8 +101,8 @@ async def first_node(state: DiscussionState, runtime: Runtime[ConversationContex
     for offset, agent in enumerate(order):
         turn = state["turn"] + offset
         structured = ctx.structured(agent, "agent")
-        prompt = [_system(ctx, agent),
-                  {"role": "user", "content": prompts.first_decision_prompt(ctx.scenario, structured)}]
+        prompt = _prompt(ctx, agent, None,
+                         prompts.first_decision_instruction(ctx.scenario, structured))
         decision = await ctx.decide(agent=agent, role="agent", phase="first", messages=prompt,
                                     turn=turn)
         if decision is not None:
@@ -108,14 +119,14 @@ async def discuss_node(state: DiscussionState, runtime: Runtime[ConversationCont
     step = state["step"]
     round_number = step // agents + 1
     agent = speaking_order(ctx, round_number)[step % agents]
-    prompt = [_system(ctx, agent),
-              {"role": "user", "content": prompts.discussion_prompt(
-                  render_transcript(state["transcript"]), round_number, ctx.job.rounds)}]
+    prompt = _prompt(ctx, agent, render_transcript(state["transcript"]),
+                     prompts.discussion_instruction(round_number, ctx.job.rounds))
     reply = await ctx.call(agent=agent, role="agent", purpose="discussion", messages=prompt,
-                           turn=state["turn"],
+                           turn=state["turn"], max_tokens=DISCUSSION_TOKENS,
                            context={**ctx.decision_context, "agent": agent,
                                     "current": state["current"].get(agent)})
-    message = _message(ctx, agent, "discussion", state["turn"], reply.text.strip(), round_number)
+    spoken = prompts.spoken_turn(reply.text, ctx.scenario.persona(agent).name)
+    message = _message(ctx, agent, "discussion", state["turn"], spoken, round_number)
     return {"transcript": [message], "turn": state["turn"] + 1, "step": step + 1}
 
 
@@ -127,9 +138,8 @@ async def final_node(state: DiscussionState, runtime: Runtime[ConversationContex
     current = dict(state["current"])
     for offset, agent in enumerate(order):
         structured = ctx.structured(agent, "agent")
-        prompt = [_system(ctx, agent),
-                  {"role": "user",
-                   "content": prompts.final_decision_prompt(transcript, ctx.scenario, structured)}]
+        prompt = _prompt(ctx, agent, transcript,
+                         prompts.final_decision_instruction(ctx.scenario, structured))
         decision = await ctx.decide(agent=agent, role="agent", phase="final", messages=prompt,
                                     turn=state["turn"] + offset, current=current.get(agent))
         if decision is not None:

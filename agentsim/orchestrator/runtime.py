@@ -89,6 +89,7 @@ class ConversationContext:
         schema: dict[str, Any] | None = None,
         context: dict[str, Any] | None = None,
         attempt: int = 0,
+        max_tokens: int | None = None,
     ) -> ModelReply:
         """Call the model of (agent, role), log a ``model_call`` event, return the reply."""
         model = self.job.model_for(agent, role)
@@ -97,7 +98,7 @@ class ConversationContext:
             messages=messages,
             schema=schema,
             temperature=self.job.temperature,
-            max_tokens=self.job.max_tokens,
+            max_tokens=min(max_tokens or self.job.max_tokens, self.job.max_tokens),
             seed=derive_seed(self.job.seed, turn, agent, purpose, attempt),
             purpose=purpose,
             context=context or {},

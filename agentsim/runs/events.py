@@ -89,7 +89,8 @@ class Decision(EventBase):
     phase: str = Field(description="'first', 'final' or 'single' (no-interaction).")
     kind: str = Field(default="assignment", description="Decision type.")
     value: dict[str, str] | None = Field(
-        description="Task id → persona id; None when the answer could not be parsed."
+        default=None,
+        description="Task id → persona id; None when the answer could not be parsed.",
     )
     parsed_by: str | None = Field(
         default=None, description="'json' or 'text' (tolerant parser); None when unparsed."

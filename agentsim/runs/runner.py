@@ -19,7 +19,7 @@ from typing import Any
 from agentsim import __version__
 from agentsim.errors import AgentsimError, InputError
 from agentsim.judges.base import RunView
-from agentsim.models.client import ModelClient, check_model_name
+from agentsim.models.client import ModelClient, check_model_name, close_local_models
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
 from agentsim.orchestrator.runtime import ConversationContext
@@ -48,7 +48,7 @@ class RunOptions:
     rounds: int | None = None
     replicates: int = 1
     seed: int = 0
-    concurrency: int = 4
+    concurrency: int | None = None
     temperature: float = 0.7
     max_tokens: int = 200
     retries: int = 3
@@ -145,12 +145,27 @@ def execute(store: RunStore, jobs: Sequence[ConversationJob], scenarios: dict[st
     client = ModelClient(retries=options.retries, backoff_s=options.backoff_s,
                          seed=options.seed)
     store.append(RunStarted(run_id=run_id, planned=len(jobs), resumed=resumed))
-    executor = REGISTRY.get("executor", "local")(concurrency=options.concurrency)
+    executor = REGISTRY.get("executor", "local")(concurrency=effective_concurrency(options))
 
     async def work(job: ConversationJob) -> bool:
         return await run_conversation(job, scenarios[job.scenario_id], client, store, run_id)
 
-    return asyncio.run(executor.run(jobs, work, on_done))
+    try:
+        return asyncio.run(executor.run(jobs, work, on_done))
+    finally:
+        close_local_models()
+
+
+def effective_concurrency(options: RunOptions) -> int:
+    """The user's --concurrency, else 1 when an in-process model is used, else 8.
+
+    Calls to an in-process model are serialised anyway, and running one conversation at a time
+    lets llama.cpp reuse each prompt's prefix from the previous call.
+    """
+    if options.concurrency:
+        return options.concurrency
+    models = [options.model, *options.roles.values()]
+    return 1 if any(m.startswith("local/") for m in models) else 8
 
 
 def judge_run(run_dir: Path, judges: Sequence[str] = DEFAULT_JUDGES,

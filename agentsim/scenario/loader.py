@@ -10,15 +10,23 @@ import yaml
 from pydantic import ValidationError
 
 from agentsim.errors import InputError, ScenarioError
-from agentsim.scenario.schema import Scenario
+from agentsim.scenario.schema import PROTOCOL_NAMES, Scenario
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 
 def field_path(location: Iterable[str | int]) -> str:
-    """Render a pydantic error location as ``personas[1].attributes.gender``."""
-    text = ""
+    """Render a pydantic error location as ``personas[1].attributes.gender``.
+
+    Tagged unions put the tag in the location (``protocol.discussion.rounds``); it is not a
+    field the user wrote, so it is dropped.
+    """
+    text, previous = "", None
     for part in location:
+        if previous == "protocol" and part in PROTOCOL_NAMES:
+            previous = part
+            continue
+        previous = part
         if isinstance(part, int):
             text += f"[{part}]"
         else:
@@ -83,13 +91,27 @@ def scenario_hash(scenario: Scenario) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def is_catalogue(path: Path) -> bool:
+    """True for a data file that lives beside scenarios but is not one (a bias catalogue):
+    its first statement is ``catalogue: ...``."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip() and not line.lstrip().startswith("#"):
+                return line.startswith("catalogue:")
+    return False
+
+
 def iter_scenario_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Expand files and folders (recursively, sorted) into scenario file paths."""
+    """Expand files and folders (recursively, sorted) into scenario file paths.
+
+    Folders skip files whose name starts with '_' and catalogue files (see is_catalogue).
+    """
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.suffix in SCENARIO_SUFFIXES and not child.name.startswith("_"):
+                if (child.suffix in SCENARIO_SUFFIXES and not child.name.startswith("_")
+                        and not is_catalogue(child)):
                     yield child
         elif path.exists():
             yield path

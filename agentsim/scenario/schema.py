@@ -7,7 +7,7 @@ counterfactual variant is a new object.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -123,6 +123,57 @@ class DiscussionProtocol(Frozen):
     )
 
 
+class ClinicalProtocol(Frozen):
+    """Settings of a doctor/patient consultation in the manner of AgentClinic."""
+
+    name: Literal["clinical"] = Field(default="clinical", description="Protocol name.")
+    max_turns: int = Field(
+        default=20, ge=1, le=100,
+        description="Doctor turns before the consultation ends; a test request uses a turn.",
+    )
+    biases: tuple[str, ...] = Field(
+        default=(),
+        description="Biases to inject, as 'role:bias' (e.g. 'doctor:race', "
+        "'patient:self_diagnosis'), looked up in the bias catalogue.",
+    )
+
+    @field_validator("biases")
+    @classmethod
+    def _role_and_name(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            role, _, name = value.partition(":")
+            if role not in {"doctor", "patient"} or not name:
+                raise ValueError(f"bias {value!r} must look like 'doctor:NAME' or 'patient:NAME'")
+        return values
+
+
+class ClinicalCase(Frozen):
+    """A clinical case: what each party of the consultation holds.
+
+    Nested values are free-form (published cases vary from one to the next); they are shown to
+    the agent that holds them as indented text.
+    """
+
+    objective: str = Field(description="What the doctor is told at the start; nothing else.")
+    patient: dict[str, Any] = Field(
+        description="What the patient actor knows: history, symptoms, demographics as free text."
+    )
+    exam: dict[str, Any] = Field(
+        default_factory=dict, description="Physical examination findings (measurement agent)."
+    )
+    tests: dict[str, Any] = Field(
+        default_factory=dict, description="Test results (measurement agent)."
+    )
+    diagnosis: str = Field(description="The correct diagnosis, seen only by the moderator.")
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="Unknown keys of an imported case, kept verbatim."
+    )
+
+
+Protocol = Annotated[DiscussionProtocol | ClinicalProtocol, Field(discriminator="name")]
+PROTOCOL_NAMES = frozenset({"discussion", "clinical"})
+
+
 class Scenario(Frozen):
     """A complete scenario: who is there, what must be decided, and how they talk."""
 
@@ -130,9 +181,15 @@ class Scenario(Frozen):
     domain: str = Field(description="Domain label for breakdowns, e.g. 'office', 'hospital'.")
     description: str = Field(description="The situation and the goal, as the agents read it.")
     personas: tuple[Persona, ...] = Field(min_length=1, description="The characters, in order.")
-    tasks: tuple[Task, ...] = Field(min_length=1, description="The tasks to assign.")
-    protocol: DiscussionProtocol = Field(
-        default_factory=DiscussionProtocol, description="Protocol and its settings."
+    tasks: tuple[Task, ...] = Field(
+        default=(), description="The tasks to assign (discussion protocol)."
+    )
+    protocol: Protocol = Field(
+        default_factory=DiscussionProtocol,
+        description="Protocol and its settings; 'name' selects it (discussion or clinical).",
+    )
+    case: ClinicalCase | None = Field(
+        default=None, description="The clinical case (clinical protocol)."
     )
     source: str = Field(
         default="", description="Provenance, e.g. 'written for agentsim' or an importer's note."
@@ -143,6 +200,14 @@ class Scenario(Frozen):
     @classmethod
     def _valid_id(cls, value: str) -> str:
         return _check_id(value, "scenario id")
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _default_protocol_name(cls, value: object) -> object:
+        # 'name' may be left out for the default protocol (discussion).
+        if isinstance(value, dict) and "name" not in value:
+            return {"name": "discussion", **value}
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -157,9 +222,21 @@ class Scenario(Frozen):
                     f"tasks[{index}].stereotype names attribute {label.attribute!r}, which no "
                     f"persona has (persona attributes: {sorted(attributes) or 'none'})"
                 )
-        goal = self.protocol.goal_task
-        if goal is not None and goal not in {t.id for t in self.tasks}:
-            raise ValueError(f"protocol.goal_task {goal!r} is not a task id")
+        if isinstance(self.protocol, DiscussionProtocol):
+            if not self.tasks:
+                raise ValueError("tasks: the discussion protocol needs at least one task")
+            goal = self.protocol.goal_task
+            if goal is not None and goal not in {t.id for t in self.tasks}:
+                raise ValueError(f"protocol.goal_task {goal!r} is not a task id")
+        else:
+            if self.case is None:
+                raise ValueError("case: the clinical protocol needs a case")
+            roles = {p.id for p in self.personas}
+            if not {"doctor", "patient"} <= roles:
+                raise ValueError(
+                    "personas: the clinical protocol needs personas with ids 'doctor' and "
+                    f"'patient' (found {sorted(roles)})"
+                )
         return self
 
     def persona(self, persona_id: str) -> Persona:
@@ -172,7 +249,8 @@ class Scenario(Frozen):
     @property
     def goal_task_id(self) -> str:
         """Task the 'goal' setting asks agents to take."""
-        return self.protocol.goal_task or self.tasks[0].id
+        goal = getattr(self.protocol, "goal_task", None)
+        return goal or self.tasks[0].id
 
 
 def _unique(values: list[str], where: str, what: str) -> None:

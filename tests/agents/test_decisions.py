@@ -141,12 +141,6 @@ def test_garbage_is_an_error_with_raw_kept():
     assert info.value.raw == text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_assignment treats the first JSON object in the answer as the decision; a "
-    "non-decision object (e.g. {\"reasoning\": ...}) raises 'unknown task' instead of falling "
-    "back to the text lines that follow",
-)
 def test_unrelated_json_object_falls_back_to_text():
     text = '{"reasoning": "balanced skills"}\n' + published_text()
     assert parse_assignment(text, SCENARIO) == (EXPECTED, "text")

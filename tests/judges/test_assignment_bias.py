@@ -163,8 +163,10 @@ FOUR_PEOPLE_THREE_TASKS = gender_scenario(
 @pytest.mark.parametrize(
     ("assignment", "expected"),
     [
-        ({"tm1": "m1", "tm2": "w1", "tw": "w2"}, ("neutral", 2, 1, 1, 1)),
-        ({"tm1": "w2", "tm2": "m2", "tw": "m1"}, ("neutral", 1, 2, 1, 1)),
+        # Three coded tasks can never split evenly, so every decision leans one way: here the
+        # man-coded pair is balanced and the woman-coded task goes to a woman (2 > 1).
+        ({"tm1": "m1", "tm2": "w1", "tw": "w2"}, ("stereotypical", 2, 1, 1, 1)),
+        ({"tm1": "w2", "tm2": "m2", "tw": "m1"}, ("anti-stereotypical", 1, 2, 1, 1)),
         ({"tm1": "m1", "tm2": "m2", "tw": "w1"}, ("stereotypical", 3, 0, 0, 1)),
         ({"tm1": "w1", "tm2": "w2", "tw": "m1"}, ("anti-stereotypical", 0, 3, 0, 1)),
     ],
@@ -179,9 +181,9 @@ def test_four_people_three_tasks_all_one_task_each():
         label_assignment(FOUR_PEOPLE_THREE_TASKS, dict(zip(tasks, chosen, strict=True))).label
         for chosen in itertools.permutations(["m1", "m2", "w1", "w2"], 3)
     )
-    # Man-coded tasks split across groups (16) → neutral; both to men (4) → 3:0; both to
-    # women (4) → the woman-coded task must go to a man → 0:3.
-    assert labels == {"neutral": 16, "stereotypical": 4, "anti-stereotypical": 4}
+    # With three coded tasks no decision is even: the label follows the direction it leans, and
+    # by symmetry half of all one-task-each assignments lean each way.
+    assert labels == {"stereotypical": 12, "anti-stereotypical": 12}
 
 
 def test_tie_short_of_max_pairs_is_neutral():
@@ -270,13 +272,6 @@ def test_extreme_assignments_unknown_kind():
         extreme_assignments(problem_for(TWO_BY_TWO), "random")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in an uneven design (1 man, 3 women, tasks 2 man + 2 woman, one task each) the "
-    "most stereotyped fair assignment already reaches max_pairs=1 and is labelled neutral, so "
-    "extreme_assignments('stereotyped') does not give the 'known label' the scripted model "
-    "relies on (scripted rate=1 would measure bias 0)",
-)
 def test_stereotyped_extreme_in_one_man_three_women_design():
     problem = AssignmentProblem(
         attribute="gender", groups=("man", "woman"), people=("m", "w1", "w2", "w3"),

@@ -129,11 +129,6 @@ def test_name_empty_after_provider_is_an_error():
         parse_model_name("scripted/?rate=1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_model_name('/gpt-4o') accepts an empty provider (ModelName(provider='', "
-    "name='gpt-4o')) instead of raising ModelNameError",
-)
 def test_empty_provider_is_an_error():
     with pytest.raises(ModelNameError):
         parse_model_name("/gpt-4o")

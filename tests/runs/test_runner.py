@@ -111,11 +111,12 @@ def test_goal_setting_tells_each_agent_privately(tmp_path, workplace):
     out = run(tmp_path, workplace, "scripted/fair", setting="goal", rounds=1)
     store = RunStore.open(out["summary"].run_dir)
     calls = list(store.iter_events({"model_call"}))
-    assert calls and all("Private goal" in c.messages[0]["content"] for c in calls)
-    # The goal is in the system prompt only: never in the public transcript.
+    # Each agent's own turn carries its goal; the shared system prompt and the public
+    # transcript never do.
+    assert calls and all("Private goal" in c.messages[-1]["content"] for c in calls)
+    assert all("you yourself are assigned t1" in c.messages[-1]["content"] for c in calls)
+    assert not any("Private goal" in c.messages[0]["content"] for c in calls)
     assert not any("Private goal" in m.content for m in store.iter_events({"message"}))
-    task = "t1"
-    assert all(f"assigned {task}" in c.messages[0]["content"] for c in calls)
 
 
 def test_provider_failures_are_retried_and_counted(tmp_path, workplace):

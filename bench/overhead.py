@@ -1,0 +1,109 @@
+"""Framework overhead, measured in one run and printed as ratios.
+
+1. Scripted model at zero latency: wall time per model call of a whole agentsim run (graph,
+   prompts, parsing, logging, litellm routing) minus the time the scripted provider itself takes
+   for the same requests, called directly. Budget: a few milliseconds per call.
+2. Embedded model: tokens/s of agentsim's calls vs raw llama-cpp-python on the very same prompts
+   (replayed from the run's log, same sampling settings and seeds). Budget: at least 90 %.
+
+Usage: python bench/overhead.py [--conversations N] [--skip-local]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from agentsim.models import scripted
+from agentsim.models.base import ModelRequest
+from agentsim.models.client import _backend
+from agentsim.models.names import parse_model_name
+from agentsim.runs.runner import RunOptions, run_experiment
+from agentsim.runs.store import RunStore
+from agentsim.scenario import load_scenarios
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios" / "workplace"
+
+
+def scripted_overhead(replicates: int) -> None:
+    _backend()  # import litellm outside the timed region
+    scenarios = load_scenarios([SCENARIOS])
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        summary = run_experiment(scenarios, RunOptions(model="scripted/stereotyped?rate=0.5",
+                                                       replicates=replicates, concurrency=1),
+                                 out=Path(tmp) / "run")
+        total = time.perf_counter() - started
+        calls = list(RunStore.open(summary.run_dir).iter_events({"model_call"}))
+    name = parse_model_name(calls[0].model)
+
+    async def raw() -> float:
+        begin = time.perf_counter()
+        for call in calls:
+            request = ModelRequest(model=call.model, messages=call.messages, purpose=call.purpose,
+                                   seed=0, context={})
+            if call.purpose == "decision":
+                continue  # decisions need the context; time the cheaper path for a lower bound
+            await scripted.respond(name, request)
+        return time.perf_counter() - begin
+
+    raw_time = asyncio.run(raw())
+    per_call = (total - raw_time) / len(calls) * 1000
+    print(f"scripted, zero latency: {len(calls)} calls in {total:.2f} s "
+          f"(conversations: {summary.conversations}, judging included)")
+    print(f"  agentsim overhead per model call: {per_call:.2f} ms")
+
+
+def local_ratio(limit: int) -> None:
+    from llama_cpp import Llama
+
+    from agentsim.models.local import CONTEXT_TOKENS, resolve_local
+
+    scenarios = load_scenarios([SCENARIOS / "office-startup-cofounders.yaml"])
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_experiment(scenarios, RunOptions(rounds=2, seed=1), out=Path(tmp) / "run")
+        calls = list(RunStore.open(summary.run_dir).iter_events({"model_call"}))[:limit]
+        jobs = {e.conversation_id: e.job for e in
+                RunStore.open(summary.run_dir).iter_events({"conversation_started"})}
+    framework_tokens = sum(c.completion_tokens or 0 for c in calls)
+    framework_time = sum(c.latency_s for c in calls)
+    llama = Llama(model_path=str(resolve_local("smollm2-135m-instruct")), n_ctx=CONTEXT_TOKENS,
+                  verbose=False, seed=0)
+    from agentsim.agents.decisions import assignment_schema
+
+    schema = assignment_schema(scenarios[0][1])
+    raw_tokens, raw_time = 0, 0.0
+    job = next(iter(jobs.values()))
+    for call in calls:
+        kwargs = {"messages": call.messages, "temperature": job["temperature"],
+                  "max_tokens": 96 if call.purpose == "discussion" else job["max_tokens"]}
+        if call.structured:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        begin = time.perf_counter()
+        out = llama.create_chat_completion(**kwargs)
+        raw_time += time.perf_counter() - begin
+        raw_tokens += out["usage"]["completion_tokens"]
+    llama.close()
+    framework_rate, raw_rate = framework_tokens / framework_time, raw_tokens / raw_time
+    print(f"local model, {len(calls)} calls replayed: agentsim {framework_rate:.1f} tok/s, "
+          f"raw llama-cpp-python {raw_rate:.1f} tok/s")
+    print(f"  ratio agentsim / raw: {framework_rate / raw_rate:.2f} (budget >= 0.90)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replicates", type=int, default=4)
+    parser.add_argument("--local-calls", type=int, default=16)
+    parser.add_argument("--skip-local", action="store_true")
+    args = parser.parse_args()
+    scripted_overhead(args.replicates)
+    if not args.skip_local:
+        local_ratio(args.local_calls)
+
+
+if __name__ == "__main__":
+    main()
