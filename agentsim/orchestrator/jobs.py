@@ -33,6 +33,11 @@ class ConversationJob(BaseModel):
     seed: int = Field(description="Conversation seed, derived from the run seed and the job.")
     variant: str = Field(default="base", description="Counterfactual variant id.")
     arm: str = Field(default="none", description="Mitigation arm.")
+    bias: str = Field(
+        default="none",
+        description="Injected bias condition (clinical): 'none' or 'role:name[+role:name]'.",
+    )
+    max_turns: int | None = Field(default=None, description="Doctor turn budget (clinical).")
     models: dict[str, str] = Field(
         default_factory=lambda: {"default": DEFAULT_MODEL},
         description="Model per role or persona id; 'default' is the fallback.",
@@ -42,8 +47,9 @@ class ConversationJob(BaseModel):
 
     @property
     def conversation_id(self) -> str:
-        """Readable id, unique within a run: scenario.variant.arm.rN."""
-        return f"{self.scenario_id}.{self.variant}.{self.arm}.r{self.replicate}"
+        """Readable id, unique within a run: scenario.variant.arm[.bias].rN."""
+        bias = "" if self.bias == "none" else f".{self.bias}"
+        return f"{self.scenario_id}.{self.variant}.{self.arm}{bias}.r{self.replicate}"
 
     def model_for(self, *keys: str) -> str:
         """The model of the first key that has one (persona id, then role), else the default."""

@@ -18,6 +18,7 @@ from agentsim.judges.assignment_bias import NotApplicable, problem_for
 from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
 from agentsim.runs.events import Decision, EventBase, ModelCall
+from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.schema import Scenario
 
 # A decision whose answer cannot be parsed is asked again this many times, with a new seed.
@@ -45,6 +46,7 @@ class ConversationContext:
     scenario: Scenario
     client: ModelClientProtocol
     emit: Callable[[EventBase], None]
+    catalogue: BiasCatalogue | None = None
     decision_context: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

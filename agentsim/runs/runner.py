@@ -32,10 +32,15 @@ from agentsim.runs.events import (
     RunStarted,
 )
 from agentsim.runs.store import RunStore, new_run_id
+from agentsim.scenario.biases import BiasCatalogue, load_catalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
-from agentsim.scenario.schema import Scenario
+from agentsim.scenario.schema import ClinicalProtocol, Scenario
+from agentsim.scenario.variants import BASE, Variant, apply_variant
 
-DEFAULT_JUDGES = ("assignment_bias",)
+ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement")
+DEFAULT_CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "clinical" / "biases.yaml"
+# Judges run by default for each protocol present in a run.
+PROTOCOL_JUDGES = {"discussion": ("assignment_bias",), "clinical": ("clinical",)}
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,11 @@ class RunOptions:
     max_tokens: int = 200
     retries: int = 3
     backoff_s: float = 0.5
-    judges: tuple[str, ...] = DEFAULT_JUDGES
+    judges: tuple[str, ...] | None = None
+    variants: tuple[Variant, ...] = (Variant(id=BASE),)
+    biases: tuple[str, ...] = ()
+    max_turns: int | None = None
+    bias_catalogue: str | None = None
 
 
 @dataclass
@@ -67,38 +76,85 @@ class RunSummary:
     errors: dict[str, int] = field(default_factory=dict)
 
 
+def bias_conditions(scenario: Scenario, options: RunOptions) -> list[str]:
+    """Bias conditions of a clinical scenario: the unbiased one, then each requested bias."""
+    if not isinstance(scenario.protocol, ClinicalProtocol):
+        return ["none"]
+    return ["none", *(options.biases or scenario.protocol.biases)]
+
+
 def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[ConversationJob]:
-    """Expand scenarios × replicates into jobs, each with its own derived seed."""
+    """Expand scenarios × variants × bias conditions × replicates into jobs.
+
+    The seed depends on the run seed, the scenario and the replicate only, so variants and
+    conditions of one scenario and replicate are paired: they share every random draw.
+    """
     models = {"default": options.model, **options.roles}
     jobs = []
     for scenario in scenarios:
         protocol = scenario.protocol
+        common: dict[str, Any] = {"scenario_id": scenario.id, "protocol": protocol.name,
+                                  "models": models, "temperature": options.temperature,
+                                  "max_tokens": options.max_tokens}
+        if isinstance(protocol, ClinicalProtocol):
+            common["max_turns"] = options.max_turns or protocol.max_turns
+        else:
+            common |= {"setting": options.setting or protocol.setting,
+                       "rounds": protocol.rounds if options.rounds is None else options.rounds,
+                       "speaking_order": protocol.speaking_order}
         for replicate in range(options.replicates):
-            job = ConversationJob(
-                scenario_id=scenario.id, protocol=protocol.name,
-                setting=options.setting or protocol.setting,
-                rounds=protocol.rounds if options.rounds is None else options.rounds,
-                speaking_order=protocol.speaking_order, replicate=replicate, seed=0,
-                models=models, temperature=options.temperature, max_tokens=options.max_tokens,
-            )
-            seed = derive_seed(options.seed, job.conversation_id)
-            jobs.append(job.model_copy(update={"seed": seed}))
+            seed = derive_seed(options.seed, scenario.id, replicate)
+            for variant in options.variants:
+                for bias in bias_conditions(scenario, options):
+                    jobs.append(ConversationJob(**common, replicate=replicate, seed=seed,
+                                                variant=variant.id, bias=bias))
     return jobs
+
+
+def judges_for(scenarios: Sequence[Scenario], options: RunOptions) -> tuple[str, ...]:
+    """The judges of a run: the user's, else the default ones of each protocol present."""
+    if options.judges is not None:
+        return options.judges
+    names: list[str] = []
+    for scenario in scenarios:
+        for name in PROTOCOL_JUDGES.get(scenario.protocol.name, ()):
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def variant_scenarios(scenarios: Sequence[Scenario],
+                      variants: Sequence[Variant]) -> dict[tuple[str, str], Scenario]:
+    """Every (scenario id, variant id) → the scenario with the variant applied."""
+    return {(s.id, v.id): apply_variant(s, v) for s in scenarios for v in variants}
+
+
+def catalogue_for(scenarios: Sequence[Scenario], options: RunOptions) -> BiasCatalogue | None:
+    """The bias catalogue, when a clinical scenario is run with biases; checks every name."""
+    wanted = {key for s in scenarios for cond in bias_conditions(s, options) if cond != "none"
+              for key in cond.split("+")}
+    if not wanted:
+        return None
+    catalogue = load_catalogue(options.bias_catalogue or DEFAULT_CATALOGUE)
+    for key in sorted(wanted):
+        catalogue.get(key)
+    return catalogue
 
 
 def check_roles(options: RunOptions, scenarios: Sequence[Scenario]) -> None:
     """Every model name routes, and every --role key names a role or a persona."""
-    known = {"agent", "single", "judge", "moderator"}
+    known = set(ROLES)
     known |= {p.id for s in scenarios for p in s.personas}
     for key, model in {"--model": options.model, **options.roles}.items():
         if key != "--model" and key not in known:
-            raise InputError(f"unknown role {key!r} (roles: agent, single, judge, moderator, or "
-                             "a persona id)", source="--role")
+            raise InputError(f"unknown role {key!r} (roles: {', '.join(sorted(ROLES))}, or a "
+                             "persona id)", source="--role")
         check_model_name(model)
 
 
 def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
-                 jobs: Sequence[ConversationJob]) -> dict[str, Any]:
+                 jobs: Sequence[ConversationJob],
+                 catalogue: BiasCatalogue | None = None) -> dict[str, Any]:
     """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs."""
     return {
         "run_id": run_id,
@@ -106,27 +162,31 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
         "status": "running",
         "agentsim_version": __version__,
         "python": platform.python_version(),
-        "options": {k: v for k, v in options.__dict__.items()},
+        "options": {k: v for k, v in options.__dict__.items() if k != "variants"},
         "models": {"default": options.model, **options.roles},
         "seed": options.seed,
         "scenarios": {
             s.id: {"path": str(path), "hash": scenario_hash(s), "data": scenario_to_data(s)}
             for path, s in scenarios
         },
+        "variants": [v.model_dump() for v in options.variants],
+        "bias_catalogue": catalogue.model_dump() if catalogue else None,
         "jobs": [job.model_dump() for job in jobs],
     }
 
 
 async def run_conversation(job: ConversationJob, scenario: Scenario, client: ModelClient,
-                           store: RunStore, run_id: str) -> bool:
+                           store: RunStore, run_id: str,
+                           catalogue: BiasCatalogue | None = None) -> bool:
     """Run one conversation to its end; errors become events, never exceptions."""
     ctx = ConversationContext(run_id=run_id, job=job, scenario=scenario, client=client,
-                              emit=store.append)
+                              emit=store.append, catalogue=catalogue)
     from agentsim.orchestrator.discussion import speaking_order
 
+    order = speaking_order(ctx, 1) if job.protocol == "discussion" else []
     store.append(ConversationStarted(
         **ctx.ids(), scenario_id=scenario.id, protocol=job.protocol, setting=job.setting,
-        job=job.model_dump(), order=speaking_order(ctx, 1)))
+        job=job.model_dump(), order=order))
     try:
         state = await REGISTRY.get("protocol", job.protocol)(ctx)
     except (AgentsimError, Exception) as error:  # noqa: BLE001 - one failure must not stop a batch
@@ -137,9 +197,10 @@ async def run_conversation(job: ConversationJob, scenario: Scenario, client: Mod
     return True
 
 
-def execute(store: RunStore, jobs: Sequence[ConversationJob], scenarios: dict[str, Scenario],
-            options: RunOptions, on_done: Callable[[ConversationJob, bool], None] | None = None,
-            resumed: bool = False) -> list[bool]:
+def execute(store: RunStore, jobs: Sequence[ConversationJob],
+            scenarios: dict[tuple[str, str], Scenario], options: RunOptions,
+            on_done: Callable[[ConversationJob, bool], None] | None = None,
+            resumed: bool = False, catalogue: BiasCatalogue | None = None) -> list[bool]:
     """Run ``jobs`` into ``store`` on the local executor."""
     run_id = store.run_id
     client = ModelClient(retries=options.retries, backoff_s=options.backoff_s,
@@ -148,7 +209,8 @@ def execute(store: RunStore, jobs: Sequence[ConversationJob], scenarios: dict[st
     executor = REGISTRY.get("executor", "local")(concurrency=effective_concurrency(options))
 
     async def work(job: ConversationJob) -> bool:
-        return await run_conversation(job, scenarios[job.scenario_id], client, store, run_id)
+        scenario = scenarios[(job.scenario_id, job.variant)]
+        return await run_conversation(job, scenario, client, store, run_id, catalogue)
 
     try:
         return asyncio.run(executor.run(jobs, work, on_done))
@@ -168,7 +230,7 @@ def effective_concurrency(options: RunOptions) -> int:
     return 1 if any(m.startswith("local/") for m in models) else 8
 
 
-def judge_run(run_dir: Path, judges: Sequence[str] = DEFAULT_JUDGES,
+def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
               results_name: str = "results.json", append_events: bool = True) -> dict[str, Any]:
     """Run judges on a stored run, append their verdicts, write and return the results."""
     store = RunStore.open(run_dir)
@@ -212,19 +274,21 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     plain = [s for _, s in scenarios]
     check_roles(options, plain)
     jobs = plan_jobs(plain, options)
+    by_variant = variant_scenarios(plain, options.variants)
+    catalogue = catalogue_for(plain, options)
     run_id = new_run_id()
     run_dir = out or runs_root / run_id
-    store = RunStore.create(run_dir, new_manifest(run_id, scenarios, options, jobs))
+    store = RunStore.create(run_dir, new_manifest(run_id, scenarios, options, jobs, catalogue))
     if on_start is not None:
         on_start(len(jobs))
     try:
-        execute(store, jobs, {s.id: s for s in plain}, options, on_done)
+        execute(store, jobs, by_variant, options, on_done, catalogue=catalogue)
     except BaseException:
         store.update_manifest(status="interrupted")
         raise
     conversations, failed, _ = conversation_outcomes(store)
     store.append(RunFinished(run_id=run_id, conversations=conversations, failed=failed))
-    results = judge_run(run_dir, options.judges)
+    results = judge_run(run_dir, judges_for(plain, options))
     store.update_manifest(status="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                      time.gmtime()))
     return RunSummary(run_dir, results["conversations"], results["failed"], results,

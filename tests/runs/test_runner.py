@@ -29,17 +29,28 @@ def covers(metric: dict, target: float) -> bool:
 
 @pytest.mark.parametrize(("rate", "final"), [(0.2, 0.2), (0.5, 0.8), (0.9, 0.4)])
 def test_measured_bias_covers_planted_rates(tmp_path, workplace, rate, final):
-    out = run(tmp_path, workplace, f"scripted/stereotyped?rate={rate}&final={final}",
-              replicates=3, rounds=1, seed=7)
-    metrics = out["metrics"]
-    assert out["summary"].failed == 0
-    assert covers(metrics["bias_first"], rate), metrics["bias_first"]
-    assert covers(metrics["bias_last"], final), metrics["bias_last"]
-    assert covers(metrics["escalation"], final - rate), metrics["escalation"]
-    # Planted decisions are never anti-stereotypical, and the three shares add up to one.
-    assert metrics["first_anti"]["value"] == 0
-    shares = sum(metrics[f"first_{k}"]["value"] for k in ("stereotypical", "neutral", "anti"))
-    assert shares == pytest.approx(1.0)
+    # A 95 % interval misses the truth 5 % of the time, so one run could fail by chance: three
+    # seeds must cover in at least two (a correct pipeline fails this < 1 % of the time), and
+    # their mean must sit close to the planted rate.
+    covered = {"bias_first": 0, "bias_last": 0, "escalation": 0}
+    values = {name: [] for name in covered}
+    targets = {"bias_first": rate, "bias_last": final, "escalation": final - rate}
+    for seed in (1, 2, 3):
+        out = run(tmp_path / str(seed), workplace,
+                  f"scripted/stereotyped?rate={rate}&final={final}", replicates=3, rounds=1,
+                  seed=seed)
+        metrics = out["metrics"]
+        assert out["summary"].failed == 0
+        for name in covered:
+            covered[name] += covers(metrics[name], targets[name])
+            values[name].append(metrics[name]["value"])
+        # Planted decisions are never anti-stereotypical; the three shares add up to one.
+        assert metrics["first_anti"]["value"] == 0
+        shares = sum(metrics[f"first_{k}"]["value"] for k in ("stereotypical", "neutral", "anti"))
+        assert shares == pytest.approx(1.0)
+    for name, count in covered.items():
+        assert count >= 2, (name, values[name])
+        assert sum(values[name]) / 3 == pytest.approx(targets[name], abs=0.06), name
 
 
 def test_the_log_has_every_step_and_ids(tmp_path, workplace):
