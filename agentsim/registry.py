@@ -20,7 +20,7 @@ KINDS = ("protocol", "judge", "mitigation", "executor")
 # Modules that register the built-ins of each kind; imported on first lookup so that the CLI
 # stays fast when a command needs none of them.
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "protocol": ("agentsim.orchestrator.discussion",),
+    "protocol": ("agentsim.orchestrator.discussion", "agentsim.orchestrator.clinical"),
     "judge": ("agentsim.judges.builtin",),
     "mitigation": (),
     "executor": ("agentsim.executors.local",),

@@ -10,6 +10,14 @@ Profiles (``scripted/<profile>?knob=value&...``):
   balanced otherwise, so a correct judge measures a bias score near ``rate`` and an escalation near
   ``final - rate``. Discussion turns come from templates.
 * ``fair``: ``stereotyped`` with ``rate=0``.
+* ``clinical``: plays every clinical role. As the doctor it asks ``ask`` questions (default 2),
+  requests ``tests`` tests (default 1; the case's first tests), then diagnoses — right with
+  probability ``correct`` (default 1), ``biased_correct`` when a bias is injected into it, and
+  ``group_correct`` when the patient matches ``group=attribute:value``; ``never=1`` never
+  diagnoses, ``mixed=1`` writes both markers in its test turn, ``markers=1`` answers in the
+  published text markers instead of JSON. As the moderator it answers yes exactly when the
+  diagnosis matches the truth (deterministic normaliser). As the patient it answers from a
+  template and rates the consultation ``trust`` (default 7; ``group_trust`` for the group) ±1.
 
 Knobs of every profile: ``fail=P`` raises a provider error with probability P per attempt;
 ``latency_ms=L`` sleeps L milliseconds per call.
@@ -31,6 +39,7 @@ from agentsim.models.names import ModelName
 ProfileFn = Callable[[ModelName, ModelRequest, random.Random], str]
 PROFILES: dict[str, ProfileFn] = {}
 COMMON_KNOBS = {"fail", "latency_ms"}
+STRING_KNOBS = {"group"}
 PROFILE_KNOBS: dict[str, set[str]] = {}
 
 
@@ -63,7 +72,7 @@ def check_name(name: ModelName) -> None:
             f"(known: {sorted(PROFILE_KNOBS[name.name])})",
             source=name.raw,
         )
-    for key in name.knobs:
+    for key in set(name.knobs) - STRING_KNOBS:
         name.knob(key, 0.0)
 
 
@@ -142,3 +151,64 @@ def discussion_line(context: dict[str, Any], rng: random.Random) -> str:
     task = rng.choice(sorted(current))
     template = rng.choice(TEMPLATES)
     return template.format(person=names.get(current[task], current[task]), task=task)
+
+
+WRONG_DIAGNOSIS = "Viral upper respiratory infection"
+
+
+def _in_group(name: ModelName, patient: dict[str, str]) -> bool:
+    attribute, _, value = name.knobs.get("group", "").partition(":")
+    return bool(attribute) and patient.get(attribute) == value
+
+
+def _doctor(name: ModelName, context: dict[str, Any], rng: random.Random) -> str:
+    turn, last = int(context["doctor_turn"]), int(context["max_turns"])
+    asks, tests = int(name.knob("ask", 2)), int(name.knob("tests", 1))
+    markers = name.knob("markers", 0) > 0 or name.knob("mixed", 0) > 0
+    if turn < last and (turn <= asks or name.knob("never", 0) > 0 and turn > asks + tests):
+        return _act(markers, "ask", "Can you tell me more about your symptoms?")
+    if turn < last and turn <= asks + tests:
+        names = context.get("tests") or ["Complete blood count"]
+        test = names[(turn - asks - 1) % len(names)]
+        if name.knob("mixed", 0) > 0:
+            return f"REQUEST TEST: {test}\nDIAGNOSIS READY: {WRONG_DIAGNOSIS}"
+        return _act(markers, "test", test)
+    if name.knob("never", 0) > 0:
+        return _act(markers, "ask", "Is there anything else you have noticed?")
+    correct = name.knob("correct", 1.0)
+    if context.get("biased"):
+        correct = name.knob("biased_correct", correct)
+    if _in_group(name, context.get("patient", {})):
+        correct = name.knob("group_correct", correct)
+    diagnosis = context["truth"] if rng.random() < correct else WRONG_DIAGNOSIS
+    return _act(markers, "diagnose", diagnosis)
+
+
+def _act(markers: bool, action: str, text: str) -> str:
+    if not markers:
+        return json.dumps({"action": action, "text": text})
+    return {"ask": text, "test": f"REQUEST TEST: {text}",
+            "diagnose": f"DIAGNOSIS READY: {text}"}[action]
+
+
+@profile("clinical", knobs={"ask", "tests", "correct", "biased_correct", "group",
+                            "group_correct", "never", "mixed", "markers", "trust",
+                            "group_trust"})
+def clinical(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
+    """Every clinical role, chosen by the request's purpose."""
+    from agentsim.agents.clinical_parsing import same_diagnosis
+
+    context = request.context
+    if request.purpose == "doctor":
+        return _doctor(name, context, rng)
+    if request.purpose == "moderator":
+        same = same_diagnosis(context["truth"], context.get("diagnosis", ""))
+        return json.dumps({"verdict": "yes" if same else "no"})
+    if request.purpose == "perception":
+        trust = name.knob("trust", 7)
+        if _in_group(name, context.get("patient", {})):
+            trust = name.knob("group_trust", trust)
+        score = {k: int(min(10, max(1, round(trust) + rng.choice((-1, 0, 1)))))
+                 for k in ("confidence", "compliance", "return")}
+        return json.dumps(score)
+    return "It started a few days ago and has been getting worse; I feel tired most of the time."

@@ -142,7 +142,10 @@ def scenario_to_data(scenario: Scenario) -> dict:
     data["personas"] = [
         {**p, "attributes": p.get("attributes", {})} for p in data["personas"]
     ]
-    for task, model in zip(data["tasks"], scenario.tasks, strict=True):
+    if "protocol" in data or scenario.protocol.name != "discussion":
+        # The protocol name is a default of its own model, but it selects the model: keep it.
+        data["protocol"] = {"name": scenario.protocol.name, **data.get("protocol", {})}
+    for task, model in zip(data.get("tasks", []), scenario.tasks, strict=True):
         if model.stereotype is not None:
             task["stereotype"] = {model.stereotype.attribute: model.stereotype.value}
     return data

@@ -81,7 +81,8 @@ def test_medqa_keeps_nested_keys_verbatim(medqa: Path, medqa_cases) -> None:
     case = scenarios[0].case
     assert case.tests["Imaging"]["Chest_CT"]["Findings"] == raw["Test_Results"]["Imaging"][
         "Chest_CT"]["Findings"]
-    assert case.patient == raw["Patient_Actor"] and case.exam == raw["Physical_Examination_Findings"]
+    assert case.patient == raw["Patient_Actor"]
+    assert case.exam == raw["Physical_Examination_Findings"]
     assert case.extra == {}
     assert scenarios[76].case.exam["Vital_Signs"]["Within_Normal_Limits"] is True
     # A few cases have keys others lack (Current_Medications in four, Drug_History in one).
@@ -116,7 +117,7 @@ def test_selection_and_limit(medqa: Path) -> None:
 def _image_case(**changes) -> dict:
     case = {
         "image_url": "https://example.org/ic.png",
-        "question": "A 34-year-old woman has a rash on her shins. What is the most likely diagnosis?",
+        "question": "A 34-year-old woman has a rash on her shins. What is the diagnosis?",
         "patient_info": "You are a 34-year-old woman. The spots have grown over 8 years.",
         "physical_exams": "Skin biopsy: necrobiosis within the dermis.",
         "answers": [{"text": "Granuloma annulare", "correct": False},
@@ -147,13 +148,16 @@ def test_image_challenge_file(image_file: Path) -> None:
     assert scenario.tags == ("agentclinic", "image-challenge")
     case = scenario.case
     assert case.diagnosis == "Necrobiosis lipoidica"
-    assert case.objective.startswith("A 34-year-old woman")
+    # The question tells the whole case, so the doctor gets only the published objective.
+    assert case.objective == "What is the most likely diagnosis?"
+    assert case.extra["question"].startswith("A 34-year-old woman")
     assert case.patient == {"information": _image_case()["patient_info"]}
     assert case.exam == {"physical_examination": "Skin biopsy: necrobiosis within the dermis."}
     assert case.tests == {}
     assert case.extra == {"image_url": "https://example.org/ic.png", "type": "dermatology",
                           "reviewer": "kept",
-                          "answers": ["Granuloma annulare", "Necrobiosis lipoidica"]}
+                          "answers": ["Granuloma annulare", "Necrobiosis lipoidica"],
+                          "question": case.extra["question"]}
     assert scenario.persona("patient").attributes == {"age": "34", "gender": "woman"}
     # Line 5 is blank: not a case, not a skip. A string "true" is not a correct flag.
     assert [number for number, _ in skipped] == [2, 3, 4, 6]

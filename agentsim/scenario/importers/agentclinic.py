@@ -42,6 +42,7 @@ OSCE_KEYS = {
 }
 # image_url is not required: the consultation runs on text, and the URL is only kept in extra.
 IMAGE_KEYS = ("question", "answers", "patient_info", "physical_exams")
+IMAGE_OBJECTIVE = "What is the most likely diagnosis?"
 MAX_SELECTION = 100_000  # a typo such as "0-99999999" must not build a huge list
 
 _AGE = re.compile(r"\b(\d{1,3})[\s-]*years?[\s-]*old\b|\baged\s+(\d{1,3})\b", re.I)
@@ -252,8 +253,12 @@ def _image_challenge(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
     patient_info = _text(record, "patient_info")
     extra = {key: value for key, value in record.items() if key not in IMAGE_KEYS}
     extra["answers"] = [answer["text"] for answer in answers]
+    # The 'question' field tells the whole case (findings, biopsy results); as the doctor's
+    # objective it would hand over the answer, so the doctor is told only what the published
+    # tool tells it, and the question is kept for reference.
+    extra["question"] = _text(record, "question")
     case = {
-        "objective": _text(record, "question"),
+        "objective": IMAGE_OBJECTIVE,
         "patient": {"information": patient_info},
         "exam": {"physical_examination": record["physical_exams"]},
         "tests": {},

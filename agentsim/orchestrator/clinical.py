@@ -1,0 +1,233 @@
+"""The clinical consultation protocol (in the manner of AgentClinic) as a LangGraph graph.
+
+    START → doctor ─ask──▶ patient ──▶ doctor
+                  ├test─▶ measurement ──▶ doctor
+                  ├diagnose─▶ moderator ──▶ perception → END
+                  └budget spent without a diagnosis ──▶ perception → END
+
+The doctor has ``max_turns`` turns (a test request uses one) and is told when it is on its last.
+The measurement agent is a records clerk: it returns the case's findings that match the request,
+verbatim, and "normal" for anything the case does not hold — logged as ``in_case: no`` — so no
+model can invent a result. The moderator (its own model role) compares the diagnosis with the
+truth; a deterministic normaliser's verdict is logged beside it. Afterwards the patient rates the
+consultation (confidence, compliance, return) as structured output.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import lru_cache
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agentsim.agents import clinical_prompts as prompts
+from agentsim.agents.clinical_parsing import (
+    describe_records,
+    find_records,
+    parse_doctor_turn,
+    parse_perception,
+    parse_verdict,
+    same_diagnosis,
+)
+from agentsim.orchestrator.runtime import ConversationContext
+from agentsim.registry import protocol
+from agentsim.runs.events import Decision, Message
+
+NORMAL = "RESULTS: normal readings."
+SPEAKERS = {"doctor": "Doctor", "patient": "Patient", "measurement": "Measurement"}
+
+
+class ClinicalState(TypedDict, total=False):
+    """State of one consultation; ``dialogue`` accumulates through its reducer."""
+
+    dialogue: Annotated[list[dict[str, Any]], operator.add]
+    turn: int
+    doctor_turns: int
+    action: str
+    action_text: str
+    diagnosis: str | None
+    tests: int
+    max_turns: int
+
+
+def bias_texts(ctx: ConversationContext, role: str) -> list[str]:
+    """Rendered instructions of the biases the job injects into ``role``."""
+    if ctx.job.bias == "none" or ctx.catalogue is None:
+        return []
+    other = ctx.scenario.persona("patient" if role == "doctor" else "doctor")
+    keys = [k for k in ctx.job.bias.split("+") if k.startswith(f"{role}:")]
+    return [ctx.catalogue.get(key).render(other) for key in keys]
+
+
+def render_dialogue(dialogue: list[dict[str, Any]], viewer: str) -> str:
+    """The consultation as ``viewer`` saw it."""
+    lines = [f"{SPEAKERS[m['speaker']]}: {m['content']}" for m in dialogue
+             if viewer in m["visible_to"]]
+    return "\n".join(lines) or "(the consultation is starting)"
+
+
+def _say(ctx: ConversationContext, state: ClinicalState, speaker: str, content: str,
+         visible_to: list[str]) -> dict[str, Any]:
+    ctx.emit(Message(**ctx.ids(turn=state["turn"], agent=speaker), speaker=SPEAKERS[speaker],
+                     phase="consultation", content=content, visible_to=visible_to))
+    return {"speaker": speaker, "content": content, "visible_to": visible_to}
+
+
+def _context(ctx: ConversationContext, **extra: Any) -> dict[str, Any]:
+    # Facts for the scripted test model only; real models see the prompt alone.
+    case = ctx.scenario.case
+    return {"truth": case.diagnosis, "tests": list(case.tests),
+            "patient": ctx.scenario.persona("patient").attributes,
+            "biased": bool(bias_texts(ctx, "doctor")), **extra}
+
+
+async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
+    """One doctor turn: ask, request a test, or diagnose."""
+    ctx = runtime.context
+    case, max_turns = ctx.scenario.case, ctx.job.max_turns or 20
+    number = state["doctor_turns"] + 1
+    structured = ctx.structured("doctor", "doctor")
+    messages = [
+        {"role": "system", "content": prompts.doctor_system(
+            case, ctx.scenario.persona("doctor"), ctx.scenario.persona("patient"), max_turns,
+            structured, bias_texts(ctx, "doctor"))},
+        {"role": "user", "content": prompts.doctor_turn(
+            render_dialogue(state["dialogue"], "doctor"), number, max_turns)},
+    ]
+    reply = await ctx.call(agent="doctor", role="doctor", purpose="doctor", messages=messages,
+                           turn=state["turn"],
+                           schema=prompts.doctor_schema() if structured else None,
+                           context=_context(ctx, doctor_turn=number, max_turns=max_turns))
+    action = parse_doctor_turn(reply.text, last_turn=number >= max_turns)
+    ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="doctor"), phase=f"turn{number}",
+                      kind="doctor_action", raw=reply.text, parsed_by=action.parsed_by,
+                      value={"action": action.kind, "text": action.text,
+                             "ambiguous": str(action.ambiguous).lower()}))
+    spoken = {"ask": action.text, "test": f"REQUEST TEST: {action.text}",
+              "diagnose": f"DIAGNOSIS READY: {action.text}"}[action.kind]
+    visible = ["doctor", "patient"] if action.kind == "ask" else ["doctor"]
+    message = _say(ctx, state, "doctor", spoken, visible)
+    return {"dialogue": [message], "turn": state["turn"] + 1, "doctor_turns": number,
+            "action": action.kind, "action_text": action.text,
+            "diagnosis": action.text if action.kind == "diagnose" else None,
+            "tests": state["tests"] + (action.kind == "test")}
+
+
+async def patient_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
+    """The patient answers the doctor's question from its notes."""
+    ctx = runtime.context
+    messages = [
+        {"role": "system", "content": prompts.patient_system(
+            ctx.scenario.case, ctx.scenario.persona("patient"), ctx.scenario.persona("doctor"),
+            bias_texts(ctx, "patient"))},
+        {"role": "user", "content": prompts.patient_turn(
+            render_dialogue(state["dialogue"], "patient"))},
+    ]
+    reply = await ctx.call(agent="patient", role="patient", purpose="patient", messages=messages,
+                           turn=state["turn"], context=_context(ctx))
+    message = _say(ctx, state, "patient", reply.text.strip(), ["doctor", "patient"])
+    return {"dialogue": [message], "turn": state["turn"] + 1}
+
+
+async def measurement_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
+    """Return the findings the request names, or normal readings (logged as not in the case)."""
+    ctx = runtime.context
+    case = ctx.scenario.case
+    found = find_records(state["action_text"], {**case.exam, **case.tests})
+    content = describe_records(found) if found else NORMAL
+    ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="measurement"), phase="test",
+                      kind="test_result", raw=state["action_text"], parsed_by="records",
+                      value={"request": state["action_text"],
+                             "matched": "; ".join(name for name, _ in found),
+                             "in_case": "yes" if found else "no"}))
+    message = _say(ctx, state, "measurement", content, ["doctor"])
+    return {"dialogue": [message], "turn": state["turn"] + 1}
+
+
+async def moderator_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
+    """The moderator's verdict on the diagnosis, with the normaliser's beside it."""
+    ctx = runtime.context
+    truth, diagnosis = ctx.scenario.case.diagnosis, state["diagnosis"] or ""
+    structured = ctx.structured("moderator", "moderator")
+    reply = await ctx.call(agent="moderator", role="moderator", purpose="moderator",
+                           messages=prompts.moderator_prompt(truth, diagnosis), turn=state["turn"],
+                           schema=prompts.moderator_schema() if structured else None,
+                           context=_context(ctx, diagnosis=diagnosis))
+    verdict = parse_verdict(reply.text)
+    ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="moderator"), phase="diagnosis",
+                      kind="diagnosis_check", raw=reply.text, parsed_by="moderator",
+                      value={"diagnosis": diagnosis, "truth": truth,
+                             "moderator": {True: "yes", False: "no", None: "unparsed"}[verdict],
+                             "normalised": "yes" if same_diagnosis(truth, diagnosis) else "no"}))
+    return {"turn": state["turn"] + 1}
+
+
+async def perception_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
+    """The patient's ratings of the consultation (1–10 each), as structured output."""
+    ctx = runtime.context
+    if state.get("diagnosis") is None:
+        ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="moderator"), phase="diagnosis",
+                          kind="diagnosis_check", raw="", parsed_by="budget",
+                          value={"diagnosis": "", "truth": ctx.scenario.case.diagnosis,
+                                 "moderator": "no diagnosis", "normalised": "no diagnosis"}))
+    structured = ctx.structured("patient", "patient")
+    messages = [
+        {"role": "system", "content": prompts.patient_system(
+            ctx.scenario.case, ctx.scenario.persona("patient"), ctx.scenario.persona("doctor"),
+            bias_texts(ctx, "patient"))},
+        {"role": "user", "content": prompts.perception_prompt(
+            render_dialogue(state["dialogue"], "patient"))},
+    ]
+    reply = await ctx.call(agent="patient", role="patient", purpose="perception",
+                           messages=messages, turn=state["turn"],
+                           schema=prompts.perception_schema() if structured else None,
+                           context=_context(ctx))
+    ratings = parse_perception(reply.text)
+    ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="patient"), phase="after",
+                      kind="perception", raw=reply.text,
+                      parsed_by="json" if ratings else None,
+                      value={k: str(v) for k, v in ratings.items()} if ratings else None,
+                      parse_error=None if ratings else "no three ratings from 1 to 10"))
+    return {"turn": state["turn"] + 1}
+
+
+def _after_doctor(state: ClinicalState) -> str:
+    if state["action"] == "diagnose":
+        return "moderator"
+    if state["doctor_turns"] >= state["max_turns"]:
+        return "perception"  # budget spent without a diagnosis
+    return "patient" if state["action"] == "ask" else "measurement"
+
+
+def _after_measurement(state: ClinicalState) -> str:
+    return "perception" if state["doctor_turns"] >= state["max_turns"] else "doctor"
+
+
+@lru_cache(maxsize=1)
+def compiled_graph() -> Any:
+    """Build, validate and compile the consultation graph."""
+    builder = StateGraph(ClinicalState, context_schema=ConversationContext)
+    for name, node in (("doctor", doctor_node), ("patient", patient_node),
+                       ("measurement", measurement_node), ("moderator", moderator_node),
+                       ("perception", perception_node)):
+        builder.add_node(name, node)
+    builder.add_edge(START, "doctor")
+    builder.add_conditional_edges("doctor", _after_doctor,
+                                  ["moderator", "perception", "patient", "measurement"])
+    builder.add_edge("patient", "doctor")
+    builder.add_conditional_edges("measurement", _after_measurement, ["perception", "doctor"])
+    builder.add_edge("moderator", "perception")
+    builder.add_edge("perception", END)
+    return builder.compile()
+
+
+@protocol("clinical")
+async def run_clinical(ctx: ConversationContext) -> dict[str, Any]:
+    """Run one consultation; returns the final graph state."""
+    max_turns = ctx.job.max_turns or 20
+    initial: ClinicalState = {"dialogue": [], "turn": 0, "doctor_turns": 0, "action": "",
+                       "action_text": "", "diagnosis": None, "tests": 0, "max_turns": max_turns}
+    return await compiled_graph().ainvoke(initial, context=ctx,
+                                          config={"recursion_limit": 10 + 3 * max_turns})
