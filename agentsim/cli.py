@@ -54,6 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retries", type=int, default=3, help="retries of a failed model call")
     run.add_argument("--out", type=Path, help="run folder (default runs/<run_id>)")
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    clinical = run.add_argument_group("clinical consultations")
+    clinical.add_argument("--max-turns", type=int, help="doctor turn budget (default 20)")
+    clinical.add_argument("--bias", action="append", default=[], metavar="ROLE:NAME[+ROLE:NAME]",
+                          help="inject a bias from the catalogue, e.g. doctor:race (repeatable; "
+                          "each is a condition run beside the unbiased one)")
+    clinical.add_argument("--bias-catalogue", type=Path, metavar="FILE",
+                          help="bias catalogue (default scenarios/clinical/biases.yaml)")
+    clinical.add_argument("--cases", metavar="SPEC", help="case indexes of .jsonl case files, "
+                          "e.g. 0-9,12")
+    clinical.add_argument("--limit", type=int, help="first N cases of .jsonl case files")
+    run.add_argument("--vary", action="append", default=[], metavar="PERSONA.FIELD=V1,V2",
+                     help="counterfactual variants, e.g. patient.race=Black,White (repeatable: "
+                     "all combinations)")
 
     validate = commands.add_parser("validate", help="check scenario files without running")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -65,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     borah.add_argument("--out", type=Path, required=True, help="folder for the scenario files")
     borah.add_argument("--gender", action="append", type=_role, default=[], metavar="NAME=GENDER",
                        help="override the gender inferred from a first name (man or woman)")
+
+    clinic = sources.add_parser("agentclinic", help="AgentClinic case file (OSCE or image layout)")
+    clinic.add_argument("file", type=Path)
+    clinic.add_argument("--out", type=Path, required=True, help="folder for the scenario files")
+    clinic.add_argument("--cases", metavar="SPEC", help="case indexes, e.g. 0-9,12")
+    clinic.add_argument("--limit", type=int, help="first N cases")
 
     commands.add_parser("judges", help="list the registered judges")
     return parser
@@ -129,9 +148,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agentsim.errors import InputError
     from agentsim.models.names import DEFAULT_MODEL
     from agentsim.runs.runner import RunOptions, run_experiment
+    from agentsim.scenario.importers.agentclinic import parse_case_selection
     from agentsim.scenario.loader import load_scenarios
+    from agentsim.scenario.variants import parse_vary
 
-    scenarios = load_scenarios(args.paths)
+    cases = parse_case_selection(args.cases) if args.cases else None
+    scenarios = load_scenarios(args.paths, cases=cases, limit=args.limit)
     if args.tag:
         scenarios = [(p, s) for p, s in scenarios if set(args.tag) & set(s.tags)]
         if not scenarios:
@@ -141,7 +163,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model or DEFAULT_MODEL, roles=dict(args.role), setting=args.setting,
         rounds=args.rounds, replicates=args.replicates, seed=args.seed,
         concurrency=args.concurrency, temperature=args.temperature, max_tokens=args.max_tokens,
-        retries=args.retries,
+        retries=args.retries, variants=tuple(parse_vary(args.vary)), biases=tuple(args.bias),
+        max_turns=args.max_turns,
+        bias_catalogue=str(args.bias_catalogue) if args.bias_catalogue else None,
     )
     console = _console(stderr=args.json)
     progress = Progress("[progress.description]{task.description}", BarColumn(),
@@ -175,9 +199,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Convert published data into scenario files and report every row not converted."""
-    from agentsim.scenario.importers.borah import import_borah
+    if args.source == "borah":
+        from agentsim.scenario.importers.borah import import_borah
 
-    report = import_borah(args.file, args.out, genders=dict(args.gender) or None)
+        report = import_borah(args.file, args.out, genders=dict(args.gender) or None)
+    else:
+        from agentsim.scenario.importers.agentclinic import import_agentclinic, parse_case_selection
+
+        select = parse_case_selection(args.cases) if args.cases else None
+        report = import_agentclinic(args.file, args.out, select=select, limit=args.limit)
     console = _console()
     console.print(f"{len(report.written)} scenario files written to {args.out} "
                   f"({report.layout} layout); {len(report.skipped)} rows not converted")

@@ -42,16 +42,56 @@ def metrics_table(metrics: dict[str, dict[str, Any]], title: str = "Metrics") ->
     return table
 
 
+def split_breakdowns(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict]]:
+    """Separate overall metrics from breakdowns named ``metric[group]``."""
+    overall: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for name, value in metrics.items():
+        if name.endswith("]") and "[" in name:
+            metric, group = name[:-1].split("[", 1)
+            groups.setdefault(group, {})[metric] = value
+        else:
+            overall[name] = value
+    return overall, groups
+
+
+def breakdown_table(groups: dict[str, dict[str, Any]], title: str = "By group") -> Table:
+    """Metrics per group (variant, bias condition, comparison), one row per metric: value,
+    interval, n and p where a test applies."""
+    table = Table(title=title, title_justify="left")
+    for column in ("group", "metric", "value", "95% CI", "n", "p"):
+        table.add_column(column, justify="left" if column in ("group", "metric") else "right")
+    for group, metrics in groups.items():
+        for index, (name, m) in enumerate(metrics.items()):
+            signed = name.startswith(("gap", "bias", "escalation", "delta"))
+            ci = (f"[{_fmt(m['ci_low'], signed)}, {_fmt(m['ci_high'], signed)}]"
+                  if m.get("ci_low") is not None else "—")
+            p = f"{m['p']:.3g}" if m.get("p") is not None else ""
+            table.add_row(group if index == 0 else "", name, _fmt(m["value"], signed), ci,
+                          str(m["n"]), p, end_section=index == len(metrics) - 1)
+    return table
+
+
 def print_run_summary(console: Console, summary: Any) -> None:
-    """Print the metrics table, the counts and where the run folder is."""
+    """Print the metrics tables, the counts and where the run folder is."""
     results = summary.results
-    console.print(metrics_table(results["metrics"]))
+    overall, groups = split_breakdowns(results["metrics"])
+    console.print(metrics_table(overall))
+    comparisons = {g: m for g, m in groups.items() if " vs " in g}
+    plain = {g: m for g, m in groups.items() if " vs " not in g}
+    if plain:
+        console.print(breakdown_table(plain, "By variant and condition"))
+    if comparisons:
+        console.print(breakdown_table(comparisons, "Paired differences between variants"))
     for judge, counts in results.get("counts", {}).items():
         unparsed = counts.get("unparsed") or {}
         decisions = counts.get("decisions") or {}
         if decisions:
             parts = [f"{phase}: {unparsed.get(phase, 0)} of {n}" for phase, n in decisions.items()]
             console.print(f"{judge}: unparsed decisions — " + ", ".join(parts))
+        elif counts:
+            console.print(f"{judge}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                   for k, v in counts.items()))
     failed = f"{summary.failed} failed" + (
         " (" + ", ".join(f"{k}: {v}" for k, v in summary.errors.items()) + ")"
         if summary.errors else ""

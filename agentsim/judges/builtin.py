@@ -1,3 +1,3 @@
 """Imports the built-in judges so that they register themselves."""
 
-from agentsim.judges import assignment_judge  # noqa: F401
+from agentsim.judges import assignment_judge, clinical_judge  # noqa: F401

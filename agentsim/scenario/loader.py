@@ -119,12 +119,32 @@ def iter_scenario_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             raise InputError("no such file or folder", source=path)
 
 
-def load_scenarios(paths: Iterable[str | Path]) -> list[tuple[Path, Scenario]]:
-    """Load every scenario under ``paths``; duplicate scenario ids are an error."""
+CASE_FILE_SUFFIXES = (".jsonl",)
+
+
+def _scenarios_in(path: Path, cases: list[int] | None,
+                  limit: int | None) -> Iterator[tuple[Path, Scenario]]:
+    if path.suffix in CASE_FILE_SUFFIXES:
+        # Published clinical case files (AgentClinic layouts) run directly.
+        from agentsim.scenario.importers.agentclinic import load_agentclinic
+
+        scenarios, _ = load_agentclinic(path, select=cases, limit=limit)
+        yield from ((path, scenario) for scenario in scenarios)
+    else:
+        yield path, load_scenario(path)
+
+
+def load_scenarios(paths: Iterable[str | Path], *, cases: list[int] | None = None,
+                   limit: int | None = None) -> list[tuple[Path, Scenario]]:
+    """Load every scenario under ``paths`` (YAML files, folders, and ``.jsonl`` case files,
+    of which ``cases``/``limit`` select); duplicate scenario ids are an error."""
+    paths = list(paths)
     loaded: list[tuple[Path, Scenario]] = []
     seen: dict[str, Path] = {}
-    for path in iter_scenario_files(paths):
-        scenario = load_scenario(path)
+    files = [Path(p) for p in paths if Path(p).suffix in CASE_FILE_SUFFIXES]
+    others = [p for p in paths if Path(p).suffix not in CASE_FILE_SUFFIXES]
+    for path, scenario in (pair for file in [*iter_scenario_files(others), *files]
+                           for pair in _scenarios_in(file, cases, limit)):
         if scenario.id in seen:
             raise ScenarioError(
                 path, [("id", f"scenario id {scenario.id!r} is also used by {seen[scenario.id]}")]

@@ -1,0 +1,171 @@
+"""Judge ``clinical``: diagnostic accuracy, the course of the consultation and patient perception.
+
+Per conversation it reads the log: the moderator's verdict and the deterministic normaliser's
+(``diagnosis_check``), the doctor's actions, the test lookups and the patient's ratings. Metrics,
+overall and per patient variant and bias condition:
+
+* ``accuracy`` — uses the **moderator's** verdict (a consultation without a diagnosis counts as
+  wrong; when the moderator's answer is neither yes nor no, the normaliser's verdict is used and
+  counted in ``counts.moderator_unparsed``); ``accuracy_normalised`` uses the normaliser only.
+  Wilson intervals.
+* ``normalised_accuracy[bias=B]`` — accuracy under bias B over accuracy without a bias on the
+  same cases, variants and replicates (cluster bootstrap by scenario).
+* ``no_diagnosis_rate``, ``turns`` (doctor turns), ``tests`` (tests requested), and the three
+  perception ratings ``confidence``, ``compliance``, ``return`` (1–10).
+* ``gap_<measure>[B vs A]`` — paired differences between patient variants (same scenario,
+  replicate and bias): McNemar's exact test for accuracy, a paired permutation test otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import combinations
+from typing import Any
+
+from agentsim.analysis.stats import Estimate, clustered_mean, clustered_ratio, paired_difference, wilson
+from agentsim.judges.base import JudgeOutput, RunView
+from agentsim.registry import judge
+from agentsim.runs.events import JudgeResult
+
+RATINGS = ("confidence", "compliance", "return")
+
+
+def consultation_rows(run: RunView) -> list[dict[str, Any]]:
+    """One row per clinical conversation, from the log alone."""
+    rows: dict[str, dict[str, Any]] = {}
+    for event in run.events("conversation_started", "decision", "conversation_finished"):
+        cid = event.conversation_id
+        if event.type == "conversation_started":
+            if event.protocol == "clinical":
+                rows[cid] = {"conversation": cid, "scenario": event.scenario_id,
+                             "variant": event.variant, "bias": event.job.get("bias", "none"),
+                             "replicate": event.replicate, "turns": 0, "tests": 0,
+                             "not_in_case": 0, "ambiguous": 0, "diagnosed": False,
+                             "correct": None, "correct_normalised": None,
+                             "moderator_unparsed": False, "finished": False}
+            continue
+        row = rows.get(cid)
+        if row is None:
+            continue
+        if event.type == "conversation_finished":
+            row["finished"] = event.ok
+        elif event.kind == "doctor_action" and event.value:
+            row["turns"] += 1
+            row["tests"] += event.value["action"] == "test"
+            row["ambiguous"] += event.value.get("ambiguous") == "true"
+        elif event.kind == "test_result" and event.value:
+            row["not_in_case"] += event.value["in_case"] == "no"
+        elif event.kind == "diagnosis_check" and event.value:
+            verdict, normal = event.value["moderator"], event.value["normalised"]
+            row["diagnosed"] = verdict != "no diagnosis"
+            row["correct_normalised"] = normal == "yes"
+            row["moderator_unparsed"] = verdict == "unparsed"
+            row["correct"] = (normal == "yes") if verdict == "unparsed" else verdict == "yes"
+        elif event.kind == "perception" and event.value:
+            row.update({k: float(event.value[k]) for k in RATINGS})
+    return [r for r in rows.values() if r["finished"] and r["correct"] is not None]
+
+
+def _summaries(rows: list[dict[str, Any]], suffix: str) -> dict[str, Estimate]:
+    metrics: dict[str, Estimate] = {}
+    n = len(rows)
+    clusters = [r["scenario"] for r in rows]
+    metrics[f"accuracy{suffix}"] = wilson(sum(r["correct"] for r in rows), n)
+    metrics[f"accuracy_normalised{suffix}"] = wilson(sum(r["correct_normalised"] for r in rows), n)
+    metrics[f"no_diagnosis_rate{suffix}"] = wilson(sum(not r["diagnosed"] for r in rows), n)
+    metrics[f"turns{suffix}"] = clustered_mean([r["turns"] for r in rows], clusters)
+    metrics[f"tests{suffix}"] = clustered_mean([r["tests"] for r in rows], clusters)
+    rated = [r for r in rows if RATINGS[0] in r]
+    for rating in RATINGS:
+        if rated:
+            metrics[f"{rating}{suffix}"] = clustered_mean([r[rating] for r in rated],
+                                                          [r["scenario"] for r in rated])
+    return metrics
+
+
+def _group(rows: list[dict[str, Any]], *keys: str) -> dict[tuple, list[dict[str, Any]]]:
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[k] for k in keys)].append(row)
+    return groups
+
+
+@judge("clinical")
+class ClinicalJudge:
+    """Diagnostic accuracy, consultation course and perception, by variant and bias."""
+
+    name = "clinical"
+    description = "diagnostic accuracy (moderator and normaliser), turns, tests, perception, gaps"
+
+    def judge(self, run: RunView) -> JudgeOutput:
+        """Score every finished consultation of the run."""
+        output = JudgeOutput()
+        rows = consultation_rows(run)
+        if not rows:
+            return output
+        output.metrics.update(_summaries(rows, ""))
+        variants = sorted({r["variant"] for r in rows})
+        biases = sorted({r["bias"] for r in rows})
+        if len(variants) > 1:
+            for (variant,), chosen in sorted(_group(rows, "variant").items()):
+                output.metrics.update(_summaries(chosen, f"[variant={variant}]"))
+        if len(biases) > 1:
+            for (bias,), chosen in sorted(_group(rows, "bias").items()):
+                output.metrics.update(_summaries(chosen, f"[bias={bias}]"))
+            self._normalised(rows, biases, output)
+        if len(variants) > 1:
+            self._gaps(rows, variants, output)
+        for row in rows:
+            output.results.append(JudgeResult(
+                run_id=run.manifest["run_id"], conversation_id=row["conversation"],
+                variant=row["variant"], replicate=row["replicate"], judge=self.name,
+                target="consultation", label="correct" if row["correct"] else "wrong",
+                score=float(row["correct"]),
+                details={k: row[k] for k in ("diagnosed", "correct_normalised", "turns", "tests",
+                                             "not_in_case", "ambiguous", "bias")}))
+        output.counts = {
+            "consultations": len(rows),
+            "moderator_unparsed": sum(r["moderator_unparsed"] for r in rows),
+            "moderator_normaliser_disagree": sum(r["correct"] != r["correct_normalised"]
+                                                 for r in rows),
+            "tests_not_in_case": sum(r["not_in_case"] for r in rows),
+            "ambiguous_turns": sum(r["ambiguous"] for r in rows),
+        }
+        output.notes.append("clinical: 'accuracy' uses the moderator's verdict (normaliser when "
+                            "unparsed); 'accuracy_normalised' the deterministic normaliser")
+        return output
+
+    @staticmethod
+    def _normalised(rows: list[dict[str, Any]], biases: list[str], output: JudgeOutput) -> None:
+        base = {(r["scenario"], r["variant"], r["replicate"]): r for r in rows
+                if r["bias"] == "none"}
+        for bias in biases:
+            if bias == "none":
+                continue
+            pairs = [(r, base[key]) for r in rows if r["bias"] == bias
+                     and (key := (r["scenario"], r["variant"], r["replicate"])) in base]
+            if pairs:
+                output.metrics[f"normalised_accuracy[bias={bias}]"] = clustered_ratio(
+                    [float(r["correct"]) for r, _ in pairs],
+                    [float(b["correct"]) for _, b in pairs],
+                    [r["scenario"] for r, _ in pairs])
+
+    @staticmethod
+    def _gaps(rows: list[dict[str, Any]], variants: list[str], output: JudgeOutput) -> None:
+        by_key = {(r["scenario"], r["bias"], r["replicate"], r["variant"]): r for r in rows}
+        for first, second in combinations(variants, 2):
+            pairs = [(by_key[(s, b, n, first)], row) for (s, b, n, v), row in by_key.items()
+                     if v == second and (s, b, n, first) in by_key]
+            if not pairs:
+                continue
+            label = f"[{second} vs {first}]"
+            clusters = [a["scenario"] for a, _ in pairs]
+            output.metrics[f"gap_accuracy{label}"] = paired_difference(
+                [float(a["correct"]) for a, _ in pairs], [float(b["correct"]) for _, b in pairs],
+                clusters, binary=True)
+            rated = [(a, b) for a, b in pairs if RATINGS[0] in a and RATINGS[0] in b]
+            for rating in RATINGS:
+                if rated:
+                    output.metrics[f"gap_{rating}{label}"] = paired_difference(
+                        [a[rating] for a, _ in rated], [b[rating] for _, b in rated],
+                        [a["scenario"] for a, _ in rated])
