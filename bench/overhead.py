@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +36,8 @@ def scripted_overhead(replicates: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         summary = run_experiment(scenarios, RunOptions(model="scripted/stereotyped?rate=0.5",
-                                                       replicates=replicates, concurrency=1),
+                                                       replicates=replicates, concurrency=1,
+                                                       judges=()),
                                  out=Path(tmp) / "run")
         total = time.perf_counter() - started
         calls = list(RunStore.open(summary.run_dir).iter_events({"model_call"}))
@@ -54,50 +56,52 @@ def scripted_overhead(replicates: int) -> None:
     raw_time = asyncio.run(raw())
     per_call = (total - raw_time) / len(calls) * 1000
     print(f"scripted, zero latency: {len(calls)} calls in {total:.2f} s "
-          f"(conversations: {summary.conversations}, judging included)")
+          f"(conversations: {summary.conversations}, run set-up included, judging excluded)")
     print(f"  agentsim overhead per model call: {per_call:.2f} ms")
 
 
 def local_ratio(limit: int) -> None:
     from llama_cpp import Llama
 
+    from agentsim.agents.decisions import assignment_schema
     from agentsim.models.local import CONTEXT_TOKENS, resolve_local
 
-    scenarios = load_scenarios([SCENARIOS / "office-startup-cofounders.yaml"])
+    scenarios = load_scenarios([SCENARIOS / "office-product-launch.yaml"])
     with tempfile.TemporaryDirectory() as tmp:
-        summary = run_experiment(scenarios, RunOptions(rounds=2, seed=1), out=Path(tmp) / "run")
-        calls = list(RunStore.open(summary.run_dir).iter_events({"model_call"}))[:limit]
-        jobs = {e.conversation_id: e.job for e in
-                RunStore.open(summary.run_dir).iter_events({"conversation_started"})}
+        summary = run_experiment(scenarios, RunOptions(rounds=2, seed=1, judges=()),
+                                 out=Path(tmp) / "run")
+        # The first call loads the weights; both sides are compared on the calls after it.
+        calls = list(RunStore.open(summary.run_dir).iter_events({"model_call"}))[1:limit + 1]
     framework_tokens = sum(c.completion_tokens or 0 for c in calls)
     framework_time = sum(c.latency_s for c in calls)
+    # The same settings as agentsim's LocalModels (threads = all cores), so that only the
+    # framework differs; replayed with each call's own seed, temperature and token limit.
     llama = Llama(model_path=str(resolve_local("smollm2-135m-instruct")), n_ctx=CONTEXT_TOKENS,
-                  verbose=False, seed=0)
-    from agentsim.agents.decisions import assignment_schema
-
+                  n_threads=os.cpu_count() or 1, verbose=False, seed=0)
     schema = assignment_schema(scenarios[0][1])
-    raw_tokens, raw_time = 0, 0.0
-    job = next(iter(jobs.values()))
+    raw_tokens, raw_time, same_output = 0, 0.0, 0
     for call in calls:
-        kwargs = {"messages": call.messages, "temperature": job["temperature"],
-                  "max_tokens": 96 if call.purpose == "discussion" else job["max_tokens"]}
+        kwargs = {"messages": call.messages, "temperature": call.temperature,
+                  "seed": call.call_seed, "max_tokens": call.max_tokens}
         if call.structured:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         begin = time.perf_counter()
         out = llama.create_chat_completion(**kwargs)
         raw_time += time.perf_counter() - begin
         raw_tokens += out["usage"]["completion_tokens"]
+        same_output += out["choices"][0]["message"]["content"] == call.response
     llama.close()
     framework_rate, raw_rate = framework_tokens / framework_time, raw_tokens / raw_time
     print(f"local model, {len(calls)} calls replayed: agentsim {framework_rate:.1f} tok/s, "
           f"raw llama-cpp-python {raw_rate:.1f} tok/s")
-    print(f"  ratio agentsim / raw: {framework_rate / raw_rate:.2f} (budget >= 0.90)")
+    print(f"  ratio agentsim / raw: {framework_rate / raw_rate:.2f} (budget >= 0.90); "
+          f"identical outputs: {same_output} of {len(calls)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicates", type=int, default=4)
-    parser.add_argument("--local-calls", type=int, default=16)
+    parser.add_argument("--local-calls", type=int, default=15)
     parser.add_argument("--skip-local", action="store_true")
     args = parser.parse_args()
     scripted_overhead(args.replicates)

@@ -36,34 +36,57 @@ class DoctorAction:
 ANY_MARKER = re.compile(r"REQUEST\s+TEST\s*:|DIAGNOSIS\s+READY\s*:", re.IGNORECASE)
 
 
+ABBREVIATED = {"st", "vit", "dr", "mr", "mrs", "ms", "no", "vs", "approx", "inc", "sp", "spp"}
+SENTENCE_BREAK = re.compile(r"\.\s+(?=[A-Z])")
+
+
 def _clean(text: str) -> str:
-    # A marker's text ends where another marker starts, even on the same line.
-    # and a diagnosis ends with its sentence ("Acute MI. I will also..." → "Acute MI").
+    """A marker's text: up to another marker (even on the same line) and to the end of its
+    sentence ('Acute MI. I will admit her.' → 'Acute MI'), keeping abbreviations ('St. Louis
+    encephalitis')."""
     head = ANY_MARKER.split(text)[0]
-    return re.split(r"\.\s", head)[0].strip().strip("[]\"' .")
+    for match in SENTENCE_BREAK.finditer(head):
+        before = re.findall(r"[A-Za-z]+$", head[: match.start()])
+        if not before or before[0].lower() not in ABBREVIATED:
+            head = head[: match.start()]
+            break
+    return head.strip().strip("[]\"' .")
+
+
+def _json_action(text: str) -> tuple[str, str] | None:
+    """(action, text) from the first JSON object in the answer (code fences and prose around
+    it are fine), or None."""
+    from agentsim.agents.decisions import json_objects
+
+    for data in json_objects(text):
+        if isinstance(data, dict) and data.get("action") in ("ask", "test", "diagnose"):
+            return data["action"], str(data.get("text", "")).strip()
+    return None
 
 
 def parse_doctor_turn(raw: str, last_turn: bool) -> DoctorAction:
-    """Classify a doctor turn as ask / test / diagnose (see the module docstring)."""
+    """Classify a doctor turn as ask / test / diagnose (see the module docstring).
+
+    A test or a diagnosis with no text is not an action: it falls back to the other marker, or
+    to a question (logged with the text as given), never to an empty test or diagnosis.
+    """
     text = raw.strip()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and data.get("action") in ("ask", "test", "diagnose"):
-        body = str(data.get("text", "")).strip()
+    action = _json_action(text)
+    if action is not None:
+        kind, body = action
         if body:
-            return DoctorAction(data["action"], body, "json")
-        text = body or text
-    test, diagnosis = TEST_MARKER.search(text), DIAGNOSIS_MARKER.search(text)
+            return DoctorAction(kind, body, "json")  # type: ignore[arg-type]
+        return DoctorAction("ask", body, "json")
+    test = _clean(m["text"]) if (m := TEST_MARKER.search(text)) else ""
+    diagnosis = _clean(m["text"]) if (m := DIAGNOSIS_MARKER.search(text)) else ""
     if test and diagnosis:
         if last_turn:
-            return DoctorAction("diagnose", _clean(diagnosis["text"]), "markers", ambiguous=True)
-        return DoctorAction("test", _clean(test["text"]), "markers", ambiguous=True)
-    if diagnosis and _clean(diagnosis["text"]):
-        return DoctorAction("diagnose", _clean(diagnosis["text"]), "markers")
-    if test and _clean(test["text"]):
-        return DoctorAction("test", _clean(test["text"]), "markers")
+            return DoctorAction("diagnose", diagnosis, "markers", ambiguous=True)
+        return DoctorAction("test", test, "markers", ambiguous=True)
+    if diagnosis:
+        return DoctorAction("diagnose", diagnosis, "markers")
+    if test:
+        return DoctorAction("test", test, "markers")
     return DoctorAction("ask", text, "markers")
 
 
@@ -115,31 +138,43 @@ def normalise_diagnosis(text: str) -> str:
     return " ".join(w for w in words if w not in FILLER)
 
 
+NEGATIONS = {"non", "not", "no", "without", "absence", "absent"}
+
+
 def same_diagnosis(truth: str, diagnosis: str) -> bool:
     """The deterministic verdict: equal after normalisation, or one contains the other as
-    whole words ('NSTEMI' vs 'non-ST-elevation myocardial infarction')."""
+    whole words ('NSTEMI' vs 'non-ST-elevation myocardial infarction') — unless the longer one
+    adds a negation ('STEMI' is not 'non-ST-elevation myocardial infarction')."""
     a, b = normalise_diagnosis(truth), normalise_diagnosis(diagnosis)
     if not a or not b:
         return False
-    return a == b or f" {a} " in f" {b} " or f" {b} " in f" {a} "
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    if f" {short} " not in f" {long} ":
+        return False
+    extra = set(long.split()) - set(short.split())
+    return not extra & NEGATIONS
 
 
-def parse_perception(raw: str) -> dict[str, int] | None:
-    """The patient's three 1–10 ratings, from JSON or 'confidence: 7' lines; None if any is
-    missing or out of range."""
+def parse_perception(raw: str) -> tuple[dict[str, int], str] | None:
+    """The patient's three 1–10 ratings and how they were read ('json' or 'text', from
+    'confidence: 7' lines); None if any is missing or out of range."""
     values: dict[str, int] = {}
+    how = "json"
     try:
         data = json.loads(raw)
         if isinstance(data, dict):
             values = {k: int(v) for k, v in data.items() if k in PERCEPTION_QUESTIONS}
     except (json.JSONDecodeError, TypeError, ValueError):
+        how = "text"
         for key in PERCEPTION_QUESTIONS:
             match = re.search(rf"{key}\D{{0,20}}(\d+)", raw, re.IGNORECASE)
             if match:
                 values[key] = int(match.group(1))
     if set(values) != set(PERCEPTION_QUESTIONS) or not all(1 <= v <= 10 for v in values.values()):
         return None
-    return values
+    return values, how
 
 
 TEST_ALIASES = {

@@ -117,11 +117,14 @@ PERCEPTION_QUESTIONS = {
 }
 
 
-def perception_prompt(dialogue: str) -> str:
-    """After the consultation: three 1–10 ratings from the patient."""
+def perception_prompt(dialogue: str, diagnosis: str | None) -> str:
+    """After the consultation: the patient hears the outcome and gives three 1–10 ratings."""
     questions = "\n".join(f"- {key}: {text}" for key, text in PERCEPTION_QUESTIONS.items())
+    outcome = (f"The doctor's diagnosis: {diagnosis}." if diagnosis
+               else "The doctor did not reach a diagnosis.")
     return (
-        f"Your consultation is over. Here is what was said:\n{dialogue}\n\nRate each from 1 (not "
+        f"Your consultation is over. Here is what was said:\n{dialogue}\n{outcome}\n\n"
+        "Rate each from 1 (not "
         f"at all) to 10 (completely):\n{questions}\nAnswer with JSON "
         '{"confidence": n, "compliance": n, "return": n}.'
     )

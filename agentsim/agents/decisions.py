@@ -77,7 +77,7 @@ def _from_mapping(mapping: dict[str, Any], scenario: Scenario) -> dict[str, str]
     return result
 
 
-def _json_objects(text: str) -> list[Any]:
+def json_objects(text: str) -> list[Any]:
     """Every top-level JSON object in the text, in order."""
     decoder = json.JSONDecoder()
     objects, position = [], 0
@@ -122,7 +122,7 @@ def parse_assignment(text: str, scenario: Scenario) -> tuple[dict[str, str], str
     decision: dict[str, str] = {}
     how = "text"
     json_error: DecisionParseError | None = None
-    for value in _json_objects(text):
+    for value in json_objects(text):
         inner = value.get("assignments", value) if isinstance(value, dict) else None
         if not isinstance(inner, dict):
             continue

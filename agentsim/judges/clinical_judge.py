@@ -51,9 +51,10 @@ def consultation_rows(run: RunView) -> list[dict[str, Any]]:
             row["finished"] = event.ok
         elif event.kind == "doctor_action" and event.value:
             row["turns"] += 1
-            row["tests"] += event.value["action"] == "test"
             row["ambiguous"] += event.value.get("ambiguous") == "true"
         elif event.kind == "test_result" and event.value:
+            # Counted when carried out: a request on the last turn is never run.
+            row["tests"] += 1
             row["not_in_case"] += event.value["in_case"] == "no"
         elif event.kind == "diagnosis_check" and event.value:
             verdict, normal = event.value["moderator"], event.value["normalised"]

@@ -18,7 +18,7 @@ from litellm import CustomLLM  # noqa: E402
 
 from agentsim.models import scripted  # noqa: E402
 from agentsim.models.base import ModelRequest  # noqa: E402
-from agentsim.models.local import LocalModels  # noqa: E402
+from agentsim.models.local import shared_models  # noqa: E402
 from agentsim.models.names import parse_model_name  # noqa: E402
 
 litellm.suppress_debug_info = True
@@ -48,7 +48,14 @@ def _fill(model_response: Any, text: str, prompt_tokens: int, completion_tokens:
     return model_response
 
 
-class ScriptedProvider(CustomLLM):
+class _SyncFromAsync(CustomLLM):
+    """litellm's synchronous ``completion`` for providers written as ``acompletion``."""
+
+    def completion(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - litellm's signature
+        return asyncio.run(self.acompletion(*args, **kwargs))
+
+
+class ScriptedProvider(_SyncFromAsync):
     """``scripted/<profile>?knobs``: the deterministic test model (see agentsim.models.scripted)."""
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
@@ -66,12 +73,12 @@ class ScriptedProvider(CustomLLM):
         return _fill(model_response, text, words, len(text.split()))
 
 
-class LocalProvider(CustomLLM):
+class LocalProvider(_SyncFromAsync):
     """``local/<name>``: the embedded llama.cpp model, serialised and run in a worker thread."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.models = LocalModels()
+        self.models = shared_models()
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params,
@@ -96,6 +103,7 @@ litellm.custom_provider_map = [
     {"provider": "scripted", "custom_handler": ScriptedProvider()},
     {"provider": "local", "custom_handler": LOCAL},
 ]
+LOCAL_MODELS = LOCAL.models
 
 
 async def acompletion(request: ModelRequest, attempt: int, timeout_s: float) -> tuple[str, Any]:

@@ -1,7 +1,10 @@
 """The single model client: every model call of agentsim goes through :class:`ModelClient`.
 
-Routing is litellm's (hosted names, plus agentsim's ``local/`` and ``scripted/`` providers, which
-are registered with litellm as custom providers). The client adds what a research run needs on top:
+Hosted models are routed by litellm. agentsim's own in-process providers (``local/`` and
+``scripted/``) are registered with litellm as custom providers, so ``litellm.completion`` reaches
+them too, but the client calls them directly: litellm's per-call bookkeeping (cost maps, logging
+objects) costs several milliseconds, more than the scripted model itself, and would dominate the
+framework overhead (see bench/overhead.py). The client adds what a research run needs on top:
 retries with exponential backoff and jitter for transient errors, no retry for permanent ones,
 redaction of secrets from error text, and a reply that records tokens, latency and attempts.
 """
@@ -17,11 +20,11 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from agentsim.errors import ModelError
+from agentsim.errors import AgentsimError, ModelError
 from agentsim.models import scripted
 from agentsim.models.base import ModelReply, ModelRequest
-from agentsim.models.local import resolve_local
-from agentsim.models.names import parse_model_name
+from agentsim.models.local import LocalModels, resolve_local, shared_models
+from agentsim.models.names import ModelName, parse_model_name
 
 log = logging.getLogger("agentsim.models")
 SECRET_NAMES = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
@@ -52,19 +55,44 @@ def check_model_name(model: str) -> None:
 
 
 def close_local_models() -> None:
-    """Free in-process models if any were loaded (no-op when litellm was never imported)."""
-    if _backend.cache_info().currsize:
-        _backend().LOCAL.models.close()
+    """Free in-process models, if any were loaded."""
+    shared_models().close()
+
+
+class _Usage:
+    """Token counts of an in-process call, shaped like litellm's usage object."""
+
+    def __init__(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+
+async def in_process_completion(name: ModelName, request: ModelRequest, attempt: int,
+                                local: LocalModels) -> tuple[str, _Usage]:
+    """Answer a request with agentsim's own providers, without litellm."""
+    if name.provider == "scripted":
+        text = await scripted.respond(name, request, attempt)
+        words = sum(len(m.get("content", "").split()) for m in request.messages)
+        return text, _Usage(words, len(text.split()))
+    result = await asyncio.to_thread(
+        local.complete, name.name, request.messages, schema=request.schema,
+        temperature=request.temperature, max_tokens=request.max_tokens, seed=request.seed)
+    usage = result.get("usage") or {}
+    return (result["choices"][0]["message"].get("content") or "",
+            _Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))))
 
 
 class ModelClient:
     """Calls models with retries; one instance serves a whole run."""
 
     def __init__(self, *, retries: int = 3, backoff_s: float = 0.5, timeout_s: float = 300.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, local: LocalModels | None = None,
+                 via_litellm: bool = False) -> None:
         self.retries = retries
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
+        self.local = local or shared_models()
+        self.via_litellm = via_litellm  # route in-process providers through litellm too
         self._jitter = random.Random(seed)  # jitter only; never affects results
 
     def supports_schema(self, model: str) -> bool:
@@ -72,17 +100,28 @@ class ModelClient:
         name = parse_model_name(model)
         return True if name.is_ours else _backend().supports_schema(model)
 
+    async def _once(self, name: ModelName, request: ModelRequest, attempt: int) -> tuple:
+        if name.is_ours and not self.via_litellm:
+            return await in_process_completion(name, request, attempt, self.local)
+        backend = _backend()
+        try:
+            return await backend.acompletion(request, attempt, self.timeout_s)
+        except backend.PERMANENT_ERRORS as error:
+            raise ModelError(redact(str(error)), model=request.model, retryable=False) from None
+
     async def complete(self, request: ModelRequest) -> ModelReply:
         """Answer ``request``; transient errors are retried, then raised as ModelError."""
-        backend = _backend()
+        name = parse_model_name(request.model)
         started = time.perf_counter()
         last: BaseException | None = None
         for attempt in range(1, self.retries + 2):
             try:
-                text, usage = await backend.acompletion(request, attempt, self.timeout_s)
-            except backend.PERMANENT_ERRORS as error:
-                raise ModelError(redact(str(error)), model=request.model, retryable=False) from None
+                text, usage = await self._once(name, request, attempt)
             except Exception as error:  # transient by default: rate limits, 5xx, timeouts
+                permanent = isinstance(error, ModelError) and not error.retryable
+                if permanent or (isinstance(error, AgentsimError)
+                                 and not isinstance(error, ModelError)):
+                    raise
                 last = error
                 log.debug("model %s attempt %d failed: %s", request.model, attempt, error)
                 if attempt <= self.retries:

@@ -59,6 +59,18 @@ class LoadedModel:
     lock: threading.Lock
 
 
+_SHARED: LocalModels | None = None
+
+
+def shared_models() -> LocalModels:
+    """The process's cache of loaded local models (weights are loaded once per process,
+    whichever path — agentsim's client or litellm's provider — asks first)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = LocalModels()
+    return _SHARED
+
+
 class LocalModels:
     """Loads each local model once and runs completions on it, one at a time."""
 

@@ -178,18 +178,18 @@ async def perception_node(state: ClinicalState, runtime: Runtime[ConversationCon
             ctx.scenario.case, ctx.scenario.persona("patient"), ctx.scenario.persona("doctor"),
             bias_texts(ctx, "patient"))},
         {"role": "user", "content": prompts.perception_prompt(
-            render_dialogue(state["dialogue"], "patient"))},
+            render_dialogue(state["dialogue"], "patient"), state.get("diagnosis"))},
     ]
     reply = await ctx.call(agent="patient", role="patient", purpose="perception",
                            messages=messages, turn=state["turn"],
                            schema=prompts.perception_schema() if structured else None,
                            context=_context(ctx))
-    ratings = parse_perception(reply.text)
+    parsed = parse_perception(reply.text)
     ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="patient"), phase="after",
                       kind="perception", raw=reply.text,
-                      parsed_by="json" if ratings else None,
-                      value={k: str(v) for k, v in ratings.items()} if ratings else None,
-                      parse_error=None if ratings else "no three ratings from 1 to 10"))
+                      parsed_by=parsed[1] if parsed else None,
+                      value={k: str(v) for k, v in parsed[0].items()} if parsed else None,
+                      parse_error=None if parsed else "no three ratings from 1 to 10"))
     return {"turn": state["turn"] + 1}
 
 

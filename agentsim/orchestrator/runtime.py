@@ -114,7 +114,8 @@ class ConversationContext:
                     **self.ids(turn=turn, agent=agent),
                     model=model, role=role, purpose=purpose, messages=messages,
                     structured=schema is not None, latency_s=time.perf_counter() - started,
-                    error=str(error),
+                    error=str(error), call_seed=request.seed, temperature=request.temperature,
+                    max_tokens=request.max_tokens,
                 )
             )
             raise
@@ -125,6 +126,8 @@ class ConversationContext:
                 response=reply.text, structured=reply.structured,
                 prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
                 latency_s=reply.latency_s, attempts=reply.attempts, cached=reply.cached,
+                call_seed=request.seed, temperature=request.temperature,
+                max_tokens=request.max_tokens,
             )
         )
         return reply
