@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     clinical.add_argument("--limit", type=int, help="first N cases of .jsonl case files")
     run.add_argument("--vary", action="append", default=[], metavar="PERSONA.FIELD=V1,V2",
                      help="counterfactual variants, e.g. patient.race=Black,White (repeatable: "
-                     "all combinations)")
+                     "all combinations); replaces the variants the files declare")
+    run.add_argument("--no-variants", action="store_true",
+                     help="run only the scenarios as written, not their declared variants")
 
     validate = commands.add_parser("validate", help="check scenario files without running")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -150,7 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agentsim.runs.runner import RunOptions, run_experiment
     from agentsim.scenario.importers.agentclinic import parse_case_selection
     from agentsim.scenario.loader import load_scenarios
-    from agentsim.scenario.variants import parse_vary
+    from agentsim.scenario.variants import BASE_VARIANT, parse_vary
 
     cases = parse_case_selection(args.cases) if args.cases else None
     scenarios = load_scenarios(args.paths, cases=cases, limit=args.limit)
@@ -163,7 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model or DEFAULT_MODEL, roles=dict(args.role), setting=args.setting,
         rounds=args.rounds, replicates=args.replicates, seed=args.seed,
         concurrency=args.concurrency, temperature=args.temperature, max_tokens=args.max_tokens,
-        retries=args.retries, variants=tuple(parse_vary(args.vary)), biases=tuple(args.bias),
+        retries=args.retries, biases=tuple(args.bias),
+        variants=(tuple(parse_vary(args.vary)) if args.vary
+                  else (BASE_VARIANT,) if args.no_variants else None),
         max_turns=args.max_turns,
         bias_catalogue=str(args.bias_catalogue) if args.bias_catalogue else None,
     )

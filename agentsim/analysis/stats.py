@@ -23,7 +23,9 @@ RESAMPLES = 2000
 @dataclass(frozen=True)
 class Estimate:
     """A metric with its interval: ``value`` in [``ci_low``, ``ci_high``] from ``n`` units in
-    ``clusters`` clusters; ``p`` where a test applies; ``method`` says how the interval was made."""
+    ``clusters`` clusters; ``p`` where a test applies; ``method`` says how the interval was made.
+    After a multiple-comparison correction (:func:`adjust_pvalues`) ``p`` is the corrected value
+    and ``p_raw`` the uncorrected one; otherwise ``p_raw`` is None."""
 
     value: float
     ci_low: float
@@ -32,6 +34,7 @@ class Estimate:
     clusters: int
     method: str = "cluster bootstrap (BCa)"
     p: float | None = None
+    p_raw: float | None = None  # the uncorrected p once adjust_pvalues has replaced ``p``
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         """JSON-ready dict; NaN becomes None."""
@@ -157,3 +160,210 @@ def paired_difference(
         p, method = float(result.pvalue), estimate.method + "; paired permutation"
     return Estimate(estimate.value, estimate.ci_low, estimate.ci_high, estimate.n,
                     estimate.clusters, method=method, p=p)
+
+
+# -- multiple comparisons, decision bias, trends, parity ----------------------------------------
+
+_CORRECTIONS = {"holm": ("holm", "Holm"), "bh": ("fdr_bh", "BH"), "fdr_bh": ("fdr_bh", "BH")}
+
+
+def adjust_pvalues(estimates: dict[str, Estimate], method: str = "holm") -> dict[str, Estimate]:
+    """Correct the p-values of a family of estimates for multiple comparisons.
+
+    ``method`` is ``"holm"`` (Holm–Bonferroni, controls the family-wise error rate) or ``"bh"``
+    (Benjamini–Hochberg, controls the false discovery rate; ``"fdr_bh"`` is accepted too); the
+    correction is statsmodels' ``multipletests``. The family is every estimate whose ``p`` is a
+    number (not None, not NaN); k is its size. Returns a new dict in the same order: each
+    estimate in the family gets the corrected ``p``, the uncorrected one in ``p_raw`` and
+    ``"; Holm-corrected over k tests"`` / ``"; BH-corrected over k tests"`` appended to
+    ``method``; the others are returned unchanged. Raises ValueError for an unknown method or an
+    estimate that has already been corrected (``p_raw`` set), so a family is never corrected
+    twice.
+    """
+    from dataclasses import replace
+
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in _CORRECTIONS:
+        raise ValueError(f"unknown correction {method!r}; use 'holm' or 'bh'")
+    sm_method, label = _CORRECTIONS[method]
+    family = [key for key, est in estimates.items()
+              if est.p is not None and not math.isnan(est.p)]
+    for key in family:
+        if estimates[key].p_raw is not None:
+            raise ValueError(f"estimate {key!r} already has a corrected p (p_raw is set)")
+    adjusted = dict(estimates)
+    if not family:
+        return adjusted
+    raw = [float(estimates[key].p) for key in family]
+    _, corrected, _, _ = multipletests(raw, method=sm_method)
+    suffix = f"; {label}-corrected over {len(family)} tests"
+    for key, p_raw, p in zip(family, raw, corrected, strict=True):
+        est = estimates[key]
+        adjusted[key] = replace(est, p=float(p), p_raw=p_raw, method=est.method + suffix)
+    return adjusted
+
+
+def relative_decision_bias(consistent: int, inconsistent: int, refusals: int = 0) -> Estimate:
+    """Two-candidate relative decision bias (after Bai et al. 2024, "Measuring implicit bias in
+    explicitly unbiased large language models", arXiv:2402.04105): the share of
+    stereotype-consistent choices among the choices that were made (refusals excluded).
+
+    0.5 means no preference, above 0.5 a stereotype-consistent lean. The interval is Wilson's
+    (statsmodels, choices treated as independent), ``p`` an exact two-sided binomial test of
+    the share against 0.5 (scipy.stats.binomtest). ``n`` counts the choices made; ``method``
+    ends in ``"refusals r of t"`` (t = choices + refusals) so the refusal rate travels with the
+    number. With no choices the estimate is NaN with method ``"no data"`` (plus the refusal
+    count when there were refusals).
+    """
+    if min(consistent, inconsistent, refusals) < 0:
+        raise ValueError("counts must be non-negative")
+    n = consistent + inconsistent
+    total = n + refusals
+    if n == 0:
+        method = "no data" if refusals == 0 else f"no data; refusals {refusals} of {total}"
+        return Estimate(math.nan, math.nan, math.nan, 0, 0, method=method)
+    est = wilson(consistent, n)
+    p = float(stats.binomtest(consistent, n, 0.5, alternative="two-sided").pvalue)
+    method = f"Wilson; exact binomial vs 0.5; refusals {refusals} of {total}"
+    return Estimate(est.value, est.ci_low, est.ci_high, n, n, method=method, p=p)
+
+
+def _cluster_bootstrap(
+    arrays: Sequence[np.ndarray], statistic, *, confidence: float, resamples: int, seed: int,
+) -> tuple[float, float, str]:
+    """Interval for ``statistic(*arrays, axis=-1)`` where each array holds one per-cluster total
+    and resampling draws whole clusters (scipy.stats.bootstrap, paired, BCa then percentile)."""
+    rng = np.random.default_rng(seed)
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore")
+            result = stats.bootstrap(
+                tuple(arrays), statistic, paired=True, vectorized=True, n_resamples=resamples,
+                confidence_level=confidence, method=method, random_state=rng,
+            )
+        low, high = result.confidence_interval
+        if np.isfinite(low) and np.isfinite(high):
+            return float(low), float(high), f"cluster bootstrap ({method})"
+    return math.nan, math.nan, "bootstrap failed"
+
+
+def _slope_from_totals(n, sx, sy, sxx, sxy, axis: int = -1):
+    n, sx, sy = np.sum(n, axis=axis), np.sum(sx, axis=axis), np.sum(sy, axis=axis)
+    sxx, sxy = np.sum(sxx, axis=axis), np.sum(sxy, axis=axis)
+    return (n * sxy - sx * sy) / (n * sxx - sx * sx)
+
+
+def slope(
+    x: Sequence[float],
+    y: Sequence[float],
+    clusters: Sequence[Hashable],
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> Estimate:
+    """Ordinary least-squares slope of ``y`` on ``x`` (scipy.stats.linregress) with a bootstrap
+    interval that resamples whole clusters.
+
+    The bootstrap is scipy.stats.bootstrap (BCa, falling back to percentile) over per-cluster
+    sufficient statistics (count, Σx, Σy, Σx², Σxy, centred on the overall means), so each
+    resample's slope is exactly the OLS slope of the rows of the drawn clusters. ``n`` is the
+    number of rows, ``clusters`` the number of distinct clusters. Fewer than two clusters gives
+    a NaN interval ("one cluster: no interval"); all ``x`` equal gives a NaN value ("all x equal:
+    slope undefined"). When many resamples draw only clusters with one shared ``x`` the slope is
+    undefined there and the interval is NaN ("bootstrap failed").
+    """
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    if not (len(xs) == len(ys) == len(clusters)):
+        raise ValueError("x, y and clusters must have the same length")
+    n = len(ys)
+    if n == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0, 0, method="no data")
+    k = len(set(clusters))
+    if np.all(xs == xs[0]):
+        return Estimate(math.nan, math.nan, math.nan, n, k, method="all x equal: slope undefined")
+    value = float(stats.linregress(xs, ys).slope)
+    if k < 2:
+        return Estimate(value, math.nan, math.nan, n, k, method="one cluster: no interval")
+    dx, dy = xs - xs.mean(), ys - ys.mean()
+    _, counts = _cluster_totals(dx, clusters)
+    totals = [counts] + [_cluster_totals(v, clusters)[0] for v in (dx, dy, dx * dx, dx * dy)]
+    low, high, method = _cluster_bootstrap(
+        totals, _slope_from_totals, confidence=confidence, resamples=resamples, seed=seed)
+    return Estimate(value, low, high, n, k, method=method)
+
+
+def _rate_difference(sel_a, n_a, sel_b, n_b, axis: int = -1):
+    return (np.sum(sel_b, axis=axis) / np.sum(n_b, axis=axis)
+            - np.sum(sel_a, axis=axis) / np.sum(n_a, axis=axis))
+
+
+def _rate_ratio(sel_a, n_a, sel_b, n_b, axis: int = -1):
+    return ((np.sum(sel_b, axis=axis) / np.sum(n_b, axis=axis))
+            / (np.sum(sel_a, axis=axis) / np.sum(n_a, axis=axis)))
+
+
+def demographic_parity(
+    selected: Sequence[bool],
+    groups: Sequence[str],
+    clusters: Sequence[Hashable],
+    first: str,
+    second: str,
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> tuple[Estimate, Estimate]:
+    """Demographic parity between two groups: ``(difference, ratio)`` of selection rates.
+
+    Direction: ``first`` is the reference group. difference = rate[second] − rate[first]
+    (negative when ``second`` is selected less often); ratio = rate[second] / rate[first]
+    (below 1 when ``second`` is selected less often; the "four-fifths rule" flags < 0.8). A rate
+    is the pooled share of selected rows of that group; rows of other groups are ignored. Each
+    estimate has a bootstrap interval that resamples whole clusters and recomputes both rates
+    (scipy.stats.bootstrap, BCa then percentile, seeded; both use the same resamples). ``n`` is
+    the number of rows in the two groups, ``clusters`` the number of distinct clusters among
+    them. A group without rows gives NaN for both; a zero rate in ``first`` gives a NaN ratio.
+    Resamples that miss a group entirely make the interval NaN ("bootstrap failed").
+    """
+    if not (len(selected) == len(groups) == len(clusters)):
+        raise ValueError("selected, groups and clusters must have the same length")
+    rows = [(bool(s), g, c) for s, g, c in zip(selected, groups, clusters, strict=True)
+            if g in (first, second)]
+    n = len(rows)
+    k = len({c for _, _, c in rows})
+    counts = {first: [0, 0], second: [0, 0]}
+    for s, g, _ in rows:
+        counts[g][0] += s
+        counts[g][1] += 1
+    missing = [g for g in (first, second) if counts[g][1] == 0]
+    if missing:
+        nan = Estimate(math.nan, math.nan, math.nan, n, k,
+                       method=f"no rows for group {missing[0]!r}")
+        return nan, nan
+    rate_a = counts[first][0] / counts[first][1]
+    rate_b = counts[second][0] / counts[second][1]
+    keys = list(dict.fromkeys(c for _, _, c in rows))
+    index = {c: i for i, c in enumerate(keys)}
+    totals = np.zeros((4, len(keys)))
+    for s, g, c in rows:
+        offset = 0 if g == first else 2
+        totals[offset, index[c]] += s
+        totals[offset + 1, index[c]] += 1
+
+    def estimate(value: float, statistic) -> Estimate:
+        if k < 2:
+            return Estimate(value, math.nan, math.nan, n, k, method="one cluster: no interval")
+        low, high, method = _cluster_bootstrap(
+            list(totals), statistic, confidence=confidence, resamples=resamples, seed=seed)
+        return Estimate(value, low, high, n, k, method=method)
+
+    difference = estimate(rate_b - rate_a, _rate_difference)
+    if rate_a == 0:
+        ratio = Estimate(math.nan, math.nan, math.nan, n, k,
+                         method=f"zero selection rate in {first!r}: ratio undefined")
+    else:
+        ratio = estimate(rate_b / rate_a, _rate_ratio)
+    return difference, ratio

@@ -35,7 +35,7 @@ from agentsim.runs.store import RunStore, new_run_id
 from agentsim.scenario.biases import BiasCatalogue, load_catalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
 from agentsim.scenario.schema import ClinicalProtocol, Scenario
-from agentsim.scenario.variants import BASE, Variant, apply_variant
+from agentsim.scenario.variants import Variant, apply_variant, declared_variants
 
 ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement")
 DEFAULT_CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "clinical" / "biases.yaml"
@@ -59,7 +59,7 @@ class RunOptions:
     retries: int = 3
     backoff_s: float = 0.5
     judges: tuple[str, ...] | None = None
-    variants: tuple[Variant, ...] = (Variant(id=BASE),)
+    variants: tuple[Variant, ...] | None = None  # None: each scenario's declared variants
     biases: tuple[str, ...] = ()
     max_turns: int | None = None
     bias_catalogue: str | None = None
@@ -74,6 +74,11 @@ class RunSummary:
     failed: int
     results: dict[str, Any]
     errors: dict[str, int] = field(default_factory=dict)
+
+
+def variants_for(scenario: Scenario, options: RunOptions) -> list[Variant]:
+    """The variants a scenario runs as: --vary's, else the base and those the file declares."""
+    return list(options.variants) if options.variants is not None else declared_variants(scenario)
 
 
 def bias_conditions(scenario: Scenario, options: RunOptions) -> list[str]:
@@ -104,7 +109,7 @@ def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[Conver
                        "speaking_order": protocol.speaking_order}
         for replicate in range(options.replicates):
             seed = derive_seed(options.seed, scenario.id, replicate)
-            for variant in options.variants:
+            for variant in variants_for(scenario, options):
                 for bias in bias_conditions(scenario, options):
                     jobs.append(ConversationJob(**common, replicate=replicate, seed=seed,
                                                 variant=variant.id, bias=bias))
@@ -124,9 +129,10 @@ def judges_for(scenarios: Sequence[Scenario], options: RunOptions) -> tuple[str,
 
 
 def variant_scenarios(scenarios: Sequence[Scenario],
-                      variants: Sequence[Variant]) -> dict[tuple[str, str], Scenario]:
+                      options: RunOptions) -> dict[tuple[str, str], Scenario]:
     """Every (scenario id, variant id) → the scenario with the variant applied."""
-    return {(s.id, v.id): apply_variant(s, v) for s in scenarios for v in variants}
+    return {(s.id, v.id): apply_variant(s, v) for s in scenarios
+            for v in variants_for(s, options)}
 
 
 def catalogue_for(scenarios: Sequence[Scenario], options: RunOptions) -> BiasCatalogue | None:
@@ -169,7 +175,8 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
             s.id: {"path": str(path), "hash": scenario_hash(s), "data": scenario_to_data(s)}
             for path, s in scenarios
         },
-        "variants": [v.model_dump() for v in options.variants],
+        "variants": {s.id: [v.model_dump() for v in variants_for(s, options)]
+                     for _, s in scenarios},
         "bias_catalogue": catalogue.model_dump() if catalogue else None,
         "jobs": [job.model_dump() for job in jobs],
     }
@@ -274,7 +281,7 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     plain = [s for _, s in scenarios]
     check_roles(options, plain)
     jobs = plan_jobs(plain, options)
-    by_variant = variant_scenarios(plain, options.variants)
+    by_variant = variant_scenarios(plain, options)
     catalogue = catalogue_for(plain, options)
     run_id = new_run_id()
     run_dir = out or runs_root / run_id

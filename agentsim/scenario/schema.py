@@ -170,6 +170,36 @@ class ClinicalCase(Frozen):
     )
 
 
+class VariantSpec(Frozen):
+    """A counterfactual or placebo variant the scenario declares (see agentsim.scenario.variants).
+
+    * ``mirror``: swap ``attribute`` (and names) between paired personas of its two groups.
+    * ``names``: give ``persona`` each group's value of ``attribute`` in turn, with a name drawn
+      from that group's pool (``count`` draws per group).
+    * ``placebo-names``: every persona (or ``persona``) gets another name from its own group.
+    * ``paraphrase``: the description and/or task texts reworded; nothing else changes.
+    """
+
+    kind: Literal["mirror", "names", "placebo-names", "paraphrase"] = Field(
+        description="How the variant is made.")
+    id: str | None = Field(default=None, description="Variant id (default: derived).")
+    attribute: str | None = Field(default=None, description="Manipulated attribute.")
+    persona: str | None = Field(default=None, description="Target persona id (names kinds).")
+    count: int = Field(default=1, ge=1, le=20, description="Draws per group (names kinds).")
+    description: str | None = Field(default=None, description="Paraphrased description.")
+    tasks: dict[str, str] = Field(default_factory=dict, description="Paraphrased task texts.")
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> VariantSpec:
+        if self.kind != "paraphrase" and not self.attribute:
+            raise ValueError(f"a {self.kind} variant needs 'attribute'")
+        if self.kind == "names" and not self.persona:
+            raise ValueError("a names variant needs 'persona' (whose name and group change)")
+        if self.kind == "paraphrase" and not (self.description or self.tasks):
+            raise ValueError("a paraphrase variant needs 'description' or 'tasks'")
+        return self
+
+
 Protocol = Annotated[DiscussionProtocol | ClinicalProtocol, Field(discriminator="name")]
 PROTOCOL_NAMES = frozenset({"discussion", "clinical"})
 
@@ -190,6 +220,14 @@ class Scenario(Frozen):
     )
     case: ClinicalCase | None = Field(
         default=None, description="The clinical case (clinical protocol)."
+    )
+    variants: tuple[VariantSpec, ...] = Field(
+        default=(), description="Counterfactual and placebo variants to run beside the file."
+    )
+    name_pools: dict[str, dict[str, tuple[str, ...]]] = Field(
+        default_factory=dict,
+        description="Names per group, by attribute: {gender: {man: [...], woman: [...]}}; the "
+        "shipped first-name list serves gender when absent.",
     )
     source: str = Field(
         default="", description="Provenance, e.g. 'written for agentsim' or an importer's note."
@@ -222,6 +260,13 @@ class Scenario(Frozen):
                     f"tasks[{index}].stereotype names attribute {label.attribute!r}, which no "
                     f"persona has (persona attributes: {sorted(attributes) or 'none'})"
                 )
+        ids = {p.id for p in self.personas}
+        for index, spec in enumerate(self.variants):
+            if spec.persona and spec.persona not in ids:
+                raise ValueError(f"variants[{index}].persona {spec.persona!r} is not a persona id")
+            unknown = set(spec.tasks) - {t.id for t in self.tasks}
+            if unknown:
+                raise ValueError(f"variants[{index}].tasks: unknown task ids {sorted(unknown)}")
         if isinstance(self.protocol, DiscussionProtocol):
             if not self.tasks:
                 raise ValueError("tasks: the discussion protocol needs at least one task")
