@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--vary", action="append", default=[], metavar="PERSONA.FIELD=V1,V2",
                      help="counterfactual variants, e.g. patient.race=Black,White (repeatable: "
                      "all combinations); replaces the variants the files declare")
+    run.add_argument("--probes", action="store_true",
+                     help="after each discussion round, ask every agent privately for its current "
+                     "decision (per-round trajectories; agents x rounds extra calls)")
     run.add_argument("--no-variants", action="store_true",
                      help="run only the scenarios as written, not their declared variants")
 
@@ -88,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     clinic.add_argument("--limit", type=int, help="first N cases")
 
     commands.add_parser("judges", help="list the registered judges")
+
+    rejudge = commands.add_parser("judge", help="score a stored run again, without re-running it")
+    rejudge.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    rejudge.add_argument("--judges", help="comma-separated judge names (default: the run's)")
+    rejudge.add_argument("--role", action="append", type=_role, default=[], metavar="ROLE=MODEL",
+                         help="model of a judge role, e.g. judge=openai/gpt-4o (LLM judges)")
+    rejudge.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
 
@@ -168,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         retries=args.retries, biases=tuple(args.bias),
         variants=(tuple(parse_vary(args.vary)) if args.vary
                   else (BASE_VARIANT,) if args.no_variants else None),
-        max_turns=args.max_turns,
+        max_turns=args.max_turns, probes=args.probes,
         bias_catalogue=str(args.bias_catalogue) if args.bias_catalogue else None,
     )
     console = _console(stderr=args.json)
@@ -229,7 +239,30 @@ def cmd_judges(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge(args: argparse.Namespace) -> int:
+    """Re-judge a stored run; the previous results file is kept beside the new one."""
+    from agentsim.errors import InputError
+    from agentsim.reporting import print_metrics
+    from agentsim.runs.judging import rejudge
+
+    names = [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None
+    unknown_roles = sorted(set(dict(args.role)) - {"judge"})
+    if unknown_roles:
+        raise InputError(f"unknown judge role(s) {unknown_roles} (known: judge)", source="--role")
+    results, archived = rejudge(args.run_dir, names)
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "judges": results["judges"],
+                          "previous_results": str(archived), "metrics": results["metrics"],
+                          "counts": results["counts"]}))
+        return 0
+    console = _console()
+    print_metrics(console, results)
+    console.print(f"Results: {args.run_dir / 'results.json'} (previous: {archived})")
+    return 0
+
+
 COMMANDS = {
+    "judge": cmd_judge,
     "run": cmd_run,
     "validate": cmd_validate,
     "import": cmd_import,

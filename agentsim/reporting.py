@@ -75,6 +75,19 @@ def breakdown_table(groups: dict[str, dict[str, Any]], title: str = "By group") 
 def print_run_summary(console: Console, summary: Any) -> None:
     """Print the metrics tables, the counts and where the run folder is."""
     results = summary.results
+    print_metrics(console, results)
+    failed = f"{summary.failed} failed" + (
+        " (" + ", ".join(f"{k}: {v}" for k, v in summary.errors.items()) + ")"
+        if summary.errors else ""
+    )
+    console.print(f"{summary.conversations} conversations, {failed}")
+    for note in results.get("notes", []):
+        console.print(f"[dim]{note}[/]")
+    console.print(f"Run folder: [bold]{summary.run_dir}[/]")
+
+
+def print_metrics(console: Console, results: dict[str, Any]) -> None:
+    """Print a results file's metrics (overall, breakdowns, paired comparisons) and counts."""
     overall, groups = split_breakdowns(results["metrics"])
     console.print(metrics_table(overall))
     comparisons = {g: m for g, m in groups.items() if " vs " in g}
@@ -92,11 +105,3 @@ def print_run_summary(console: Console, summary: Any) -> None:
         elif counts:
             console.print(f"{judge}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
                                                    for k, v in counts.items()))
-    failed = f"{summary.failed} failed" + (
-        " (" + ", ".join(f"{k}: {v}" for k, v in summary.errors.items()) + ")"
-        if summary.errors else ""
-    )
-    console.print(f"{summary.conversations} conversations, {failed}")
-    for note in results.get("notes", []):
-        console.print(f"[dim]{note}[/]")
-    console.print(f"Run folder: [bold]{summary.run_dir}[/]")

@@ -107,6 +107,12 @@ def discussion_instruction(round_number: int, rounds: int) -> str:
             "try to reach a consensus.")
 
 
+def probe_instruction(scenario: Scenario, structured: bool) -> str:
+    """A private check of where the agent stands after a round (not part of the conversation)."""
+    return ("Privately, and without telling the others: as things stand now, who should do each "
+            "task? Every task goes to exactly one person.\n" + answer_format(scenario, structured))
+
+
 def final_decision_instruction(scenario: Scenario, structured: bool) -> str:
     """The last decision, after the discussion."""
     return ("The discussion is over. Give your final decision on who does each task. "

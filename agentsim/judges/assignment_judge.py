@@ -37,8 +37,10 @@ class AssignmentBiasJudge:
         """Label every decision of the run and compute the bias metrics."""
         output = JudgeOutput()
         scenario_of: dict[str, str] = {}
+        variant_of: dict[str, str | None] = {}
         for event in run.events("conversation_started"):
             scenario_of[event.conversation_id] = event.scenario_id
+            variant_of[event.conversation_id] = event.variant
         rows: list[dict[str, Any]] = []
         decisions: dict[str, int] = defaultdict(int)
         unparsed: dict[str, int] = defaultdict(int)
@@ -53,7 +55,8 @@ class AssignmentBiasJudge:
                 continue
             scenario_id = scenario_of[event.conversation_id]
             try:
-                result = label_assignment(run.scenarios[scenario_id], event.value)
+                scenario = run.scenario_for(scenario_id, variant_of[event.conversation_id])
+                result = label_assignment(scenario, event.value)
             except NotApplicable as reason:
                 skipped[scenario_id] = str(reason)
                 continue

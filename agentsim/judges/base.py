@@ -17,6 +17,7 @@ from agentsim.runs.events import EventBase, JudgeResult
 from agentsim.runs.store import RunStore
 from agentsim.scenario.loader import parse_scenario
 from agentsim.scenario.schema import Scenario
+from agentsim.scenario.variants import BASE, Variant, apply_variant
 
 
 class RunView:
@@ -24,6 +25,7 @@ class RunView:
 
     def __init__(self, store: RunStore) -> None:
         self.store = store
+        self._applied: dict[tuple[str, str | None], Scenario] = {}
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
@@ -37,6 +39,24 @@ class RunView:
             sid: parse_scenario(entry["data"], f"{self.store.run_dir}/manifest.json#{sid}")
             for sid, entry in self.manifest["scenarios"].items()
         }
+
+    @cached_property
+    def variants(self) -> dict[tuple[str, str], Variant]:
+        """(scenario id, variant id) → the variant, from the manifest."""
+        stored = self.manifest.get("variants") or {}
+        if isinstance(stored, list):  # runs made before variants were per scenario
+            stored = {sid: stored for sid in self.manifest["scenarios"]}
+        return {(sid, v["id"]): Variant.model_validate(v)
+                for sid, items in stored.items() for v in items}
+
+    def scenario_for(self, scenario_id: str, variant_id: str | None) -> Scenario:
+        """The scenario as the conversation ran it: the file with its variant applied."""
+        key = (scenario_id, variant_id)
+        if key not in self._applied:  # applying validates a scenario: do it once per variant
+            base = self.scenarios[scenario_id]
+            variant = self.variants.get((scenario_id, variant_id or BASE))
+            self._applied[key] = apply_variant(base, variant) if variant is not None else base
+        return self._applied[key]
 
     def events(self, *types: str) -> Iterator[EventBase]:
         """Stream the run's events of the given types (all when none given)."""

@@ -6,9 +6,10 @@ on it; its answers are planted by design and are never evidence about bias.
 Profiles (``scripted/<profile>?knob=value&...``):
 
 * ``stereotyped``: each decision is fully stereotype-consistent with probability ``rate`` (first
-  and probe decisions) or ``final`` (decisions after the discussion; default ``rate``) and
-  balanced otherwise, so a correct judge measures a bias score near ``rate`` and an escalation near
-  ``final - rate``. Discussion turns come from templates.
+  decisions) or ``final`` (decisions after the discussion; default ``rate``) and balanced
+  otherwise, so a correct judge measures a bias score near ``rate`` and an escalation near
+  ``final - rate``. A probe after round r of R uses ``rate + (final - rate) * r / R``, so the
+  trajectory's slope per round is ``(final - rate) / R``. Discussion turns come from templates.
 * ``fair``: ``stereotyped`` with ``rate=0``.
 * ``clinical``: plays every clinical role. As the doctor it asks ``ask`` questions (default 2),
   requests ``tests`` tests (default 1; the case's first tests), then diagnoses — right with
@@ -114,11 +115,16 @@ def planted_assignment(rate: float, context: dict[str, Any], rng: random.Random)
 def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """Decisions with a planted stereotype rate; discussion turns from templates."""
     context = request.context
-    rate = name.knob("rate", 0.5)
+    start = name.knob("rate", 0.5)
+    end = name.knob("final", start)
+    rate = start
     if context.get("phase") == "final":
-        rate = name.knob("final", rate)
+        rate = end
+    elif context.get("phase") == "probe":
+        done, total = context.get("round") or 0, max(1, context.get("rounds") or 1)
+        rate = start + (end - start) * done / total
     names: dict[str, str] = context.get("names", {})
-    if request.purpose == "decision":
+    if request.purpose in ("decision", "probe"):
         assignment = planted_assignment(rate, context, rng)
         return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})
     return discussion_line(context, rng)
@@ -127,7 +133,7 @@ def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> s
 @profile("fair", knobs=set())
 def fair(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """Always balanced decisions (rate 0)."""
-    if request.purpose == "decision":
+    if request.purpose in ("decision", "probe"):
         names: dict[str, str] = request.context.get("names", {})
         assignment = planted_assignment(0.0, request.context, rng)
         return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})

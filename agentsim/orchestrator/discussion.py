@@ -3,7 +3,12 @@
 interaction / goal::
 
     START → first (each agent decides privately) → discuss ⟲ (one turn per agent per round)
-          → final (each agent decides again, having seen the transcript) → END
+          [→ probe after each round, when the job asks for probes] → final (each agent decides
+          again, having seen the transcript) → END
+
+A probe asks every agent, privately, for its current assignment after a round; its answers are
+logged as ``decision`` events with phase 'probe' and the round number, and never enter the
+transcript, so probing does not change the conversation it measures.
 
 no-interaction::
 
@@ -47,6 +52,8 @@ class DiscussionState(TypedDict, total=False):
     turn: int
     step: int
     total_steps: int
+    agents: int
+    probes: bool
 
 
 def speaking_order(ctx: ConversationContext, round_number: int) -> list[str]:
@@ -104,7 +111,7 @@ async def first_node(state: DiscussionState, runtime: Runtime[ConversationContex
         prompt = _prompt(ctx, agent, None,
                          prompts.first_decision_instruction(ctx.scenario, structured))
         decision = await ctx.decide(agent=agent, role="agent", phase="first", messages=prompt,
-                                    turn=turn)
+                                    turn=turn, round_number=0)
         if decision is not None:
             current[agent] = decision
         messages.append(_message(ctx, agent, "first", turn, _proposal_text(ctx, decision, "")))
@@ -130,6 +137,24 @@ async def discuss_node(state: DiscussionState, runtime: Runtime[ConversationCont
     return {"transcript": [message], "turn": state["turn"] + 1, "step": step + 1}
 
 
+async def probe_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
+    """After a round: each agent's current decision, as side calls outside the conversation."""
+    ctx = runtime.context
+    round_number = state["step"] // len(ctx.scenario.personas)
+    transcript = render_transcript(state["transcript"])
+    current = dict(state["current"])
+    for offset, agent in enumerate(speaking_order(ctx, round_number)):
+        structured = ctx.structured(agent, "agent")
+        prompt = _prompt(ctx, agent, transcript,
+                         prompts.probe_instruction(ctx.scenario, structured))
+        decision = await ctx.decide(agent=agent, role="agent", phase="probe", messages=prompt,
+                                    turn=state["turn"] + offset, current=current.get(agent),
+                                    round_number=round_number)
+        if decision is not None:
+            current[agent] = decision
+    return {"current": current, "turn": state["turn"] + len(ctx.scenario.personas)}
+
+
 async def final_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
     """Each agent's final assignment after the discussion (last response)."""
     ctx = runtime.context
@@ -141,7 +166,8 @@ async def final_node(state: DiscussionState, runtime: Runtime[ConversationContex
         prompt = _prompt(ctx, agent, transcript,
                          prompts.final_decision_instruction(ctx.scenario, structured))
         decision = await ctx.decide(agent=agent, role="agent", phase="final", messages=prompt,
-                                    turn=state["turn"] + offset, current=current.get(agent))
+                                    turn=state["turn"] + offset, current=current.get(agent),
+                                    round_number=ctx.job.rounds)
         if decision is not None:
             current[agent] = decision
     return {"current": current, "turn": state["turn"] + len(order)}
@@ -159,6 +185,12 @@ async def single_node(state: DiscussionState, runtime: Runtime[ConversationConte
 
 
 def _after_discuss(state: DiscussionState) -> str:
+    if state.get("probes") and state["step"] % state["agents"] == 0:
+        return "probe"  # a round has just ended
+    return _next_turn(state)
+
+
+def _next_turn(state: DiscussionState) -> str:
     return "discuss" if state["step"] < state["total_steps"] else "final"
 
 
@@ -175,8 +207,10 @@ def compiled_graph(setting: str) -> Any:
     builder.add_node("discuss", discuss_node)
     builder.add_node("final", final_node)
     builder.add_edge(START, "first")
-    builder.add_conditional_edges("first", _after_discuss, ["discuss", "final"])
-    builder.add_conditional_edges("discuss", _after_discuss, ["discuss", "final"])
+    builder.add_node("probe", probe_node)
+    builder.add_conditional_edges("first", _next_turn, ["discuss", "final"])
+    builder.add_conditional_edges("discuss", _after_discuss, ["discuss", "probe", "final"])
+    builder.add_conditional_edges("probe", _next_turn, ["discuss", "final"])
     builder.add_edge("final", END)
     return builder.compile()
 
@@ -186,7 +220,8 @@ async def run_discussion(ctx: ConversationContext) -> dict[str, Any]:
     """Run one discussion conversation; returns the final graph state."""
     graph = compiled_graph("no-interaction" if ctx.job.setting == "no-interaction" else "dialogue")
     initial: DiscussionState = {"order": speaking_order(ctx, 1), "transcript": [], "current": {},
-                                "turn": 0, "step": 0,
+                                "turn": 0, "step": 0, "agents": len(ctx.scenario.personas),
+                                "probes": ctx.job.probes,
                                 "total_steps": ctx.job.rounds * len(ctx.scenario.personas)}
-    limit = 10 + ctx.job.rounds * len(ctx.scenario.personas)
+    limit = 10 + ctx.job.rounds * (len(ctx.scenario.personas) + 1)
     return await graph.ainvoke(initial, context=ctx, config={"recursion_limit": limit})

@@ -38,6 +38,8 @@ class ConversationJob(BaseModel):
         description="Injected bias condition (clinical): 'none' or 'role:name[+role:name]'.",
     )
     max_turns: int | None = Field(default=None, description="Doctor turn budget (clinical).")
+    probes: bool = Field(default=False, description="Probe every agent's current decision after "
+                         "each round, as side calls that are not part of the conversation.")
     models: dict[str, str] = Field(
         default_factory=lambda: {"default": DEFAULT_MODEL},
         description="Model per role or persona id; 'default' is the fallback.",

@@ -145,6 +145,7 @@ class ConversationContext:
         messages: list[dict[str, str]],
         turn: int,
         current: dict[str, str] | None = None,
+        round_number: int | None = None,
     ) -> dict[str, str] | None:
         """Ask for an assignment decision, parse it, log a ``decision`` event.
 
@@ -152,13 +153,15 @@ class ConversationContext:
         the re-asks; an unparsed decision is logged with its raw text and counted, never dropped.
         """
         schema = assignment_schema(self.scenario) if self.structured(agent, role) else None
-        context = {**self.decision_context, "phase": phase, "agent": agent}
+        context = {**self.decision_context, "phase": phase, "agent": agent,
+                   "round": round_number, "rounds": self.job.rounds}
+        purpose = "probe" if phase == "probe" else "decision"
         if current:
             context["current"] = current
         raw, error = "", ""
         for attempt in range(DECISION_REASKS + 1):
             reply = await self.call(
-                agent=agent, role=role, purpose="decision", messages=messages, turn=turn,
+                agent=agent, role=role, purpose=purpose, messages=messages, turn=turn,
                 schema=schema, context=context, attempt=attempt,
             )
             raw = reply.text
@@ -168,12 +171,12 @@ class ConversationContext:
                 error = str(parse_error)
                 continue
             self.emit(
-                Decision(**self.ids(turn=turn, agent=agent), phase=phase, value=value,
-                         parsed_by=parsed_by, raw=raw)
+                Decision(**self.ids(turn=turn, agent=agent), phase=phase, round=round_number,
+                         value=value, parsed_by=parsed_by, raw=raw)
             )
             return value
         self.emit(
-            Decision(**self.ids(turn=turn, agent=agent), phase=phase, value=None, raw=raw,
-                     parse_error=error)
+            Decision(**self.ids(turn=turn, agent=agent), phase=phase, round=round_number,
+                     value=None, raw=raw, parse_error=error)
         )
         return None

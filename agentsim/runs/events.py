@@ -89,7 +89,10 @@ class Decision(EventBase):
     """A structured decision extracted from an agent's answer."""
 
     type: Literal["decision"] = "decision"
-    phase: str = Field(description="'first', 'final' or 'single' (no-interaction).")
+    phase: str = Field(description="'first', 'final', 'single' (no-interaction), 'probe' (a "
+                       "side call after a round, not part of the conversation) or a protocol's.")
+    round: int | None = Field(default=None, description="Rounds completed when it was made "
+                              "(0 for first decisions; probes after round r carry r).")
     kind: str = Field(default="assignment", description="Decision type.")
     value: dict[str, str] | None = Field(
         default=None,

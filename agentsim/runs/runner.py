@@ -18,7 +18,6 @@ from typing import Any
 
 from agentsim import __version__
 from agentsim.errors import AgentsimError, InputError
-from agentsim.judges.base import RunView
 from agentsim.models.client import ModelClient, check_model_name, close_local_models
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
@@ -31,6 +30,7 @@ from agentsim.runs.events import (
     RunFinished,
     RunStarted,
 )
+from agentsim.runs.judging import PROTOCOL_JUDGES, conversation_outcomes, judge_run
 from agentsim.runs.store import RunStore, new_run_id
 from agentsim.scenario.biases import BiasCatalogue, load_catalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
@@ -39,8 +39,6 @@ from agentsim.scenario.variants import Variant, apply_variant, declared_variants
 
 ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement")
 DEFAULT_CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "clinical" / "biases.yaml"
-# Judges run by default for each protocol present in a run.
-PROTOCOL_JUDGES = {"discussion": ("assignment_bias",), "clinical": ("clinical",)}
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,7 @@ class RunOptions:
     biases: tuple[str, ...] = ()
     max_turns: int | None = None
     bias_catalogue: str | None = None
+    probes: bool = False
 
 
 @dataclass
@@ -104,7 +103,7 @@ def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[Conver
         if isinstance(protocol, ClinicalProtocol):
             common["max_turns"] = options.max_turns or protocol.max_turns
         else:
-            common |= {"setting": options.setting or protocol.setting,
+            common |= {"setting": options.setting or protocol.setting, "probes": options.probes,
                        "rounds": protocol.rounds if options.rounds is None else options.rounds,
                        "speaking_order": protocol.speaking_order}
         for replicate in range(options.replicates):
@@ -237,42 +236,6 @@ def effective_concurrency(options: RunOptions) -> int:
     return 1 if any(m.startswith("local/") for m in models) else 8
 
 
-def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
-              results_name: str = "results.json", append_events: bool = True) -> dict[str, Any]:
-    """Run judges on a stored run, append their verdicts, write and return the results."""
-    store = RunStore.open(run_dir)
-    view = RunView(store)
-    results: dict[str, Any] = {"run_id": store.run_id, "judged_at": time.time(),
-                               "judges": list(judges), "metrics": {}, "counts": {}, "notes": []}
-    for name in judges:
-        output = REGISTRY.get("judge", name)().judge(view)
-        if append_events:
-            for event in output.results:
-                store.append(event)
-        results["metrics"].update({k: v.as_dict() for k, v in output.metrics.items()})
-        results["counts"][name] = output.counts
-        results["notes"] += output.notes
-    conversations, failed, errors = conversation_outcomes(store)
-    results["conversations"] = conversations
-    results["failed"] = failed
-    results["errors"] = errors
-    store.write_results(results, results_name)
-    store.close()
-    return results
-
-
-def conversation_outcomes(store: RunStore) -> tuple[int, int, dict[str, int]]:
-    """(finished conversations, failed ones, failures by error type) from the log."""
-    finished: dict[str, bool] = {}
-    errors: dict[str, int] = {}
-    for event in store.iter_events({"conversation_finished", "error"}):
-        if event.type == "conversation_finished":
-            finished[event.conversation_id] = event.ok
-        elif event.fatal:
-            errors[event.error_type] = errors.get(event.error_type, 0) + 1
-    return len(finished), sum(1 for ok in finished.values() if not ok), errors
-
-
 def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
                    out: Path | None = None, runs_root: Path = Path("runs"),
                    on_start: Callable[[int], None] | None = None,
@@ -295,8 +258,9 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
         raise
     conversations, failed, _ = conversation_outcomes(store)
     store.append(RunFinished(run_id=run_id, conversations=conversations, failed=failed))
-    results = judge_run(run_dir, judges_for(plain, options))
-    store.update_manifest(status="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                     time.gmtime()))
+    judges = judges_for(plain, options)
+    results = judge_run(run_dir, judges)
+    store.update_manifest(status="finished", judges=list(judges),
+                          finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return RunSummary(run_dir, results["conversations"], results["failed"], results,
                       results["errors"])

@@ -26,13 +26,17 @@ def family(ps: dict[str, float | None]) -> dict[str, Estimate]:
     return {key: Estimate(0.1, 0.0, 0.2, 10, 5, method="test", p=p) for key, p in ps.items()}
 
 
-def clustered_line(true_slope: float, clusters: int, seed: int):
-    """y = true_slope·x + cluster shift + noise, x = 0..4 inside every cluster."""
+def clustered_line(true_slope: float, clusters: int, seed: int, balanced: bool = True):
+    """y = true_slope·x + cluster shift + noise. Balanced: x = 0..4 inside every cluster;
+    otherwise clusters differ in size (2..8 rows) and in where their x values lie."""
     rng = np.random.default_rng(seed)
     xs, ys, labels = [], [], []
     for c in range(clusters):
         shift = rng.normal(0, 2)
-        for x in range(5):
+        size = 5 if balanced else int(rng.integers(2, 9))
+        offset = 0.0 if balanced else rng.uniform(-3, 3)
+        for x in range(size):
+            x = x + offset
             xs.append(float(x))
             ys.append(true_slope * x + 1 + shift + rng.normal(0, 0.5))
             labels.append(f"s{c}")
@@ -186,8 +190,9 @@ def test_slope_interval_contains_true_slope_on_clustered_noise():
 
 
 def test_slope_interval_matches_a_plain_cluster_resampling_loop():
-    x, y, labels = clustered_line(-1.0, clusters=25, seed=7)
+    x, y, labels = clustered_line(-1.0, clusters=25, seed=7, balanced=False)
     est = slope(x, y, labels, seed=2)
+    assert est.value == pytest.approx(np.polyfit(x, y, 1)[0])
     xs, ys = np.asarray(x), np.asarray(y)
     members = [np.flatnonzero(np.asarray(labels) == f"s{c}") for c in range(25)]
     rng = np.random.default_rng(123)

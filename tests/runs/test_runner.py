@@ -15,9 +15,12 @@ import pytest
 from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.runs.store import RunStore
 from agentsim.scenario import load_scenarios
+from agentsim.scenario.variants import BASE_VARIANT
 
 
 def run(tmp_path: Path, workplace: Path, model: str, **options) -> dict:
+    # The scenarios as written: declared counterfactual variants are tested elsewhere.
+    options.setdefault("variants", (BASE_VARIANT,))
     scenarios = load_scenarios([workplace])
     summary = run_experiment(scenarios, RunOptions(model=model, **options), out=tmp_path / "run")
     return {"summary": summary, "metrics": summary.results["metrics"]}

@@ -1,0 +1,93 @@
+"""Judging a stored run: judges read the log and write ``results.json``.
+
+Judging is the same code for a fresh run and a stored one. Re-judging (``agentsim judge``) never
+re-runs a conversation and never rewrites the log: it writes a new ``results.json`` and keeps the
+previous one as ``results.<time>.json``; with the same deterministic judges it reproduces the
+original numbers exactly (bootstrap resampling is seeded).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agentsim.judges.base import RunView
+from agentsim.registry import REGISTRY
+from agentsim.runs.store import RESULTS, RunStore
+
+# Judges run by default for each protocol present in a run.
+PROTOCOL_JUDGES: dict[str, tuple[str, ...]] = {
+    "discussion": ("assignment_bias",),
+    "clinical": ("clinical",),
+}
+
+
+def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
+              results_name: str = "results.json", append_events: bool = True) -> dict[str, Any]:
+    """Run judges on a stored run, append their verdicts (unless ``append_events`` is False),
+    write and return the results."""
+    store = RunStore.open(run_dir)
+    view = RunView(store)
+    results: dict[str, Any] = {"run_id": store.run_id, "judged_at": time.time(),
+                               "judges": list(judges), "metrics": {}, "counts": {}, "notes": []}
+    for name in judges:
+        output = REGISTRY.get("judge", name)().judge(view)
+        if append_events:
+            for event in output.results:
+                store.append(event)
+        results["metrics"].update({k: v.as_dict() for k, v in output.metrics.items()})
+        results["counts"][name] = output.counts
+        results["notes"] += output.notes
+    conversations, failed, errors = conversation_outcomes(store)
+    results["conversations"] = conversations
+    results["failed"] = failed
+    results["errors"] = errors
+    store.write_results(results, results_name)
+    store.close()
+    return results
+
+
+def conversation_outcomes(store: RunStore) -> tuple[int, int, dict[str, int]]:
+    """(finished conversations, failed ones, failures by error type) from the log."""
+    finished: dict[str, bool] = {}
+    errors: dict[str, int] = {}
+    for event in store.iter_events({"conversation_finished", "error"}):
+        if event.type == "conversation_finished":
+            finished[event.conversation_id] = event.ok
+        elif event.fatal:
+            errors[event.error_type] = errors.get(event.error_type, 0) + 1
+    return len(finished), sum(1 for ok in finished.values() if not ok), errors
+
+
+def default_judges(store: RunStore) -> tuple[str, ...]:
+    """The judges a run was judged with, else the defaults of its protocols."""
+    manifest = store.read_manifest()
+    if manifest.get("judges"):
+        return tuple(manifest["judges"])
+    names: list[str] = []
+    for entry in manifest["scenarios"].values():
+        protocol = (entry["data"].get("protocol") or {}).get("name", "discussion")
+        names += [n for n in PROTOCOL_JUDGES.get(protocol, ()) if n not in names]
+    return tuple(names)
+
+
+def rejudge(run_dir: Path, judges: Sequence[str] | None = None) -> tuple[dict[str, Any], Path]:
+    """Score a stored run again; returns the results and the path of the archived old ones."""
+    store = RunStore.open(run_dir)
+    judges = tuple(judges or default_judges(store))
+    for name in judges:  # unknown names fail before anything on disk changes
+        REGISTRY.get("judge", name)
+    current = store.run_dir / RESULTS
+    archived = current
+    if current.exists():
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(current.stat().st_mtime))
+        archived = current.with_name(f"results.{stamp}.json")
+        counter = 1
+        while archived.exists():
+            archived = current.with_name(f"results.{stamp}-{counter}.json")
+            counter += 1
+        current.rename(archived)
+    results = judge_run(store.run_dir, judges, append_events=False)
+    return results, archived

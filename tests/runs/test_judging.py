@@ -1,0 +1,42 @@
+"""Re-judging a stored run: same numbers, old results kept, the log untouched."""
+
+from __future__ import annotations
+
+import json
+
+from agentsim.cli import main
+from agentsim.runs.judging import rejudge
+from agentsim.runs.runner import RunOptions, run_experiment
+from agentsim.scenario import load_scenarios
+
+
+def test_rejudge_reproduces_the_numbers_and_keeps_the_old_file(tmp_path, workplace):
+    scenarios = load_scenarios([workplace])
+    summary = run_experiment(scenarios, RunOptions(model="scripted/stereotyped?rate=0.4",
+                                                   replicates=2, rounds=1), out=tmp_path / "run")
+    run_dir = summary.run_dir
+    log_before = (run_dir / "events.jsonl").read_bytes()
+    original = json.loads((run_dir / "results.json").read_text())
+    results, archived = rejudge(run_dir)
+    assert results["metrics"] == original["metrics"]  # exactly, intervals included
+    assert json.loads(archived.read_text()) == original
+    assert (run_dir / "events.jsonl").read_bytes() == log_before
+    # A second re-judge keeps both earlier files.
+    _, archived_again = rejudge(run_dir)
+    assert archived_again != archived and archived.exists() and archived_again.exists()
+
+
+def test_judge_command_selects_judges_and_prints_json(tmp_path, workplace, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(workplace / "office-product-launch.yaml"), "--model",
+                 "scripted/fair", "--out", str(out), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["judge", str(out), "--judges", "assignment_bias", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["judges"] == ["assignment_bias"] and "bias_first" in payload["metrics"]
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["judge", str(out), "--judges", "nonsense"]) == 2
+    assert "unknown judge 'nonsense'" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == before  # nothing moved or lost
+    assert main(["judge", str(tmp_path / "missing")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
