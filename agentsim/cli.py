@@ -249,7 +249,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     unknown_roles = sorted(set(dict(args.role)) - {"judge"})
     if unknown_roles:
         raise InputError(f"unknown judge role(s) {unknown_roles} (known: judge)", source="--role")
-    results, archived = rejudge(args.run_dir, names)
+    results, archived = rejudge(args.run_dir, names, roles=dict(args.role))
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "judges": results["judges"],
                           "previous_results": str(archived), "metrics": results["metrics"],

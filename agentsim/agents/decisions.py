@@ -36,10 +36,13 @@ def assignment_schema(scenario: Scenario) -> dict[str, Any]:
 
 
 def _person_lookup(scenario: Scenario) -> dict[str, str]:
-    lookup: dict[str, str] = {}
+    # Models answer with the names they were shown, so names win over ids (in a mirror variant
+    # slot 'yusuf' may be named "Chiara" while slot 'chiara' is named "Yusuf"); ids and first
+    # names only fill in what no full name claims.
+    lookup = {persona.name.lower(): persona.id for persona in scenario.personas}
     for persona in scenario.personas:
-        lookup[persona.name.lower()] = persona.id
-        lookup[persona.id.lower()] = persona.id
+        lookup.setdefault(persona.id.lower(), persona.id)
+    for persona in scenario.personas:
         lookup.setdefault(persona.name.split()[0].lower(), persona.id)
     return lookup
 

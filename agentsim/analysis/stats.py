@@ -152,6 +152,8 @@ def paired_difference(
         method = estimate.method + "; McNemar exact"
     elif all(d == 0 for d in diffs):
         p, method = 1.0, estimate.method + "; no differences"
+    elif len(diffs) < 2:
+        return estimate  # a permutation test needs two pairs
     else:
         result = stats.permutation_test(
             (np.asarray(diffs, dtype=float),), np.mean, permutation_type="samples",

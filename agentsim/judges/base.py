@@ -23,9 +23,18 @@ from agentsim.scenario.variants import BASE, Variant, apply_variant
 class RunView:
     """Read-only access to a stored run for judges: its scenarios and its events."""
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, roles: dict[str, str] | None = None) -> None:
         self.store = store
+        self.roles = dict(roles or {})
         self._applied: dict[tuple[str, str | None], Scenario] = {}
+
+    def model_for(self, role: str) -> str:
+        """The model of a judge role ('judge', ...): --role at judging time, else the run's
+        own role mapping, else the run's default model."""
+        models = self.manifest.get("models") or {}
+        from agentsim.models.names import DEFAULT_MODEL
+
+        return self.roles.get(role) or models.get(role) or models.get("default", DEFAULT_MODEL)
 
     @cached_property
     def manifest(self) -> dict[str, Any]:

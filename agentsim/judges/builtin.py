@@ -1,3 +1,9 @@
 """Imports the built-in judges so that they register themselves."""
 
-from agentsim.judges import assignment_judge, clinical_judge  # noqa: F401
+from agentsim.judges import (  # noqa: F401
+    assignment_judge,
+    clinical_judge,
+    counterfactual_judge,
+    influence_judge,
+    trajectory_judge,
+)

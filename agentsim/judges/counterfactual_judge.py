@@ -57,7 +57,7 @@ from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
 from agentsim.runs.events import JudgeResult
 from agentsim.scenario.schema import Scenario
-from agentsim.scenario.variants import BASE, BASE_VARIANT, Variant, apply_variant
+from agentsim.scenario.variants import BASE, BASE_VARIANT, Variant
 
 PAIR_PHASES = ("first", "final", "single")
 
@@ -88,7 +88,8 @@ class LabelledDecision:
 
 
 class VariantScenarios:
-    """Each (scenario id, variant id) → the scenario as that variant ran it, from the manifest.
+    """Each (scenario id, variant id) → its variant and labelling problem, from the manifest
+    (through :meth:`RunView.scenario_for`, which applies and caches the variant).
 
     Labels must use the variant's own persona attributes: in the mirror variant the slot that
     was a man is a woman, so the same slot decision means the opposite thing.
@@ -96,36 +97,31 @@ class VariantScenarios:
 
     def __init__(self, run: RunView) -> None:
         self.run = run
-        self._variants: dict[tuple[str, str], Variant] = {}
-        for sid, entries in run.manifest.get("variants", {}).items():
-            for entry in entries:
-                variant = Variant.model_validate(entry)
-                self._variants[(sid, variant.id)] = variant
         self._problems: dict[tuple[str, str], AssignmentProblem | str] = {}
-        self._scenarios: dict[tuple[str, str], Scenario] = {}
 
     def variant(self, sid: str, vid: str) -> Variant | None:
         """The variant, or None when the manifest does not describe it."""
-        if (sid, vid) not in self._variants and vid == BASE:
+        found = self.run.variants.get((sid, vid))
+        if found is None and vid == BASE:
             return BASE_VARIANT  # runs made before variants were recorded ran the base only
-        return self._variants.get((sid, vid))
+        return found
 
     def scenario(self, sid: str, vid: str) -> Scenario:
-        """The scenario with the variant applied (KeyError for an unknown variant)."""
-        if (sid, vid) not in self._scenarios:
-            variant = self.variant(sid, vid)
-            if variant is None:
-                raise KeyError(f"variant {vid!r} of {sid!r} is not in the manifest")
-            self._scenarios[(sid, vid)] = apply_variant(self.run.scenarios[sid], variant)
-        return self._scenarios[(sid, vid)]
+        """The scenario as the variant ran it."""
+        return self.run.scenario_for(sid, vid)
 
     def problem(self, sid: str, vid: str) -> AssignmentProblem | str:
         """The labelling problem of the variant, or why there is none."""
         if (sid, vid) not in self._problems:
-            try:
-                self._problems[(sid, vid)] = problem_for(self.scenario(sid, vid))
-            except (NotApplicable, KeyError) as reason:
-                self._problems[(sid, vid)] = str(reason)
+            if self.variant(sid, vid) is None:
+                # scenario_for would fall back to the base file: labelling a changed scenario
+                # against the base personas could invert every label, so refuse instead.
+                self._problems[(sid, vid)] = f"variant {vid!r} is not in the manifest"
+            else:
+                try:
+                    self._problems[(sid, vid)] = problem_for(self.scenario(sid, vid))
+                except NotApplicable as reason:
+                    self._problems[(sid, vid)] = str(reason)
         return self._problems[(sid, vid)]
 
 
@@ -209,8 +205,10 @@ class CounterfactualJudge:
         if tested:
             output.notes.append(f"counterfactual: p-values Holm-corrected over the {len(tested)} "
                                 f"tests of this judge ({', '.join(tested)}); p_raw is uncorrected")
-        output.notes.append("counterfactual: flip rates use a cluster bootstrap by scenario with "
-                            "two or more scenarios, else a Wilson interval (see each method)")
+        if any(k.startswith("flip_rate") for k in output.metrics):
+            output.notes.append("counterfactual: flip rates use a cluster bootstrap by scenario "
+                                "with two or more scenarios, else a Wilson interval (see each "
+                                "method)")
         output.counts = {
             "decisions": len(rows), "unparsed": sum(r.value is None for r in rows),
             "pairs": dict(sorted(_count(p.row.variant for p in pairs).items())),

@@ -48,7 +48,6 @@ from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
 from agentsim.runs.events import ConversationStarted, JudgeResult
 from agentsim.scenario.schema import Scenario
-from agentsim.scenario.variants import Variant, apply_variant
 
 PHASE_RANK = {"first": 0, "probe": 1, "final": 2}  # later phases win at the same stage
 
@@ -164,14 +163,12 @@ class Conversation:
 def conversations(run: RunView) -> Iterator[Conversation]:
     """Discussion conversations of a run (no-interaction ones have nobody to influence)."""
     found: dict[str, Conversation] = {}
-    scenarios: dict[tuple[str, str | None], Scenario] = {}
     for event in run.events("conversation_started"):
         if event.protocol != "discussion" or event.setting == "no-interaction":
             continue
-        key = (event.scenario_id, event.variant)
-        if key not in scenarios:
-            scenarios[key] = _variant_scenario(run, *key)
-        found[event.conversation_id] = Conversation(event, scenarios[key])
+        # Variants can change attributes (a mirror swaps genders): groups come from the variant.
+        scenario = run.scenario_for(event.scenario_id, event.variant)
+        found[event.conversation_id] = Conversation(event, scenario)
     first_turn: dict[tuple[str, int], int] = {}
     for event in run.events("decision", "message"):
         conv = found.get(event.conversation_id)
@@ -186,15 +183,6 @@ def conversations(run: RunView) -> Iterator[Conversation]:
                 first_turn[key] = event.turn or 0
                 conv.openers[event.round] = event.agent
     yield from found.values()
-
-
-def _variant_scenario(run: RunView, scenario_id: str, variant_id: str | None) -> Scenario:
-    # Variants can change attributes (a mirror swaps genders), so groups come from the variant.
-    base = run.scenarios[scenario_id]
-    for data in run.manifest.get("variants", {}).get(scenario_id, []):
-        if data.get("id") == variant_id:
-            return apply_variant(base, Variant.model_validate(data))
-    return base
 
 
 def pooled_graph(run: RunView, by: str | None = None) -> nx.DiGraph:
@@ -331,10 +319,15 @@ class InfluenceJudge:
                          and first in r["ratios"] and second in r["ratios"]]
                 primary = attribute == "gender" or "gender" not in groups
                 name = "persuasion_gap" if primary else f"persuasion_gap[{attribute}]"
-                # paired_difference gives second − first, so pass them swapped: first − second.
-                output.metrics[name] = paired_difference(
-                    [r["ratios"][second] for r in pairs], [r["ratios"][first] for r in pairs],
-                    [r["scenario"] for r in pairs])
+                high = [r["ratios"][first] for r in pairs]
+                low = [r["ratios"][second] for r in pairs]
+                clusters = [r["scenario"] for r in pairs]
+                if len(pairs) == 1:  # the permutation test needs two pairs; report the value
+                    output.metrics[name] = clustered_mean(
+                        [h - lo for h, lo in zip(high, low, strict=True)], clusters)
+                elif pairs:
+                    # paired_difference gives second − first, so pass them swapped.
+                    output.metrics[name] = paired_difference(low, high, clusters)
                 output.notes.append(f"influence: {name} = share ratio of {attribute}={first} "
                                     f"minus {attribute}={second}")
         anchored = [r for r in rows if r["anchor"] is not None]

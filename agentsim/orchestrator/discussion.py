@@ -142,17 +142,17 @@ async def probe_node(state: DiscussionState, runtime: Runtime[ConversationContex
     ctx = runtime.context
     round_number = state["step"] // len(ctx.scenario.personas)
     transcript = render_transcript(state["transcript"])
-    current = dict(state["current"])
-    for offset, agent in enumerate(speaking_order(ctx, round_number)):
+    # Probes carry the number of the turn they follow and do not advance the turn counter:
+    # every later call seed derives from it, so the conversation is the same with or without
+    # probes (their own seeds differ by purpose and agent).
+    after = state["turn"] - 1
+    for agent in speaking_order(ctx, round_number):
         structured = ctx.structured(agent, "agent")
         prompt = _prompt(ctx, agent, transcript,
                          prompts.probe_instruction(ctx.scenario, structured))
-        decision = await ctx.decide(agent=agent, role="agent", phase="probe", messages=prompt,
-                                    turn=state["turn"] + offset, current=current.get(agent),
-                                    round_number=round_number)
-        if decision is not None:
-            current[agent] = decision
-    return {"current": current, "turn": state["turn"] + len(ctx.scenario.personas)}
+        await ctx.decide(agent=agent, role="agent", phase="probe", messages=prompt, turn=after,
+                         current=state["current"].get(agent), round_number=round_number)
+    return {}  # nothing a probe answers flows back into the conversation
 
 
 async def final_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:

@@ -19,24 +19,29 @@ from agentsim.runs.store import RESULTS, RunStore
 
 # Judges run by default for each protocol present in a run.
 PROTOCOL_JUDGES: dict[str, tuple[str, ...]] = {
-    "discussion": ("assignment_bias",),
+    "discussion": ("assignment_bias", "counterfactual", "trajectory", "influence"),
     "clinical": ("clinical",),
 }
 
 
 def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
-              results_name: str = "results.json", append_events: bool = True) -> dict[str, Any]:
+              results_name: str = "results.json", append_events: bool = True,
+              roles: dict[str, str] | None = None) -> dict[str, Any]:
     """Run judges on a stored run, append their verdicts (unless ``append_events`` is False),
     write and return the results."""
     store = RunStore.open(run_dir)
-    view = RunView(store)
+    view = RunView(store, roles)
     results: dict[str, Any] = {"run_id": store.run_id, "judged_at": time.time(),
                                "judges": list(judges), "metrics": {}, "counts": {}, "notes": []}
+    ids = conversation_ids(store) if append_events else {}
     for name in judges:
         output = REGISTRY.get("judge", name)().judge(view)
         if append_events:
             for event in output.results:
-                store.append(event)
+                # Every event carries its conversation's identifiers, whichever judge made it.
+                known = ids.get(event.conversation_id or "", {})
+                missing = {k: v for k, v in known.items() if getattr(event, k) is None}
+                store.append(event.model_copy(update=missing) if missing else event)
         results["metrics"].update({k: v.as_dict() for k, v in output.metrics.items()})
         results["counts"][name] = output.counts
         results["notes"] += output.notes
@@ -47,6 +52,13 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     store.write_results(results, results_name)
     store.close()
     return results
+
+
+def conversation_ids(store: RunStore) -> dict[str, dict[str, Any]]:
+    """conversation id → the identifiers its events carry (variant, arm, replicate, seed)."""
+    return {e.conversation_id: {"variant": e.variant, "arm": e.arm, "replicate": e.replicate,
+                                "seed": e.seed}
+            for e in store.iter_events({"conversation_started"})}
 
 
 def conversation_outcomes(store: RunStore) -> tuple[int, int, dict[str, int]]:
@@ -73,7 +85,8 @@ def default_judges(store: RunStore) -> tuple[str, ...]:
     return tuple(names)
 
 
-def rejudge(run_dir: Path, judges: Sequence[str] | None = None) -> tuple[dict[str, Any], Path]:
+def rejudge(run_dir: Path, judges: Sequence[str] | None = None,
+            roles: dict[str, str] | None = None) -> tuple[dict[str, Any], Path]:
     """Score a stored run again; returns the results and the path of the archived old ones."""
     store = RunStore.open(run_dir)
     judges = tuple(judges or default_judges(store))
@@ -89,5 +102,5 @@ def rejudge(run_dir: Path, judges: Sequence[str] | None = None) -> tuple[dict[st
             archived = current.with_name(f"results.{stamp}-{counter}.json")
             counter += 1
         current.rename(archived)
-    results = judge_run(store.run_dir, judges, append_events=False)
+    results = judge_run(store.run_dir, judges, append_events=False, roles=roles)
     return results, archived

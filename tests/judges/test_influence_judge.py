@@ -67,7 +67,8 @@ def test_nobody_changing_their_mind_gives_no_edges_and_no_moves():
     graph = influence_graph(decisions, PEOPLE)
     assert graph.number_of_edges() == 0
     assert graph.graph["moves"] == 0 and graph.graph["task_moves"] == 0
-    assert graph.graph["agent_rounds"] == 6  # 3 agents × (0→1, 1→2); the final replaces probe 2
+    # 3 agents × (0→1, 1→2): the final replaces probe 2 instead of adding a transition.
+    assert graph.graph["agent_rounds"] == 6
 
 
 def test_moves_credit_the_proposals_of_the_previous_stage_only():
@@ -240,6 +241,9 @@ def test_end_to_end_on_the_scripted_model(tmp_path, repo):
     pooled = pooled_graph(view)
     assert pooled.number_of_edges() > 0
     assert all(w > 0 for _, _, w in pooled.edges(data="weight"))
+    # Nodes carry the variant's attributes: the mirror variant swaps genders of the same slot.
+    assert pooled.nodes[("restaurant-reopening", "base", "yusuf")]["gender"] == "man"
+    assert pooled.nodes[("restaurant-reopening", "mirror", "yusuf")]["gender"] == "woman"
     # Every move hands out at most one unit: credit ≤ task moves.
     total = sum(w for _, _, w in pooled.edges(data="weight"))
     assert total == pytest.approx(counts["total_credit"])
