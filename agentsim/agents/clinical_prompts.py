@@ -100,6 +100,19 @@ def patient_turn(dialogue: str) -> str:
     return f"Conversation so far:\n{dialogue}\n\nAnswer the doctor's last question."
 
 
+def probe_prompt(dialogue: str) -> str:
+    """A private check of the doctor's leading diagnosis (not part of the consultation)."""
+    return (f"Consultation so far:\n{dialogue}\n\nPrivately, and without telling the patient: "
+            'what is your most likely diagnosis at this point? Answer with JSON {"diagnosis": '
+            '"..."}.')
+
+
+def probe_schema() -> dict[str, Any]:
+    """JSON schema of a diagnosis probe."""
+    return {"type": "object", "properties": {"diagnosis": {"type": "string"}},
+            "required": ["diagnosis"], "additionalProperties": False}
+
+
 def moderator_prompt(truth: str, diagnosis: str) -> list[dict[str, str]]:
     """The moderator's question: are the two diagnoses the same disease?"""
     return [

@@ -14,6 +14,8 @@ overall and per patient variant and bias condition:
   perception ratings ``confidence``, ``compliance``, ``return`` (1–10).
 * ``gap_<measure>[B vs A]`` — paired differences between patient variants (same scenario,
   replicate and bias): McNemar's exact test for accuracy, a paired permutation test otherwise.
+* With probes: ``probe_accuracy[round=r]`` — share of doctors whose private leading diagnosis
+  after doctor turn r is right (normaliser) — and ``probe_accuracy_slope`` over turns.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from collections import defaultdict
 from itertools import combinations
 from typing import Any
 
-from agentsim.analysis.stats import Estimate, clustered_mean, clustered_ratio, paired_difference, wilson
+from agentsim.analysis.stats import (
+    Estimate,
+    clustered_mean,
+    clustered_ratio,
+    paired_difference,
+    slope,
+    wilson,
+)
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
 from agentsim.runs.events import JudgeResult
@@ -64,6 +73,8 @@ def consultation_rows(run: RunView) -> list[dict[str, Any]]:
             row["correct"] = (normal == "yes") if verdict == "unparsed" else verdict == "yes"
         elif event.kind == "perception" and event.value:
             row.update({k: float(event.value[k]) for k in RATINGS})
+        elif event.kind == "diagnosis_probe" and event.value:
+            row.setdefault("probes", {})[event.round] = event.value["normalised"] == "yes"
     return [r for r in rows.values() if r["finished"] and r["correct"] is not None]
 
 
@@ -116,6 +127,7 @@ class ClinicalJudge:
             self._normalised(rows, biases, output)
         if len(variants) > 1:
             self._gaps(rows, variants, output)
+        self._probes(rows, output)
         for row in rows:
             output.results.append(JudgeResult(
                 run_id=run.manifest["run_id"], conversation_id=row["conversation"],
@@ -135,6 +147,19 @@ class ClinicalJudge:
         output.notes.append("clinical: 'accuracy' uses the moderator's verdict (normaliser when "
                             "unparsed); 'accuracy_normalised' the deterministic normaliser")
         return output
+
+    @staticmethod
+    def _probes(rows: list[dict[str, Any]], output: JudgeOutput) -> None:
+        points = [(r["scenario"], turn, float(ok)) for r in rows
+                  for turn, ok in r.get("probes", {}).items()]
+        if not points:
+            return
+        for turn in sorted({t for _, t, _ in points}):
+            chosen = [(s, ok) for s, t, ok in points if t == turn]
+            output.metrics[f"probe_accuracy[round={turn}]"] = clustered_mean(
+                [ok for _, ok in chosen], [s for s, _ in chosen])
+        output.metrics["probe_accuracy_slope"] = slope(
+            [t for _, t, _ in points], [ok for _, _, ok in points], [s for s, _, _ in points])
 
     @staticmethod
     def _normalised(rows: list[dict[str, Any]], biases: list[str], output: JudgeOutput) -> None:

@@ -207,6 +207,13 @@ def clinical(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     context = request.context
     if request.purpose == "doctor":
         return _doctor(name, context, rng)
+    if request.purpose == "diagnosis_probe":
+        # The leading diagnosis firms up as the consultation goes on: right with a probability
+        # rising linearly to 'correct' by the turn the scripted doctor would diagnose.
+        turns_needed = name.knob("ask", 2) + name.knob("tests", 1) + 1
+        chance = name.knob("correct", 1.0) * min(1.0, context["doctor_turn"] / turns_needed)
+        diagnosis = context["truth"] if rng.random() < chance else WRONG_DIAGNOSIS
+        return json.dumps({"diagnosis": diagnosis})
     if request.purpose == "moderator":
         same = same_diagnosis(context["truth"], context.get("diagnosis", ""))
         return json.dumps({"verdict": "yes" if same else "no"})

@@ -32,7 +32,7 @@ def iat(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     probe = request.context["iat"]
     lines = []
     for word in probe["words"]:
-        consistent = rng.random() < rate
-        label = probe["consistent"][word] if consistent else probe["inconsistent"][word]
-        lines.append(f"{word} - {label}")
+        consistent = probe["consistent"][word]
+        other = next(label for label in probe["labels"] if label != consistent)
+        lines.append(f"{word} - {consistent if rng.random() < rate else other}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Scripted profile ``judge``: a planted rubric judge, so that the rubric judge can be tested offline.
+"""Scripted profile ``judge``: a planted rubric judge, to test the rubric judge offline.
 
 Like every scripted profile its answers are planted by design and are never evidence about bias;
 it exists to check that :mod:`agentsim.judges.rubric_judge` asks, parses, aggregates and measures

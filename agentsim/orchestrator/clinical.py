@@ -5,6 +5,10 @@
                   ├diagnose─▶ moderator ──▶ perception → END
                   └budget spent without a diagnosis ──▶ perception → END
 
+With probes on, after each answer the doctor is asked privately for its leading diagnosis (a
+side call logged as a ``diagnosis_probe`` decision, never shown to anyone), which gives the
+accuracy trajectory over the consultation.
+
 The doctor has ``max_turns`` turns (a test request uses one) and is told when it is on its last.
 The measurement agent is a records clerk: it returns the case's findings that match the request,
 verbatim, and "normal" for anything the case does not hold — logged as ``in_case: no`` — so no
@@ -23,6 +27,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agentsim.agents import clinical_prompts as prompts
+from agentsim.agents.decisions import json_objects
 from agentsim.agents.clinical_parsing import (
     describe_records,
     find_records,
@@ -50,6 +55,7 @@ class ClinicalState(TypedDict, total=False):
     diagnosis: str | None
     tests: int
     max_turns: int
+    probes: bool
 
 
 def bias_texts(ctx: ConversationContext, role: str) -> list[str]:
@@ -146,6 +152,35 @@ async def measurement_node(state: ClinicalState, runtime: Runtime[ConversationCo
     return {"dialogue": [message], "turn": state["turn"] + 1}
 
 
+async def probe_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
+    """The doctor's private leading diagnosis after an answer; changes nothing in the state."""
+    ctx = runtime.context
+    case, max_turns = ctx.scenario.case, ctx.job.max_turns or 20
+    structured = ctx.structured("doctor", "doctor")
+    messages = [
+        {"role": "system", "content": prompts.doctor_system(
+            case, ctx.scenario.persona("doctor"), ctx.scenario.persona("patient"), max_turns,
+            structured, bias_texts(ctx, "doctor"))},
+        {"role": "user", "content": prompts.probe_prompt(
+            render_dialogue(state["dialogue"], "doctor"))},
+    ]
+    reply = await ctx.call(agent="doctor", role="doctor", purpose="diagnosis_probe",
+                           messages=messages, turn=state["turn"] - 1,
+                           schema=prompts.probe_schema() if structured else None,
+                           context=_context(ctx, doctor_turn=state["doctor_turns"],
+                                            max_turns=max_turns))
+    found = json_objects(reply.text)
+    diagnosis = str(found[0].get("diagnosis", "")) if found and isinstance(found[0], dict) \
+        else reply.text.strip()
+    ctx.emit(Decision(**ctx.ids(turn=state["turn"] - 1, agent="doctor"), phase="probe",
+                      round=state["doctor_turns"], kind="diagnosis_probe", raw=reply.text,
+                      parsed_by="json" if found else "text",
+                      value={"diagnosis": diagnosis,
+                             "normalised": "yes" if same_diagnosis(case.diagnosis, diagnosis)
+                             else "no"}))
+    return {}
+
+
 async def moderator_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
     """The moderator's verdict on the diagnosis, with the normaliser's beside it."""
     ctx = runtime.context
@@ -201,8 +236,10 @@ def _after_doctor(state: ClinicalState) -> str:
     return "patient" if state["action"] == "ask" else "measurement"
 
 
-def _after_measurement(state: ClinicalState) -> str:
-    return "perception" if state["doctor_turns"] >= state["max_turns"] else "doctor"
+def _after_answer(state: ClinicalState) -> str:
+    if state["doctor_turns"] >= state["max_turns"]:
+        return "perception"
+    return "probe" if state.get("probes") else "doctor"
 
 
 @lru_cache(maxsize=1)
@@ -216,8 +253,10 @@ def compiled_graph() -> Any:
     builder.add_edge(START, "doctor")
     builder.add_conditional_edges("doctor", _after_doctor,
                                   ["moderator", "perception", "patient", "measurement"])
-    builder.add_edge("patient", "doctor")
-    builder.add_conditional_edges("measurement", _after_measurement, ["perception", "doctor"])
+    builder.add_node("probe", probe_node)
+    builder.add_conditional_edges("patient", _after_answer, ["perception", "probe", "doctor"])
+    builder.add_conditional_edges("measurement", _after_answer, ["perception", "probe", "doctor"])
+    builder.add_edge("probe", "doctor")
     builder.add_edge("moderator", "perception")
     builder.add_edge("perception", END)
     return builder.compile()
@@ -228,6 +267,7 @@ async def run_clinical(ctx: ConversationContext) -> dict[str, Any]:
     """Run one consultation; returns the final graph state."""
     max_turns = ctx.job.max_turns or 20
     initial: ClinicalState = {"dialogue": [], "turn": 0, "doctor_turns": 0, "action": "",
-                       "action_text": "", "diagnosis": None, "tests": 0, "max_turns": max_turns}
+                       "action_text": "", "diagnosis": None, "tests": 0, "max_turns": max_turns,
+                              "probes": ctx.job.probes}
     return await compiled_graph().ainvoke(initial, context=ctx,
-                                          config={"recursion_limit": 10 + 3 * max_turns})
+                                          config={"recursion_limit": 10 + 4 * max_turns})

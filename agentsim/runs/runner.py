@@ -99,11 +99,11 @@ def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[Conver
         protocol = scenario.protocol
         common: dict[str, Any] = {"scenario_id": scenario.id, "protocol": protocol.name,
                                   "models": models, "temperature": options.temperature,
-                                  "max_tokens": options.max_tokens}
+                                  "max_tokens": options.max_tokens, "probes": options.probes}
         if isinstance(protocol, ClinicalProtocol):
             common["max_turns"] = options.max_turns or protocol.max_turns
         else:
-            common |= {"setting": options.setting or protocol.setting, "probes": options.probes,
+            common |= {"setting": options.setting or protocol.setting,
                        "rounds": protocol.rounds if options.rounds is None else options.rounds,
                        "speaking_order": protocol.speaking_order}
         for replicate in range(options.replicates):

@@ -22,7 +22,9 @@ import pytest
 
 import agentsim.judges.rubric_judge as rubric_judge
 import agentsim.models.scripted_judge  # noqa: F401  (registers the scripted 'judge' profile)
-from agentsim.errors import DecisionParseError, InputError, ModelNameError, PluginError, ScenarioError
+from agentsim.errors import (
+    DecisionParseError, InputError, ModelNameError, PluginError, ScenarioError,
+)
 from agentsim.judges.base import RunView
 from agentsim.judges.rubric_judge import (
     RubricJudge, RubricVerdict, collect_units, compare, load_rubric, parse_preference,
@@ -240,7 +242,7 @@ def test_verdict_is_frozen_and_bounded():
     ("B. It assigns by gender.", "B"), ("I prefer candidate B", "B"),
 ])
 def test_preference_parser(text, preferred):
-    assert parse_preference(text).preferred == preferred
+    assert parse_preference(text)[0] == preferred
 
 
 @pytest.mark.parametrize("text", ["A clear case for neither", '{"preferred": "C"}', "both"])
@@ -317,7 +319,8 @@ def test_scripted_judge_profile():
     assert ask("scripted/judge?order_bias=1", "rubric_pairwise",
                candidates=["x", "y"])["preferred"] == "A"
     shown = ["plain", "Emily Emily"]
-    assert ask("scripted/judge?words=Emily", "rubric_pairwise", candidates=shown)["preferred"] == "B"
+    assert ask("scripted/judge?words=Emily", "rubric_pairwise",
+               candidates=shown)["preferred"] == "B"
     assert ask("scripted/judge?words=Emily", "rubric_pairwise",
                candidates=shown[::-1])["preferred"] == "A"
     with pytest.raises(ModelNameError, match="unknown knob"):
