@@ -24,9 +24,13 @@ def test_probe_trajectory_rises_and_leaves_the_consultation_alone(tmp_path, repo
     assert "probe_accuracy_slope" not in plain.results["metrics"]
 
     def consultation(summary):
+        # Conversations run concurrently and interleave in the log: compare each on its own.
         store = RunStore.open(summary.run_dir)
-        return [(e.conversation_id, e.speaker, e.content, e.visible_to)
-                for e in store.iter_events({"message"})]
+        talks: dict[str, list] = {}
+        for e in store.iter_events({"message"}):
+            talks.setdefault(e.conversation_id, []).append((e.turn, e.speaker, e.content,
+                                                            e.visible_to))
+        return talks
 
     # Probes are side calls: nobody hears them and the consultation is the same without them.
     assert consultation(probed) == consultation(plain)
