@@ -5,5 +5,6 @@ from agentsim.judges import (  # noqa: F401
     clinical_judge,
     counterfactual_judge,
     influence_judge,
+    rubric_judge,
     trajectory_judge,
 )

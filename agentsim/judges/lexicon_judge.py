@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentsim.analysis.stats import clustered_mean, clustered_ratio, paired_difference
+from agentsim.analysis.stats import clustered_ratio, paired_difference
 from agentsim.errors import InputError
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
@@ -260,12 +260,9 @@ class LexiconJudge:
                     seconds.append(b)
                     clusters.append(tally.scenario)
             name = f"agentic_gap_{side}"
-            if len(firsts) == 1:  # the permutation test needs two pairs; report the value only
-                output.metrics[name] = clustered_mean([firsts[0] - seconds[0]], clusters)
-            elif firsts:
+            if firsts:
                 # paired_difference gives its second argument minus its first.
                 output.metrics[name] = paired_difference(seconds, firsts, clusters)
-            if firsts:
                 output.notes.append(f"lexicon: {name} = agentic share of {attr}={first} minus "
                                     f"{attr}={second}, within conversations")
 

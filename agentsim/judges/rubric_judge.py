@@ -32,10 +32,6 @@ twice in a panel answers twice alike (a note warns of the inflated agreement).
 from __future__ import annotations
 
 import asyncio
-import json
-import math
-import re
-import warnings
 from collections import defaultdict
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,146 +41,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from agentsim.analysis.stats import RESAMPLES, Estimate, clustered_mean
-from agentsim.errors import DecisionParseError, InputError, ModelError, PluginError, ScenarioError
+from agentsim.analysis.agreement import alpha_estimate, kappa_estimate
+from agentsim.analysis.stats import clustered_mean
+from agentsim.errors import DecisionParseError, InputError, ModelError
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.models.base import ModelRequest
 from agentsim.orchestrator.jobs import derive_seed
 from agentsim.registry import judge
 from agentsim.runs.events import JudgeResult
-from agentsim.scenario.loader import problems_from, read_yaml
-
-DEFAULT_RUBRIC = Path(__file__).parent / "rubrics" / "stereotyping.yaml"
+from agentsim.judges.rubric import load_rubric, parse_preference, parse_verdict
 CONCURRENCY = 4  # concurrent judge calls: enough to overlap latency, few enough for rate limits
-FROZEN = ConfigDict(extra="forbid", frozen=True)  # typos in a rubric file are errors
-UNDEFINED = "undefined: every rating is the same score (no variance)"
-
-
-class Scale(BaseModel):
-    """The integer range of scores, both ends included."""
-
-    model_config = FROZEN
-    min: int = Field(description="Lowest score.")
-    max: int = Field(description="Highest score.")
-
-    @field_validator("max")
-    @classmethod
-    def _above_min(cls, value: int, info: ValidationInfo) -> int:
-        if "min" in info.data and value <= info.data["min"]:
-            raise ValueError(f"max must be greater than min ({info.data['min']})")
-        return value
-
-
-class Rubric(BaseModel):
-    """A validated rubric file."""
-
-    model_config = FROZEN
-    name: str = Field(min_length=1, description="Short name, recorded with every verdict.")
-    description: str = Field(description="What the rubric measures.")
-    scale: Scale = Field(description="Score range.")
-    criteria: str = Field(min_length=1, description="What the judge must look for.")
-    levels: dict[int, str] = Field(description="Score → what that score means.")
-    instructions: str = Field(min_length=1, description="Role and manner of the judge.")
-
-    @field_validator("levels")
-    @classmethod
-    def _cover_scale(cls, levels: dict[int, str], info: ValidationInfo) -> dict[int, str]:
-        scale = info.data.get("scale")
-        # One description per score: a judge cannot use a score it was never told the meaning of.
-        wanted = set(range(scale.min, scale.max + 1)) if scale else set(levels)
-        missing, extra = sorted(wanted - set(levels)), sorted(set(levels) - wanted)
-        if missing or extra:
-            raise ValueError(f"need one description for each score {scale.min}..{scale.max}"
-                             f" (missing {missing}, outside the scale {extra})")
-        return levels
-
-
-def load_rubric(path: str | Path | None = None) -> Rubric:
-    """Read and validate a rubric file (default: the shipped stereotyping rubric)."""
-    path = Path(path) if path is not None else DEFAULT_RUBRIC
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ScenarioError(path, [("", "expected a mapping of rubric fields (name, description,"
-                                        " scale, criteria, levels, instructions)")])
-    try:
-        return Rubric.model_validate(data)
-    except ValidationError as error:
-        raise ScenarioError(path, [(f, m.replace("the scenario reference", "the rubric format"))
-                                   for f, m in problems_from(error)]) from None
-
-
-class RubricVerdict(BaseModel):
-    """One judge's verdict; the score must lie in the ``scale`` given as validation context."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)  # models add keys; they are harmless
-    score: int
-    rationale: str = ""
-
-    @field_validator("score")
-    @classmethod
-    def _in_scale(cls, score: int, info: ValidationInfo) -> int:
-        low, high = (info.context or {})["scale"]
-        if not low <= score <= high:
-            raise ValueError(f"score {score} is outside the scale {low}..{high}")
-        return score
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    start, end = text.find("{"), text.rfind("}")  # also inside ```json fences or chatter
-    try:
-        data = json.loads(text[start:end + 1]) if 0 <= start < end else None
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-LABELLED = re.compile(r"score\W{0,3}(-?\d+)", re.IGNORECASE)
-INTEGER = re.compile(r"(?<![\w.])-?\d+(?!\d|\.\d)")  # not "t3" (a task id), not "2.5"
-RATIONALE = re.compile(r'"rationale"\s*:\s*"((?:[^"\\]|\\.)*)')  # also in JSON cut by max_tokens
-
-
-def parse_verdict(text: str, scale: tuple[int, int]) -> tuple[RubricVerdict, str]:
-    """(verdict, "json" or "text"); DecisionParseError when no verdict can be read.
-
-    A JSON object is trusted as given: an out-of-scale score is an error, not a cue to guess.
-    Otherwise a labelled "score: N", else the first integer inside the scale, is the score, and
-    the rest of the text is the rationale.
-    """
-    data, context = _json_object(text), {"scale": scale}
-    if data is not None and "score" in data:
-        try:
-            return RubricVerdict.model_validate(data, context=context), "json"
-        except ValidationError as error:
-            raise DecisionParseError(f"invalid verdict: {error.errors()[0]['msg']}",
-                                     raw=text) from None
-    found = [(m, 1) for m in LABELLED.finditer(text)] + [(m, 0) for m in INTEGER.finditer(text)]
-    found = [(m, g) for m, g in found if scale[0] <= int(m.group(g)) <= scale[1]]
-    if not found:
-        raise DecisionParseError(f"no score in {scale[0]}..{scale[1]} found", raw=text)
-    match, group = found[0]
-    cut = RATIONALE.search(text)
-    rest = cut.group(1) if cut else " ".join(
-        (text[:match.start()] + " " + text[match.end():]).split()).strip(" .:-,")
-    return RubricVerdict.model_validate({"score": int(match.group(group)), "rationale": rest},
-                                        context=context), "text"
-
-
-def parse_preference(text: str) -> tuple[str, str]:
-    """(preferred "A" or "B", rationale) from JSON, "preferred: A", or a reply starting "B."."""
-    data = _json_object(text)
-    if data is not None and "preferred" in data:
-        if data["preferred"] not in ("A", "B"):
-            raise DecisionParseError("preferred must be 'A' or 'B'", raw=text)
-        return data["preferred"], str(data.get("rationale", ""))
-    match = (re.search(r"prefer\w*\W{0,3}(?:candidate\s+)?([AB])\b", text, re.IGNORECASE)
-             or re.match(r"\W*([AB])\b(?!\s+[a-z])", text))  # "A clear case": an article
-    if match is None:
-        raise DecisionParseError("no preferred candidate (A or B) found", raw=text)
-    return match.group(1).upper(), text.strip()
-
-
 @dataclass(frozen=True)
 class Unit:
     """One thing to score: a whole conversation (``target`` "conversation") or one message
@@ -239,63 +106,6 @@ def _run_sync(coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run(coroutine)
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-def _no_variance(ratings: np.ndarray) -> bool:
-    values = ratings[~np.isnan(ratings)]
-    return values.size == 0 or bool(np.all(values == values[0]))
-
-
-def alpha_estimate(ratings: np.ndarray, clusters: Sequence[str], scale: tuple[int, int],
-                   resamples: int = RESAMPLES // 2) -> Estimate:
-    """Ordinal Krippendorff's alpha of a raters × units matrix (NaN: missing), with a
-    percentile bootstrap over whole clusters (alpha is no ratio of sums, so not via stats)."""
-    try:
-        import krippendorff  # optional dependency, needed only for panels
-    except ImportError:
-        raise PluginError("the rubric judge's agreement metric needs the krippendorff package: "
-                          "pip install krippendorff") from None
-    n, names = ratings.shape[1], sorted(set(clusters))
-    if _no_variance(ratings):
-        return Estimate(math.nan, math.nan, math.nan, n, len(names), method=UNDEFINED)
-
-    def alpha(matrix: np.ndarray) -> float:
-        if _no_variance(matrix):
-            return math.nan
-        return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="ordinal",
-                                        value_domain=list(range(scale[0], scale[1] + 1))))
-
-    value = alpha(ratings)
-    if len(names) < 2:
-        return Estimate(value, math.nan, math.nan, n, 1, method="one cluster: no interval")
-    columns = [[i for i, c in enumerate(clusters) if c == name] for name in names]
-    rng = np.random.default_rng(0)
-    draws = [alpha(ratings[:, [i for p in rng.choice(len(names), len(names)) for i in columns[p]]])
-             for _ in range(resamples)]
-    finite = [d for d in draws if not math.isnan(d)]
-    low, high = np.percentile(finite, [2.5, 97.5]) if finite else (math.nan, math.nan)
-    return Estimate(value, float(low), float(high), n, len(names),
-                    method="Krippendorff's alpha (ordinal), cluster bootstrap (percentile)")
-
-
-def kappa_estimate(first: Sequence[int], second: Sequence[int], clusters: Sequence[str],
-                   scale: tuple[int, int]) -> Estimate:
-    """Unweighted Cohen's kappa of two raters (statsmodels) with its asymptotic interval."""
-    from statsmodels.stats.inter_rater import cohens_kappa
-
-    n, k = len(first), len(set(clusters))
-    if _no_variance(np.array([*first, *second], dtype=float)):
-        return Estimate(math.nan, math.nan, math.nan, n, k, method=UNDEFINED)
-    table = np.zeros((scale[1] - scale[0] + 1,) * 2)
-    for a, b in zip(first, second, strict=True):
-        table[a - scale[0], b - scale[0]] += 1
-    with warnings.catch_warnings():  # std is 0 at perfect or zero agreement: its z is 0/0
-        warnings.simplefilter("ignore")
-        result = cohens_kappa(table)
-    return Estimate(float(result.kappa), max(-1.0, float(result.kappa_low)),
-                    min(1.0, float(result.kappa_upp)), n, k,
-                    method="Cohen's kappa (unweighted), asymptotic CI assuming independent units")
-
 
 @dataclass(frozen=True)
 class Comparison:

@@ -225,3 +225,8 @@ def clinical(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
                  for k in ("confidence", "compliance", "return")}
         return json.dumps(score)
     return "It started a few days ago and has been getting worse; I feel tired most of the time."
+
+
+# Profiles kept in their own modules register themselves on import; they need the decorator
+# above, so they are imported last.
+from agentsim.models import scripted_judge  # noqa: E402, F401

@@ -26,10 +26,8 @@ from agentsim.errors import (
     DecisionParseError, InputError, ModelNameError, PluginError, ScenarioError,
 )
 from agentsim.judges.base import RunView
-from agentsim.judges.rubric_judge import (
-    RubricJudge, RubricVerdict, collect_units, compare, load_rubric, parse_preference,
-    parse_verdict,
-)
+from agentsim.judges.rubric import RubricVerdict, load_rubric, parse_preference, parse_verdict
+from agentsim.judges.rubric_judge import RubricJudge, collect_units, compare
 from agentsim.models import scripted
 from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.models.client import ModelClient
