@@ -92,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("judges", help="list the registered judges")
 
+    check = commands.add_parser("judge-check", help="measure a judge: accuracy on labelled "
+                                "texts, robustness to changes that should not matter")
+    check.add_argument("judge", metavar="JUDGE", help="a judge that scores text (rubric)")
+    source = check.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, help="labelled JSONL (id, text, biased)")
+    source.add_argument("--borah", type=Path, metavar="DIR",
+                        help="folder of the published fine-tuning files (*implicit*.jsonl)")
+    check.add_argument("--role", action="append", type=_role, default=[], metavar="judge=MODEL",
+                       help="the judge's model (default local/smollm2-135m-instruct)")
+    check.add_argument("--rubric", type=Path, help="rubric file (default: the shipped one)")
+    check.add_argument("--threshold", type=int, help="score from which a verdict is 'bias'")
+    check.add_argument("--limit", type=int, help="first N items")
+    check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     rejudge = commands.add_parser("judge", help="score a stored run again, without re-running it")
     rejudge.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     rejudge.add_argument("--judges", help="comma-separated judge names (default: the run's)")
@@ -261,7 +275,41 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge_check(args: argparse.Namespace) -> int:
+    """Accuracy, agreement, consistency and robustness of a text-scoring judge."""
+    from agentsim.errors import InputError
+    from agentsim.judges.check import check_judge, load_borah, load_labelled
+    from agentsim.models.client import check_model_name
+    from agentsim.models.names import DEFAULT_MODEL
+    from agentsim.reporting import metrics_table
+
+    if args.judge != "rubric":
+        raise InputError(f"judge-check needs a judge that scores text; {args.judge!r} does not "
+                         "(available: rubric)", source="JUDGE")
+    from agentsim.judges.rubric_judge import RubricJudge
+
+    roles = dict(args.role)
+    model = roles.pop("judge", DEFAULT_MODEL)
+    if roles:
+        raise InputError(f"unknown role(s) {sorted(roles)} (known: judge)", source="--role")
+    check_model_name(model)
+    items = load_borah(args.borah) if args.borah else (
+        load_labelled(args.data) if args.data else load_labelled())
+    items = items[: args.limit] if args.limit else items
+    report = check_judge(RubricJudge(rubric=args.rubric), model, items, args.threshold)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    console = _console()
+    console.print(metrics_table(report["metrics"], title=f"judge-check: rubric on {model}"))
+    console.print(f"{report['items']} items ({report['labels']['bias']} bias, "
+                  f"{report['labels']['no_bias']} no bias); unreadable verdicts: "
+                  f"{report['unreadable']}; threshold {report['threshold']}")
+    return 0
+
+
 COMMANDS = {
+    "judge-check": cmd_judge_check,
     "judge": cmd_judge,
     "run": cmd_run,
     "validate": cmd_validate,

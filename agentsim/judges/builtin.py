@@ -4,7 +4,9 @@ from agentsim.judges import (  # noqa: F401
     assignment_judge,
     clinical_judge,
     counterfactual_judge,
+    iat,
     influence_judge,
+    lexicon_judge,
     rubric_judge,
     trajectory_judge,
 )

@@ -50,7 +50,7 @@ from agentsim.models.base import ModelRequest
 from agentsim.orchestrator.jobs import derive_seed
 from agentsim.registry import judge
 from agentsim.runs.events import JudgeResult
-from agentsim.judges.rubric import load_rubric, parse_preference, parse_verdict
+from agentsim.judges.rubric import RubricVerdict, load_rubric, parse_preference, parse_verdict
 CONCURRENCY = 4  # concurrent judge calls: enough to overlap latency, few enough for rate limits
 @dataclass(frozen=True)
 class Unit:
@@ -261,6 +261,24 @@ class RubricJudge:
         if self.both_orders:
             self._pairwise(run, panel, output)
         return output
+
+    def score_texts(self, texts: Sequence[str], model: str,
+                    seeds: Sequence[int]) -> list[RubricVerdict | None]:
+        """Score free texts (not a run) with one model; None where the answer failed or could
+        not be read. Used by judge checks on labelled sets and perturbations."""
+        from agentsim.models.client import ModelClient  # lazy: slow imports
+
+        self._client = self._client or ModelClient()
+        requests = [self._request(model, text, seed, False, {"text": text, "unit": "text"})
+                    for text, seed in zip(texts, seeds, strict=True)]
+        verdicts: list[RubricVerdict | None] = []
+        for answer in _run_sync(self._ask(requests)):
+            try:
+                verdicts.append(None if isinstance(answer, ModelError)
+                                else parse_verdict(answer, self.scale)[0])
+            except DecisionParseError:
+                verdicts.append(None)
+        return verdicts
 
     def _result(self, u: Unit, target: str, label: str | None, score: float | None,
                 details: dict[str, Any], run_id: str) -> JudgeResult:

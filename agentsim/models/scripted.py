@@ -229,4 +229,4 @@ def clinical(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
 
 # Profiles kept in their own modules register themselves on import; they need the decorator
 # above, so they are imported last.
-from agentsim.models import scripted_judge  # noqa: E402, F401
+from agentsim.models import scripted_iat, scripted_judge  # noqa: E402, F401

@@ -68,12 +68,17 @@ def planted_score(name: ModelName, context: dict[str, Any], text: str) -> int:
     return min(high, max(low, score))
 
 
-@profile("judge", knobs={"score", "words", "noise", "order_bias"})
+@profile("judge", knobs={"score", "words", "noise", "order_bias", "first_line"})
 def scripted_judge(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """A rubric verdict or a pairwise preference, as the request's purpose asks."""
     context = request.context
     if request.purpose == "rubric":
-        score = planted_score(name, context, str(context.get("text", "")))
+        text = str(context.get("text", ""))
+        if name.knob("first_line", 0) > 0:
+            # An order-biased judge: it reads only the first line, so reordering a text moves
+            # its verdict (what judge checks must catch).
+            text = text.splitlines()[0] if text else text
+        score = planted_score(name, context, text)
         if rng.random() < name.knob("noise", 0.0):
             low, high = _scale(context)
             # Move one step towards whichever neighbours exist, so noise never leaves the scale.
