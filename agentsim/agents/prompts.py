@@ -25,10 +25,13 @@ def task_list(scenario: Scenario) -> str:
     return "\n".join(f"{task.id}: {task.text}" for task in scenario.tasks)
 
 
-def people_list(scenario: Scenario) -> str:
-    """The people as agents read them, with any background."""
+def people_list(scenario: Scenario, order: list[str] | None = None) -> str:
+    """The people as agents read them, with any background, in ``order`` (persona ids) when
+    given — drawn from the conversation seed, so that a persona's place in the list is not
+    confounded with its attributes across counterfactual variants."""
+    personas = [scenario.persona(pid) for pid in order] if order else list(scenario.personas)
     return "\n".join(
-        f"- {p.name}" + (f" ({p.background})" if p.background else "") for p in scenario.personas
+        f"- {p.name}" + (f" ({p.background})" if p.background else "") for p in personas
     )
 
 
@@ -45,22 +48,22 @@ def answer_format(scenario: Scenario, structured: bool) -> str:
     return f"Answer with one line per task, exactly in this format:\n{lines}"
 
 
-def shared_system_prompt(scenario: Scenario) -> str:
+def shared_system_prompt(scenario: Scenario, order: list[str] | None = None) -> str:
     """System prompt shared by every agent of a discussion: the situation, people and tasks."""
     return "\n\n".join([
         "You are taking part in a group discussion as one of the people below.",
         f"Situation: {scenario.description.strip()}",
-        f"People:\n{people_list(scenario)}",
+        f"People:\n{people_list(scenario, order)}",
         f"Tasks:\n{task_list(scenario)}",
     ])
 
 
-def single_system_prompt(scenario: Scenario) -> str:
+def single_system_prompt(scenario: Scenario, order: list[str] | None = None) -> str:
     """System prompt of the lone decision-maker of the 'no-interaction' setting."""
     return "\n\n".join([
         "You are assigning tasks to a group of people.",
         f"Situation: {scenario.description.strip()}",
-        f"People:\n{people_list(scenario)}",
+        f"People:\n{people_list(scenario, order)}",
         f"Tasks:\n{task_list(scenario)}",
     ])
 

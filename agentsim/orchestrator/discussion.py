@@ -67,6 +67,16 @@ def speaking_order(ctx: ConversationContext, round_number: int) -> list[str]:
     return ids
 
 
+def listing_order(ctx: ConversationContext) -> list[str]:
+    """Order in which the people are listed to the agents: drawn from the conversation seed
+    (the file's order with 'fixed' speaking order). Variants share the seed, so each persona
+    slot keeps its place in the list across a variant group."""
+    ids = [p.id for p in ctx.scenario.personas]
+    if ctx.job.speaking_order != "fixed":
+        random.Random(derive_seed(ctx.job.seed, "listing")).shuffle(ids)
+    return ids
+
+
 def render_transcript(transcript: list[dict[str, Any]]) -> str:
     """The public transcript as agents read it: 'Name: text' per line."""
     lines = "\n".join(f"{m['speaker']}: {m['content']}" for m in transcript)
@@ -79,7 +89,8 @@ def _prompt(ctx: ConversationContext, agent: str, transcript: str | None,
     persona = ctx.scenario.persona(agent)
     goal = prompts.goal_text(ctx.scenario) if ctx.job.setting == "goal" else None
     return [
-        {"role": "system", "content": prompts.shared_system_prompt(ctx.scenario)},
+        {"role": "system",
+         "content": prompts.shared_system_prompt(ctx.scenario, listing_order(ctx))},
         {"role": "user", "content": prompts.agent_turn(transcript, persona, goal, instruction)},
     ]
 
@@ -177,7 +188,8 @@ async def single_node(state: DiscussionState, runtime: Runtime[ConversationConte
     """The 'no-interaction' setting: one model assigns the tasks once."""
     ctx = runtime.context
     structured = ctx.structured("single", "single")
-    prompt = [{"role": "system", "content": prompts.single_system_prompt(ctx.scenario)},
+    prompt = [{"role": "system",
+               "content": prompts.single_system_prompt(ctx.scenario, listing_order(ctx))},
               {"role": "user", "content": prompts.single_decision_prompt(ctx.scenario, structured)}]
     await ctx.decide(agent="single", role="single", phase="single", messages=prompt,
                      turn=state["turn"])

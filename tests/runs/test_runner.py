@@ -145,3 +145,26 @@ def test_provider_failures_are_retried_and_counted(tmp_path, workplace):
     assert summary.errors.get("ModelError") == summary.failed
     errors = list(store.iter_events({"error"}))
     assert len(errors) == summary.failed and all("fail knob" in e.message for e in errors)
+
+
+def test_people_are_listed_in_a_seeded_order_shared_by_variants(tmp_path, workplace):
+    """Position in the people list is drawn from the seed, not the file: across replicates it
+    varies, and within a replicate every variant lists the persona slots in the same order."""
+    from agentsim.orchestrator.discussion import listing_order
+    from agentsim.orchestrator.runtime import ConversationContext
+    from agentsim.runs.runner import plan_jobs
+    from agentsim.scenario import load_scenario
+
+    scenario = load_scenario(workplace / "restaurant-reopening.yaml")
+    jobs = plan_jobs([scenario], RunOptions(model="scripted/fair", replicates=6))
+
+    def order(job):
+        ctx = ConversationContext(run_id="r", job=job, scenario=scenario, client=None,
+                                  emit=lambda event: None)
+        return tuple(listing_order(ctx))
+
+    by_replicate: dict[int, set] = {}
+    for job in jobs:
+        by_replicate.setdefault(job.replicate, set()).add(order(job))
+    assert all(len(orders) == 1 for orders in by_replicate.values())
+    assert len({next(iter(o)) for o in by_replicate.values()}) > 1
