@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Order and wording of the headline metrics; others follow in name order.
@@ -82,7 +83,7 @@ def print_run_summary(console: Console, summary: Any) -> None:
     )
     console.print(f"{summary.conversations} conversations, {failed}")
     for note in results.get("notes", []):
-        console.print(f"[dim]{note}[/]")
+        console.print(f"[dim]{escape(note)}[/]")
     console.print(f"Run folder: [bold]{summary.run_dir}[/]")
 
 
@@ -97,11 +98,13 @@ def print_metrics(console: Console, results: dict[str, Any]) -> None:
     if comparisons:
         console.print(breakdown_table(comparisons, "Paired differences between variants"))
     for judge, counts in results.get("counts", {}).items():
-        unparsed = counts.get("unparsed") or {}
-        decisions = counts.get("decisions") or {}
-        if decisions:
+        decisions, unparsed = counts.get("decisions"), counts.get("unparsed")
+        if isinstance(decisions, dict) and decisions:
+            unparsed = unparsed if isinstance(unparsed, dict) else {}
             parts = [f"{phase}: {unparsed.get(phase, 0)} of {n}" for phase, n in decisions.items()]
             console.print(f"{judge}: unparsed decisions — " + ", ".join(parts))
-        elif counts:
-            console.print(f"{judge}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
-                                                   for k, v in counts.items()))
+            continue
+        flat = {k: v for k, v in counts.items() if isinstance(v, int | float | str)}
+        if flat:
+            console.print(f"[dim]{judge}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                        for k, v in flat.items()) + "[/]")

@@ -238,18 +238,27 @@ class CounterfactualJudge:
         by_scenario: dict[str, set[tuple[str, str, bool]]] = defaultdict(set)
         for row in rows:
             by_scenario[row.scenario].add((row.variant, row.kind, row.placebo))
+        no_base, no_counterfactual, no_placebo = [], [], []
         for sid, seen in sorted(by_scenario.items()):
             ids = {v for v, _, _ in seen}
             if BASE not in ids:
-                output.notes.append(f"counterfactual: {sid} has no base variant to pair with "
-                                    "(e.g. a --vary run); no pair metrics for it")
+                no_base.append(sid)
             elif not any(v != BASE and not p for v, _, p in seen):
-                output.notes.append(f"counterfactual: {sid} ran no counterfactual variant; no "
-                                    "flip_rate, excess_flip or delta_bias from it (parity and "
-                                    "relative decision bias still include it)")
+                no_counterfactual.append(sid)
             elif not any(p for _, _, p in seen):
-                output.notes.append(f"counterfactual: {sid} ran no placebo variant; it does not "
-                                    "enter excess_flip")
+                no_placebo.append(sid)
+        # One note per kind of gap, naming the scenarios, rather than one per scenario.
+        if no_base:
+            output.notes.append(f"counterfactual: no base variant to pair with (e.g. a --vary "
+                                f"run), no pair metrics: {', '.join(no_base)}")
+        if no_counterfactual:
+            output.notes.append(
+                f"counterfactual: {len(no_counterfactual)} scenario(s) ran no counterfactual "
+                "variant, so they give no flip_rate, excess_flip or delta_bias (parity and "
+                f"relative decision bias include them): {', '.join(no_counterfactual)}")
+        if no_placebo:
+            output.notes.append(f"counterfactual: no placebo variant, so not in excess_flip: "
+                                f"{', '.join(no_placebo)}")
 
     # -- metrics --------------------------------------------------------------------------------
     @staticmethod
