@@ -48,10 +48,12 @@ def answer_format(scenario: Scenario, structured: bool) -> str:
     return f"Answer with one line per task, exactly in this format:\n{lines}"
 
 
-def shared_system_prompt(scenario: Scenario, order: list[str] | None = None) -> str:
+def shared_system_prompt(scenario: Scenario, order: list[str] | None = None,
+                         opening: str = "You are taking part in a group discussion as one of "
+                         "the people below.") -> str:
     """System prompt shared by every agent of a discussion: the situation, people and tasks."""
     return "\n\n".join([
-        "You are taking part in a group discussion as one of the people below.",
+        opening,
         f"Situation: {scenario.description.strip()}",
         f"People:\n{people_list(scenario, order)}",
         f"Tasks:\n{task_list(scenario)}",
@@ -60,12 +62,7 @@ def shared_system_prompt(scenario: Scenario, order: list[str] | None = None) -> 
 
 def single_system_prompt(scenario: Scenario, order: list[str] | None = None) -> str:
     """System prompt of the lone decision-maker of the 'no-interaction' setting."""
-    return "\n\n".join([
-        "You are assigning tasks to a group of people.",
-        f"Situation: {scenario.description.strip()}",
-        f"People:\n{people_list(scenario, order)}",
-        f"Tasks:\n{task_list(scenario)}",
-    ])
+    return shared_system_prompt(scenario, order, "You are assigning tasks to a group of people.")
 
 
 def identity(persona: Persona, private_goal: str | None) -> str:

@@ -89,16 +89,21 @@ def _context(ctx: ConversationContext, **extra: Any) -> dict[str, Any]:
             "biased": bool(bias_texts(ctx, "doctor")), **extra}
 
 
+def _doctor_system(ctx: ConversationContext, structured: bool) -> dict[str, str]:
+    """The doctor's system message (role, objective, budget, injected biases)."""
+    return {"role": "system", "content": prompts.doctor_system(
+        ctx.scenario.case, ctx.scenario.persona("doctor"), ctx.scenario.persona("patient"),
+        ctx.job.max_turns or 20, structured, bias_texts(ctx, "doctor"))}
+
+
 async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
     """One doctor turn: ask, request a test, or diagnose."""
     ctx = runtime.context
-    case, max_turns = ctx.scenario.case, ctx.job.max_turns or 20
+    max_turns = ctx.job.max_turns or 20
     number = state["doctor_turns"] + 1
     structured = ctx.structured("doctor", "doctor")
     messages = [
-        {"role": "system", "content": prompts.doctor_system(
-            case, ctx.scenario.persona("doctor"), ctx.scenario.persona("patient"), max_turns,
-            structured, bias_texts(ctx, "doctor"))},
+        _doctor_system(ctx, structured),
         {"role": "user", "content": prompts.doctor_turn(
             render_dialogue(state["dialogue"], "doctor"), number, max_turns)},
     ]
@@ -158,9 +163,7 @@ async def probe_node(state: ClinicalState, runtime: Runtime[ConversationContext]
     case, max_turns = ctx.scenario.case, ctx.job.max_turns or 20
     structured = ctx.structured("doctor", "doctor")
     messages = [
-        {"role": "system", "content": prompts.doctor_system(
-            case, ctx.scenario.persona("doctor"), ctx.scenario.persona("patient"), max_turns,
-            structured, bias_texts(ctx, "doctor"))},
+        _doctor_system(ctx, structured),
         {"role": "user", "content": prompts.probe_prompt(
             render_dialogue(state["dialogue"], "doctor"))},
     ]
