@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     rejudge.add_argument("--judges", help="comma-separated judge names (default: the run's)")
     rejudge.add_argument("--role", action="append", type=_role, default=[], metavar="ROLE=MODEL",
                          help="model of a judge role, e.g. judge=openai/gpt-4o (LLM judges)")
+    rejudge.add_argument("--judge-arg", action="append", default=[], metavar="JUDGE:NAME=VALUE",
+                         help="a judge's option, e.g. rubric:panel=openai/gpt-4o,anthropic/"
+                         "claude-3-5-haiku-20241022, rubric:both_orders=true, rubric:unit="
+                         "message, iat:stimuli=FILE, lexicon:lexicon_dir=DIR, "
+                         "trajectory:threshold=0.3")
     rejudge.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
@@ -257,13 +262,14 @@ def cmd_judge(args: argparse.Namespace) -> int:
     """Re-judge a stored run; the previous results file is kept beside the new one."""
     from agentsim.errors import InputError
     from agentsim.reporting import print_metrics
-    from agentsim.runs.judging import rejudge
+    from agentsim.runs.judging import parse_judge_args, rejudge
 
     names = [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None
     unknown_roles = sorted(set(dict(args.role)) - {"judge"})
     if unknown_roles:
         raise InputError(f"unknown judge role(s) {unknown_roles} (known: judge)", source="--role")
-    results, archived = rejudge(args.run_dir, names, roles=dict(args.role))
+    results, archived = rejudge(args.run_dir, names, roles=dict(args.role),
+                                options=parse_judge_args(args.judge_arg))
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "judges": results["judges"],
                           "previous_results": str(archived), "metrics": results["metrics"],

@@ -164,6 +164,8 @@ class RubricJudge:
         if unit not in ("message", "conversation"):
             raise InputError(f"unit must be 'message' or 'conversation', got {unit!r}",
                              source="rubric judge")
+        if isinstance(panel, str):  # one model named on the command line
+            panel = [panel]
         if panel is not None and not panel:
             raise InputError("the panel needs at least one model", source="rubric judge")
         self.rubric = load_rubric(rubric)

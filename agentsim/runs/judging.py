@@ -24,9 +24,51 @@ PROTOCOL_JUDGES: dict[str, tuple[str, ...]] = {
 }
 
 
+def parse_judge_args(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--judge-arg JUDGE:NAME=VALUE`` options as constructor keyword arguments per judge.
+
+    Values: 'true'/'false' → bool, numbers → int/float, 'a,b' → list (for panels), else text.
+    """
+    from agentsim.errors import InputError
+
+    options: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        head, sep, raw = spec.partition("=")
+        judge, colon, name = head.partition(":")
+        if not sep or not colon or not judge or not name:
+            raise InputError(f"expected JUDGE:NAME=VALUE, got {spec!r}", source="--judge-arg")
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        elif "," in raw:
+            value = [part.strip() for part in raw.split(",") if part.strip()]
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(raw)
+                    break
+                except ValueError:
+                    continue
+        options.setdefault(judge, {})[name] = value
+    return options
+
+
+def make_judge(name: str, options: dict[str, Any] | None = None) -> Any:
+    """Instantiate a registered judge; unknown options are a clear error."""
+    from agentsim.errors import InputError
+
+    cls = REGISTRY.get("judge", name)
+    try:
+        return cls(**(options or {}))
+    except TypeError as error:
+        raise InputError(f"judge {name!r} does not take these options: {error}",
+                         source="--judge-arg") from None
+
+
 def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
               results_name: str = "results.json", append_events: bool = True,
-              roles: dict[str, str] | None = None) -> dict[str, Any]:
+              roles: dict[str, str] | None = None,
+              options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run judges on a stored run, append their verdicts (unless ``append_events`` is False),
     write and return the results."""
     store = RunStore.open(run_dir)
@@ -35,7 +77,7 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
                                "judges": list(judges), "metrics": {}, "counts": {}, "notes": []}
     ids = conversation_ids(store) if append_events else {}
     for name in judges:
-        output = REGISTRY.get("judge", name)().judge(view)
+        output = make_judge(name, (options or {}).get(name)).judge(view)
         if append_events:
             for event in output.results:
                 # Every event carries its conversation's identifiers, whichever judge made it.
@@ -86,12 +128,19 @@ def default_judges(store: RunStore) -> tuple[str, ...]:
 
 
 def rejudge(run_dir: Path, judges: Sequence[str] | None = None,
-            roles: dict[str, str] | None = None) -> tuple[dict[str, Any], Path]:
+            roles: dict[str, str] | None = None,
+            options: dict[str, dict[str, Any]] | None = None) -> tuple[dict[str, Any], Path]:
     """Score a stored run again; returns the results and the path of the archived old ones."""
     store = RunStore.open(run_dir)
     judges = tuple(judges or default_judges(store))
-    for name in judges:  # unknown names fail before anything on disk changes
-        REGISTRY.get("judge", name)
+    for name in judges:  # unknown names and options fail before anything on disk changes
+        make_judge(name, (options or {}).get(name))
+    unknown = set(options or {}) - set(judges)
+    if unknown:
+        from agentsim.errors import InputError
+
+        raise InputError(f"options for judges that do not run: {sorted(unknown)}",
+                         source="--judge-arg")
     current = store.run_dir / RESULTS
     archived = current
     if current.exists():
@@ -102,5 +151,6 @@ def rejudge(run_dir: Path, judges: Sequence[str] | None = None,
             archived = current.with_name(f"results.{stamp}-{counter}.json")
             counter += 1
         current.rename(archived)
-    results = judge_run(store.run_dir, judges, append_events=False, roles=roles)
+    results = judge_run(store.run_dir, judges, append_events=False, roles=roles,
+                        options=options)
     return results, archived

@@ -40,3 +40,24 @@ def test_judge_command_selects_judges_and_prints_json(tmp_path, workplace, capsy
     assert sorted(p.name for p in out.iterdir()) == before  # nothing moved or lost
     assert main(["judge", str(tmp_path / "missing")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_judge_options_reach_the_judge(tmp_path, workplace, capsys):
+    from agentsim.runs.judging import parse_judge_args
+
+    assert parse_judge_args(["rubric:panel=a/x,b/y", "rubric:both_orders=true",
+                             "trajectory:threshold=0.3", "rubric:unit=message"]) == {
+        "rubric": {"panel": ["a/x", "b/y"], "both_orders": True, "unit": "message"},
+        "trajectory": {"threshold": 0.3}}
+    out = tmp_path / "run"
+    assert main(["run", str(workplace / "office-product-launch.yaml"), "--model",
+                 "scripted/stereotyped?rate=0.5", "--out", str(out), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["judge", str(out), "--judges", "rubric", "--judge-arg",
+                 "rubric:panel=scripted/judge?score=3,scripted/judge?score=1", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert metrics["rubric_score"]["value"] == 2.0  # the panel's mean of 3 and 1
+    assert main(["judge", str(out), "--judges", "rubric", "--judge-arg", "rubric:colour=red"]) == 2
+    assert "does not take these options" in capsys.readouterr().err
+    assert main(["judge", str(out), "--judges", "lexicon", "--judge-arg", "rubric:unit=x"]) == 2
+    assert "do not run" in capsys.readouterr().err
