@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The demo runs the shipped scenarios tagged 'demo' (10 of 16, chosen to cover 2x2, two-person
+# The demo runs the shipped scenarios tagged 'demo' (9 of 16, chosen to cover 2x2, two-person
 # and uneven designs) on the embedded model: about 5 minutes on 2 cores after set-up.
 DEMO_ARGS ?= scenarios/workplace --tag demo
 
