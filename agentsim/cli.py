@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--vary", action="append", default=[], metavar="PERSONA.FIELD=V1,V2",
                      help="counterfactual variants, e.g. patient.race=Black,White (repeatable: "
                      "all combinations); replaces the variants the files declare")
+    run.add_argument("--mitigation", action="append", default=[], metavar="NAME|FILE.py:NAME",
+                     help="apply a mitigation (repeatable: applied together, in order); "
+                     "'agentsim mitigations' lists them")
     run.add_argument("--probes", action="store_true",
                      help="after each discussion round, ask every agent privately for its current "
                      "decision (per-round trajectories; agents x rounds extra calls)")
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     clinic.add_argument("--limit", type=int, help="first N cases")
 
     commands.add_parser("judges", help="list the registered judges")
+    commands.add_parser("mitigations", help="list the registered mitigations")
 
     check = commands.add_parser("judge-check", help="measure a judge: accuracy on labelled "
                                 "texts, robustness to changes that should not matter")
@@ -141,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _console(stderr=True).print("interrupted")
         return 130
+    except BrokenPipeError:  # the reader (e.g. `| head`) went away: not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
 
 
 def _console(stderr: bool = False) -> Any:
@@ -198,6 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         variants=(tuple(parse_vary(args.vary)) if args.vary
                   else (BASE_VARIANT,) if args.no_variants else None),
         max_turns=args.max_turns, probes=args.probes,
+        arms=("+".join(args.mitigation),) if args.mitigation else ("none",),
         bias_catalogue=str(args.bias_catalogue) if args.bias_catalogue else None,
     )
     console = _console(stderr=args.json)
@@ -314,7 +323,18 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mitigations(args: argparse.Namespace) -> int:
+    """List the registered mitigations with the first line of their docstrings."""
+    from agentsim.registry import REGISTRY
+
+    for name in REGISTRY.names("mitigation"):
+        doc = (REGISTRY.get("mitigation", name).__doc__ or "").strip().splitlines()
+        print(f"{name}: {doc[0] if doc else ''}")
+    return 0
+
+
 COMMANDS = {
+    "mitigations": cmd_mitigations,
     "judge-check": cmd_judge_check,
     "judge": cmd_judge,
     "run": cmd_run,

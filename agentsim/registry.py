@@ -22,7 +22,7 @@ KINDS = ("protocol", "judge", "mitigation", "executor")
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "protocol": ("agentsim.orchestrator.discussion", "agentsim.orchestrator.clinical"),
     "judge": ("agentsim.judges.builtin",),
-    "mitigation": (),
+    "mitigation": ("agentsim.mitigations.builtin",),
     "executor": ("agentsim.executors.local",),
 }
 

@@ -89,11 +89,18 @@ def _context(ctx: ConversationContext, **extra: Any) -> dict[str, Any]:
             "biased": bool(bias_texts(ctx, "doctor")), **extra}
 
 
+def _patient_system(ctx: ConversationContext) -> dict[str, str]:
+    """The patient's system message (role, notes, injected biases)."""
+    return {"role": "system", "content": ctx.system_prompt("patient", prompts.patient_system(
+        ctx.scenario.case, ctx.scenario.persona("patient"), ctx.scenario.persona("doctor"),
+        bias_texts(ctx, "patient")))}
+
+
 def _doctor_system(ctx: ConversationContext, structured: bool) -> dict[str, str]:
     """The doctor's system message (role, objective, budget, injected biases)."""
-    return {"role": "system", "content": prompts.doctor_system(
+    return {"role": "system", "content": ctx.system_prompt("doctor", prompts.doctor_system(
         ctx.scenario.case, ctx.scenario.persona("doctor"), ctx.scenario.persona("patient"),
-        ctx.job.max_turns or 20, structured, bias_texts(ctx, "doctor"))}
+        ctx.job.max_turns or 20, structured, bias_texts(ctx, "doctor")))}
 
 
 async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
@@ -130,9 +137,7 @@ async def patient_node(state: ClinicalState, runtime: Runtime[ConversationContex
     """The patient answers the doctor's question from its notes."""
     ctx = runtime.context
     messages = [
-        {"role": "system", "content": prompts.patient_system(
-            ctx.scenario.case, ctx.scenario.persona("patient"), ctx.scenario.persona("doctor"),
-            bias_texts(ctx, "patient"))},
+        _patient_system(ctx),
         {"role": "user", "content": prompts.patient_turn(
             render_dialogue(state["dialogue"], "patient"))},
     ]
@@ -212,9 +217,7 @@ async def perception_node(state: ClinicalState, runtime: Runtime[ConversationCon
                                  "moderator": "no diagnosis", "normalised": "no diagnosis"}))
     structured = ctx.structured("patient", "patient")
     messages = [
-        {"role": "system", "content": prompts.patient_system(
-            ctx.scenario.case, ctx.scenario.persona("patient"), ctx.scenario.persona("doctor"),
-            bias_texts(ctx, "patient"))},
+        _patient_system(ctx),
         {"role": "user", "content": prompts.perception_prompt(
             render_dialogue(state["dialogue"], "patient"), state.get("diagnosis"))},
     ]

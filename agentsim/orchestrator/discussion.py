@@ -54,6 +54,7 @@ class DiscussionState(TypedDict, total=False):
     total_steps: int
     agents: int
     probes: bool
+    round_hooks: bool
 
 
 def speaking_order(ctx: ConversationContext, round_number: int) -> list[str]:
@@ -88,9 +89,9 @@ def _prompt(ctx: ConversationContext, agent: str, transcript: str | None,
     """The messages of one agent turn: the shared system prompt, then the agent's own turn."""
     persona = ctx.scenario.persona(agent)
     goal = prompts.goal_text(ctx.scenario) if ctx.job.setting == "goal" else None
+    system = prompts.shared_system_prompt(ctx.scenario, listing_order(ctx))
     return [
-        {"role": "system",
-         "content": prompts.shared_system_prompt(ctx.scenario, listing_order(ctx))},
+        {"role": "system", "content": ctx.system_prompt(agent, system)},
         {"role": "user", "content": prompts.agent_turn(transcript, persona, goal, instruction)},
     ]
 
@@ -148,9 +149,31 @@ async def discuss_node(state: DiscussionState, runtime: Runtime[ConversationCont
     return {"transcript": [message], "turn": state["turn"] + 1, "step": step + 1}
 
 
-async def probe_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
-    """After a round: each agent's current decision, as side calls outside the conversation."""
+async def round_end_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
+    """After a round: probes (if asked for), then turns the arm's mitigations add (a
+    moderator's remark), which join the transcript before the next round."""
     ctx = runtime.context
+    if state.get("probes"):
+        await probe(state, ctx)
+    round_number = state["step"] // len(ctx.scenario.personas)
+    added: list[dict[str, Any]] = []
+    for mitigation in ctx.mitigations:
+        turns = await mitigation.between_rounds(ctx, round_number,
+                                                [*state["transcript"], *added])
+        for turn in turns:
+            ctx.applied(mitigation, "between_rounds", state["turn"], turn["speaker"],
+                        round=round_number, content=turn["content"])
+            ctx.emit(Message(**ctx.ids(turn=state["turn"], agent=turn["speaker"]),
+                             speaker=turn["speaker"], phase="mitigation", round=round_number,
+                             content=turn["content"]))
+            added.append({"agent": turn["speaker"], "speaker": turn["speaker"],
+                          "phase": "mitigation", "round": round_number,
+                          "content": turn["content"]})
+    return {"transcript": added, "turn": state["turn"] + (1 if added else 0)}
+
+
+async def probe(state: DiscussionState, ctx: ConversationContext) -> None:
+    """After a round: each agent's current decision, as side calls outside the conversation."""
     round_number = state["step"] // len(ctx.scenario.personas)
     transcript = render_transcript(state["transcript"])
     # Probes carry the number of the turn they follow and do not advance the turn counter:
@@ -163,7 +186,7 @@ async def probe_node(state: DiscussionState, runtime: Runtime[ConversationContex
                          prompts.probe_instruction(ctx.scenario, structured))
         await ctx.decide(agent=agent, role="agent", phase="probe", messages=prompt, turn=after,
                          current=state["current"].get(agent), round_number=round_number)
-    return {}  # nothing a probe answers flows back into the conversation
+    # Nothing a probe answers flows back into the conversation.
 
 
 async def final_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
@@ -188,8 +211,8 @@ async def single_node(state: DiscussionState, runtime: Runtime[ConversationConte
     """The 'no-interaction' setting: one model assigns the tasks once."""
     ctx = runtime.context
     structured = ctx.structured("single", "single")
-    prompt = [{"role": "system",
-               "content": prompts.single_system_prompt(ctx.scenario, listing_order(ctx))},
+    system = prompts.single_system_prompt(ctx.scenario, listing_order(ctx))
+    prompt = [{"role": "system", "content": ctx.system_prompt("single", system)},
               {"role": "user", "content": prompts.single_decision_prompt(ctx.scenario, structured)}]
     await ctx.decide(agent="single", role="single", phase="single", messages=prompt,
                      turn=state["turn"])
@@ -197,8 +220,8 @@ async def single_node(state: DiscussionState, runtime: Runtime[ConversationConte
 
 
 def _after_discuss(state: DiscussionState) -> str:
-    if state.get("probes") and state["step"] % state["agents"] == 0:
-        return "probe"  # a round has just ended
+    if state.get("round_hooks") and state["step"] % state["agents"] == 0:
+        return "round_end"  # a round has just ended
     return _next_turn(state)
 
 
@@ -219,10 +242,10 @@ def compiled_graph(setting: str) -> Any:
     builder.add_node("discuss", discuss_node)
     builder.add_node("final", final_node)
     builder.add_edge(START, "first")
-    builder.add_node("probe", probe_node)
+    builder.add_node("round_end", round_end_node)
     builder.add_conditional_edges("first", _next_turn, ["discuss", "final"])
-    builder.add_conditional_edges("discuss", _after_discuss, ["discuss", "probe", "final"])
-    builder.add_conditional_edges("probe", _next_turn, ["discuss", "final"])
+    builder.add_conditional_edges("discuss", _after_discuss, ["discuss", "round_end", "final"])
+    builder.add_conditional_edges("round_end", _next_turn, ["discuss", "final"])
     builder.add_edge("final", END)
     return builder.compile()
 
@@ -234,6 +257,7 @@ async def run_discussion(ctx: ConversationContext) -> dict[str, Any]:
     initial: DiscussionState = {"order": speaking_order(ctx, 1), "transcript": [], "current": {},
                                 "turn": 0, "step": 0, "agents": len(ctx.scenario.personas),
                                 "probes": ctx.job.probes,
+                                "round_hooks": ctx.job.probes or bool(ctx.mitigations),
                                 "total_steps": ctx.job.rounds * len(ctx.scenario.personas)}
     limit = 10 + ctx.job.rounds * (len(ctx.scenario.personas) + 1)
     return await graph.ainvoke(initial, context=ctx, config={"recursion_limit": limit})

@@ -17,7 +17,7 @@ from agentsim.errors import DecisionParseError, ModelError
 from agentsim.judges.assignment_bias import NotApplicable, problem_for
 from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
-from agentsim.runs.events import Decision, EventBase, ModelCall
+from agentsim.runs.events import Decision, EventBase, MitigationApplied, ModelCall
 from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.schema import Scenario
 
@@ -47,6 +47,7 @@ class ConversationContext:
     client: ModelClientProtocol
     emit: Callable[[EventBase], None]
     catalogue: BiasCatalogue | None = None
+    mitigations: list[Any] = field(default_factory=list)
     decision_context: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,6 +81,33 @@ class ConversationContext:
             **extra,
         }
 
+    def applied(self, mitigation: Any, hook: str, turn: int | None = None,
+                agent: str | None = None, **detail: Any) -> None:
+        """Log one application of a mitigation."""
+        self.emit(MitigationApplied(**self.ids(turn=turn, agent=agent),
+                                    mitigation=mitigation.name, hook=hook, detail=detail))
+
+    def system_prompt(self, agent: str, prompt: str, turn: int | None = None) -> str:
+        """The system prompt of ``agent`` after every mitigation of the arm has shaped it."""
+        for mitigation in self.mitigations:
+            shaped = mitigation.system_prompt(self, agent, prompt)
+            if shaped != prompt:
+                self.applied(mitigation, "system_prompt", turn, agent,
+                             chars_before=len(prompt), chars_after=len(shaped))
+                prompt = shaped
+        return prompt
+
+    def model_of(self, agent: str, role: str, turn: int | None = None) -> str:
+        """The model of (agent, role): the job's choice, then the arm's replacements."""
+        model = self.job.model_for(agent, role)
+        for mitigation in self.mitigations:
+            replaced = mitigation.model_for(self, role, model)
+            if replaced != model:
+                self.applied(mitigation, "model_for", turn, agent, role=role, before=model,
+                             after=replaced)
+                model = replaced
+        return model
+
     async def call(
         self,
         *,
@@ -94,7 +122,7 @@ class ConversationContext:
         max_tokens: int | None = None,
     ) -> ModelReply:
         """Call the model of (agent, role), log a ``model_call`` event, return the reply."""
-        model = self.job.model_for(agent, role)
+        model = self.model_of(agent, role, turn)
         request = ModelRequest(
             model=model,
             messages=messages,
@@ -134,7 +162,20 @@ class ConversationContext:
 
     def structured(self, agent: str, role: str) -> bool:
         """Whether decisions of (agent, role) use JSON-schema constrained output."""
-        return self.client.supports_schema(self.job.model_for(agent, role))
+        model = self.job.model_for(agent, role)
+        for mitigation in self.mitigations:
+            model = mitigation.model_for(self, role, model)
+        return self.client.supports_schema(model)
+
+    async def _after_decision(self, agent: str, phase: str, value: dict[str, str],
+                              messages: list[dict[str, str]], turn: int) -> dict[str, str]:
+        for mitigation in self.mitigations:
+            revised = await mitigation.after_decision(self, agent, phase, value, messages)
+            if revised is not None and revised != value:
+                self.applied(mitigation, "after_decision", turn, agent, phase=phase,
+                             before=value, after=revised)
+                value = revised
+        return value
 
     async def decide(
         self,
@@ -170,6 +211,7 @@ class ConversationContext:
             except DecisionParseError as parse_error:
                 error = str(parse_error)
                 continue
+            value = await self._after_decision(agent, phase, value, messages, turn)
             self.emit(
                 Decision(**self.ids(turn=turn, agent=agent), phase=phase, round=round_number,
                          value=value, parsed_by=parsed_by, raw=raw)

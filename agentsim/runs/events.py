@@ -116,6 +116,15 @@ class JudgeResult(EventBase):
     details: dict[str, Any] = Field(default_factory=dict, description="Judge-specific data.")
 
 
+class MitigationApplied(EventBase):
+    """A mitigation acted: which one, at which hook, and what it did."""
+
+    type: Literal["mitigation_applied"] = "mitigation_applied"
+    mitigation: str = Field(description="Registered (or file) mitigation name.")
+    hook: str = Field(description="system_prompt, between_rounds, after_decision or model_for.")
+    detail: dict[str, Any] = Field(default_factory=dict, description="What changed.")
+
+
 class ErrorEvent(EventBase):
     """An error that ended a conversation or a step; the batch goes on."""
 
@@ -148,6 +157,7 @@ Event = Annotated[
     | Message
     | Decision
     | JudgeResult
+    | MitigationApplied
     | ErrorEvent
     | ConversationFinished
     | RunFinished,

@@ -18,6 +18,7 @@ from typing import Any
 
 from agentsim import __version__
 from agentsim.errors import AgentsimError, InputError
+from agentsim.mitigations.base import resolve_arm
 from agentsim.models.client import ModelClient, check_model_name, close_local_models
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
@@ -37,7 +38,8 @@ from agentsim.scenario.loader import scenario_hash, scenario_to_data
 from agentsim.scenario.schema import ClinicalProtocol, Scenario
 from agentsim.scenario.variants import Variant, apply_variant, declared_variants
 
-ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement")
+ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement",
+         "finetuned")
 DEFAULT_CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "clinical" / "biases.yaml"
 
 
@@ -62,6 +64,7 @@ class RunOptions:
     max_turns: int | None = None
     bias_catalogue: str | None = None
     probes: bool = False
+    arms: tuple[str, ...] = ("none",)
 
 
 @dataclass
@@ -90,8 +93,8 @@ def bias_conditions(scenario: Scenario, options: RunOptions) -> list[str]:
 def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[ConversationJob]:
     """Expand scenarios × variants × bias conditions × replicates into jobs.
 
-    The seed depends on the run seed, the scenario and the replicate only, so variants and
-    conditions of one scenario and replicate are paired: they share every random draw.
+    The seed depends on the run seed, the scenario and the replicate only, so mitigation arms,
+    variants and conditions of one scenario and replicate are paired: they share every draw.
     """
     models = {"default": options.model, **options.roles}
     jobs = []
@@ -108,10 +111,11 @@ def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[Conver
                        "speaking_order": protocol.speaking_order}
         for replicate in range(options.replicates):
             seed = derive_seed(options.seed, scenario.id, replicate)
-            for variant in variants_for(scenario, options):
-                for bias in bias_conditions(scenario, options):
-                    jobs.append(ConversationJob(**common, replicate=replicate, seed=seed,
-                                                variant=variant.id, bias=bias))
+            for arm in options.arms:
+                for variant in variants_for(scenario, options):
+                    for bias in bias_conditions(scenario, options):
+                        jobs.append(ConversationJob(**common, replicate=replicate, seed=seed,
+                                                    variant=variant.id, bias=bias, arm=arm))
     return jobs
 
 
@@ -155,6 +159,11 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario]) -> None:
             raise InputError(f"unknown role {key!r} (roles: {', '.join(sorted(ROLES))}, or a "
                              "persona id)", source="--role")
         check_model_name(model)
+    for arm in options.arms:
+        resolve_arm(arm)  # unknown mitigations and bad files fail before the run starts
+        if "finetuned" in arm.split("+") and "finetuned" not in options.roles:
+            raise InputError("the finetuned arm needs a model: --role finetuned=MODEL",
+                             source="--role")
 
 
 def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
@@ -169,6 +178,7 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
         "python": platform.python_version(),
         "options": {k: v for k, v in options.__dict__.items() if k != "variants"},
         "models": {"default": options.model, **options.roles},
+        "arms": list(options.arms),
         "seed": options.seed,
         "scenarios": {
             s.id: {"path": str(path), "hash": scenario_hash(s), "data": scenario_to_data(s)}
@@ -186,7 +196,8 @@ async def run_conversation(job: ConversationJob, scenario: Scenario, client: Mod
                            catalogue: BiasCatalogue | None = None) -> bool:
     """Run one conversation to its end; errors become events, never exceptions."""
     ctx = ConversationContext(run_id=run_id, job=job, scenario=scenario, client=client,
-                              emit=store.append, catalogue=catalogue)
+                              emit=store.append, catalogue=catalogue,
+                              mitigations=resolve_arm(job.arm))
     from agentsim.orchestrator.discussion import speaking_order
 
     order = speaking_order(ctx, 1) if job.protocol == "discussion" else []
