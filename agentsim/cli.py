@@ -14,6 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agentsim.cli_common import console as _console
+from agentsim.cli_common import escape as _escape
+from agentsim.cli_judging import (
+    add_finetune_parser,
+    cmd_finetune,
+    cmd_judge,
+    cmd_judge_check,
+    cmd_judges,
+    cmd_mitigations,
+)
+
 SMALL_MODEL_NOTE = (
     "Note: the embedded SmolLM2-135M model is a smoke test of the pipeline, not a finding about "
     "bias in language models; use a larger model for evidence."
@@ -27,6 +38,51 @@ def _role(text: str) -> tuple[str, str]:
     return name.strip(), model.strip()
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a run, shared by ``run`` and ``compare`` (see :func:`run_options`)."""
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    parser.add_argument("--mitigation-arg", action="append", default=[],
+                        metavar="NAME:OPTION=VALUE",
+                        help="a mitigation's option, e.g. debias_prompt:file=my_prompt.txt, "
+                        "anonymise:names=false")
+    parser.add_argument("--tag", action="append", default=[],
+                        help="run only scenarios carrying this tag (repeatable: any of them)")
+    parser.add_argument("--model", default=None,
+                        help="model of every agent (default local/smollm2-135m-instruct)")
+    parser.add_argument("--role", action="append", type=_role, default=[], metavar="NAME=MODEL",
+                        help="model of one role (agent, single, judge, moderator, finetuned) or "
+                        "persona id")
+    parser.add_argument("--setting", choices=["interaction", "no-interaction", "goal"])
+    parser.add_argument("--rounds", type=int, help="discussion rounds (default: from the file)")
+    parser.add_argument("--replicates", type=int, default=1, help="conversations per scenario")
+    parser.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    parser.add_argument("--concurrency", type=int,
+                        help="conversations in flight (default 1 with a local model, else 8)")
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--retries", type=int, default=3, help="retries of a failed model call")
+    parser.add_argument("--out", type=Path, help="run folder (default runs/<run_id>)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    clinical = parser.add_argument_group("clinical consultations")
+    clinical.add_argument("--max-turns", type=int, help="doctor turn budget (default 20)")
+    clinical.add_argument("--bias", action="append", default=[], metavar="ROLE:NAME[+ROLE:NAME]",
+                          help="inject a bias from the catalogue, e.g. doctor:race (repeatable; "
+                          "each is a condition run beside the unbiased one)")
+    clinical.add_argument("--bias-catalogue", type=Path, metavar="FILE",
+                          help="bias catalogue (default scenarios/clinical/biases.yaml)")
+    clinical.add_argument("--cases", metavar="SPEC", help="case indexes of .jsonl case files, "
+                          "e.g. 0-9,12")
+    clinical.add_argument("--limit", type=int, help="first N cases of .jsonl case files")
+    parser.add_argument("--vary", action="append", default=[], metavar="PERSONA.FIELD=V1,V2",
+                        help="counterfactual variants, e.g. patient.race=Black,White (repeatable: "
+                        "all combinations); replaces the variants the files declare")
+    parser.add_argument("--probes", action="store_true",
+                        help="after each discussion round, ask every agent privately for its "
+                        "current decision (per-round trajectories; agents x rounds extra calls)")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="run only the scenarios as written, not their declared variants")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -37,45 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run scenarios, judge them, print the results")
-    run.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
-    run.add_argument("--tag", action="append", default=[],
-                     help="run only scenarios carrying this tag (repeatable: any of them)")
-    run.add_argument("--model", default=None,
-                     help="model of every agent (default local/smollm2-135m-instruct)")
-    run.add_argument("--role", action="append", type=_role, default=[], metavar="NAME=MODEL",
-                     help="model of one role (agent, single, judge, moderator) or persona id")
-    run.add_argument("--setting", choices=["interaction", "no-interaction", "goal"])
-    run.add_argument("--rounds", type=int, help="discussion rounds (default: from the file)")
-    run.add_argument("--replicates", type=int, default=1, help="conversations per scenario")
-    run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    run.add_argument("--concurrency", type=int,
-                     help="conversations in flight (default 1 with a local model, else 8)")
-    run.add_argument("--temperature", type=float, default=0.7)
-    run.add_argument("--max-tokens", type=int, default=200)
-    run.add_argument("--retries", type=int, default=3, help="retries of a failed model call")
-    run.add_argument("--out", type=Path, help="run folder (default runs/<run_id>)")
-    run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    clinical = run.add_argument_group("clinical consultations")
-    clinical.add_argument("--max-turns", type=int, help="doctor turn budget (default 20)")
-    clinical.add_argument("--bias", action="append", default=[], metavar="ROLE:NAME[+ROLE:NAME]",
-                          help="inject a bias from the catalogue, e.g. doctor:race (repeatable; "
-                          "each is a condition run beside the unbiased one)")
-    clinical.add_argument("--bias-catalogue", type=Path, metavar="FILE",
-                          help="bias catalogue (default scenarios/clinical/biases.yaml)")
-    clinical.add_argument("--cases", metavar="SPEC", help="case indexes of .jsonl case files, "
-                          "e.g. 0-9,12")
-    clinical.add_argument("--limit", type=int, help="first N cases of .jsonl case files")
-    run.add_argument("--vary", action="append", default=[], metavar="PERSONA.FIELD=V1,V2",
-                     help="counterfactual variants, e.g. patient.race=Black,White (repeatable: "
-                     "all combinations); replaces the variants the files declare")
+    add_run_options(run)
     run.add_argument("--mitigation", action="append", default=[], metavar="NAME|FILE.py:NAME",
                      help="apply a mitigation (repeatable: applied together, in order); "
                      "'agentsim mitigations' lists them")
-    run.add_argument("--probes", action="store_true",
-                     help="after each discussion round, ask every agent privately for its current "
-                     "decision (per-round trajectories; agents x rounds extra calls)")
-    run.add_argument("--no-variants", action="store_true",
-                     help="run only the scenarios as written, not their declared variants")
+
+    compare = commands.add_parser("compare", help="run scenarios under several mitigation arms "
+                                  "and compare each arm with a control (paired by seed)")
+    add_run_options(compare)
+    compare.add_argument("--arms", required=True, metavar="ARM,ARM,...",
+                         help="comma-separated arms, each 'none', a mitigation or several joined "
+                         "with '+' (e.g. none,debias_prompt,debias_prompt+finetuned); "
+                         "'agentsim mitigations' lists them")
+    compare.add_argument("--control", default="none",
+                         help="the arm every other arm is compared with (default none)")
 
     validate = commands.add_parser("validate", help="check scenario files without running")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -94,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     clinic.add_argument("--cases", metavar="SPEC", help="case indexes, e.g. 0-9,12")
     clinic.add_argument("--limit", type=int, help="first N cases")
 
+    add_finetune_parser(commands)
     commands.add_parser("judges", help="list the registered judges")
     commands.add_parser("mitigations", help="list the registered mitigations")
 
@@ -151,16 +183,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -180,16 +202,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if bad or not good else 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Run scenarios, judge them and print metrics (or JSON)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from agentsim.errors import InputError
+def run_options(args: argparse.Namespace, arms: tuple[str, ...]) -> Any:
+    """RunOptions from the options :func:`add_run_options` defined, with these ``arms``."""
     from agentsim.models.names import DEFAULT_MODEL
-    from agentsim.runs.runner import RunOptions, run_experiment
+    from agentsim.runs.judging import parse_judge_args
+    from agentsim.runs.runner import RunOptions
+    from agentsim.scenario.variants import BASE_VARIANT, parse_vary
+
+    return RunOptions(
+        model=args.model or DEFAULT_MODEL, roles=dict(args.role), setting=args.setting,
+        rounds=args.rounds, replicates=args.replicates, seed=args.seed,
+        concurrency=args.concurrency, temperature=args.temperature, max_tokens=args.max_tokens,
+        retries=args.retries, biases=tuple(args.bias),
+        variants=(tuple(parse_vary(args.vary)) if args.vary
+                  else (BASE_VARIANT,) if args.no_variants else None),
+        max_turns=args.max_turns, probes=args.probes, arms=arms,
+        mitigation_options=parse_judge_args(args.mitigation_arg, source="--mitigation-arg"),
+        bias_catalogue=str(args.bias_catalogue) if args.bias_catalogue else None,
+    )
+
+
+def _run_scenarios(args: argparse.Namespace) -> list[Any]:
+    """The (path, scenario) pairs the run options select: files, cases, limit and tags."""
+    from agentsim.errors import InputError
     from agentsim.scenario.importers.agentclinic import parse_case_selection
     from agentsim.scenario.loader import load_scenarios
-    from agentsim.scenario.variants import BASE_VARIANT, parse_vary
 
     cases = parse_case_selection(args.cases) if args.cases else None
     scenarios = load_scenarios(args.paths, cases=cases, limit=args.limit)
@@ -198,18 +235,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not scenarios:
             raise InputError(f"no scenario carries the tag(s) {', '.join(args.tag)}",
                              source="--tag")
-    options = RunOptions(
-        model=args.model or DEFAULT_MODEL, roles=dict(args.role), setting=args.setting,
-        rounds=args.rounds, replicates=args.replicates, seed=args.seed,
-        concurrency=args.concurrency, temperature=args.temperature, max_tokens=args.max_tokens,
-        retries=args.retries, biases=tuple(args.bias),
-        variants=(tuple(parse_vary(args.vary)) if args.vary
-                  else (BASE_VARIANT,) if args.no_variants else None),
-        max_turns=args.max_turns, probes=args.probes,
-        arms=("+".join(args.mitigation),) if args.mitigation else ("none",),
-        bias_catalogue=str(args.bias_catalogue) if args.bias_catalogue else None,
-    )
-    console = _console(stderr=args.json)
+    return scenarios
+
+
+def _run_with_progress(args: argparse.Namespace, scenarios: list[Any], options: Any,
+                       console: Any) -> Any:
+    """run_experiment with a progress bar (none with --json, whose stdout is the JSON)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from agentsim.runs.runner import run_experiment
+
     progress = Progress("[progress.description]{task.description}", BarColumn(),
                         MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                         disable=args.json)
@@ -222,20 +257,88 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.advance(task_ref["id"])
 
     with progress:
-        summary = run_experiment(scenarios, options, out=args.out, on_start=on_start,
-                                 on_done=on_done)
-    metrics = summary.results["metrics"]
+        return run_experiment(scenarios, options, out=args.out, on_start=on_start,
+                              on_done=on_done)
+
+
+def _small_model_note(console: Any, options: Any) -> None:
+    models = {options.model, *options.roles.values()}
+    if any(m.startswith("local/smollm2") for m in models):
+        console.print(f"[yellow]{SMALL_MODEL_NOTE}[/]")
+
+
+def _run_payload(summary: Any) -> dict[str, Any]:
+    """The JSON object of a finished run (``run --json``; ``compare --json`` adds to it)."""
+    return {"run_dir": str(summary.run_dir), "conversations": summary.conversations,
+            "failed": summary.failed, "errors": summary.errors,
+            "metrics": summary.results["metrics"], "counts": summary.results["counts"]}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run scenarios, judge them and print metrics (or JSON)."""
+    scenarios = _run_scenarios(args)
+    options = run_options(args, ("+".join(args.mitigation),) if args.mitigation else ("none",))
+    console = _console(stderr=args.json)
+    summary = _run_with_progress(args, scenarios, options, console)
     if args.json:
-        print(json.dumps({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
-                          "failed": summary.failed, "errors": summary.errors,
-                          "metrics": metrics, "counts": summary.results["counts"]}))
+        print(json.dumps(_run_payload(summary)))
     else:
         from agentsim.reporting import print_run_summary
 
         print_run_summary(console, summary)
-        models = {options.model, *options.roles.values()}
-        if any(m.startswith("local/smollm2") for m in models):
-            console.print(f"[yellow]{SMALL_MODEL_NOTE}[/]")
+        _small_model_note(console, options)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run every arm in one run folder, compare each with the control, write the comparison
+    (``comparison.json``) and its forest plot (``forest.png``/``.svg``) into the folder."""
+    from agentsim.analysis.compare import (
+        COMPARISON_FILE,
+        compare_arms,
+        comparison_as_data,
+        comparison_tables,
+        deltas_of,
+        parse_arms,
+    )
+    from agentsim.analysis.forest import forest_plot
+    from agentsim.errors import InputError
+    from agentsim.judges.base import RunView
+    from agentsim.runs.store import RunStore
+
+    arms = parse_arms(args.arms)
+    # Checked before anything runs: a comparison without its control would waste the run.
+    if args.control not in arms:
+        raise InputError(f"the control arm {args.control!r} is not among the arms "
+                         f"({', '.join(arms)}); add it to --arms or choose another --control",
+                         source="--control")
+    if len(arms) < 2:
+        raise InputError("compare needs the control and at least one other arm",
+                         source="--arms")
+    scenarios = _run_scenarios(args)
+    options = run_options(args, arms)
+    console = _console(stderr=args.json)
+    summary = _run_with_progress(args, scenarios, options, console)
+    store = RunStore.open(summary.run_dir)
+    comparison = compare_arms(RunView(store), control=args.control)
+    data = comparison_as_data(comparison)
+    store.write_results(data, COMPARISON_FILE)
+    plots = forest_plot(deltas_of(comparison["metrics"]), summary.run_dir / "forest")
+    if args.json:
+        print(json.dumps({**_run_payload(summary), "comparison": data,
+                          "plots": [str(p) for p in plots]}))
+        return 0
+    for table in comparison_tables(comparison):
+        console.print(table)
+    failed = f"{summary.failed} failed" if summary.failed else "none failed"
+    console.print(f"{summary.conversations} conversations ({failed}) in "
+                  f"{len(arms)} arms: {', '.join(arms)}")
+    for note in comparison["notes"]:
+        console.print(f"[dim]{_escape(note)}[/]")
+    console.print(f"Comparison: [bold]{summary.run_dir / COMPARISON_FILE}[/]")
+    console.print("Plots: " + ", ".join(str(p) for p in plots))
+    console.print(f"Run folder: [bold]{summary.run_dir}[/]")
+    _small_model_note(console, options)
     return 0
 
 
@@ -258,86 +361,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_judges(args: argparse.Namespace) -> int:
-    """List the registered judges with their one-line descriptions."""
-    from agentsim.registry import REGISTRY
-
-    for name in REGISTRY.names("judge"):
-        print(f"{name}: {REGISTRY.get('judge', name).description}")
-    return 0
-
-
-def cmd_judge(args: argparse.Namespace) -> int:
-    """Re-judge a stored run; the previous results file is kept beside the new one."""
-    from agentsim.errors import InputError
-    from agentsim.reporting import print_metrics
-    from agentsim.runs.judging import parse_judge_args, rejudge
-
-    names = [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None
-    unknown_roles = sorted(set(dict(args.role)) - {"judge"})
-    if unknown_roles:
-        raise InputError(f"unknown judge role(s) {unknown_roles} (known: judge)", source="--role")
-    results, archived = rejudge(args.run_dir, names, roles=dict(args.role),
-                                options=parse_judge_args(args.judge_arg))
-    if args.json:
-        print(json.dumps({"run_dir": str(args.run_dir), "judges": results["judges"],
-                          "previous_results": str(archived), "metrics": results["metrics"],
-                          "counts": results["counts"]}))
-        return 0
-    console = _console()
-    print_metrics(console, results)
-    console.print(f"Results: {args.run_dir / 'results.json'} (previous: {archived})")
-    return 0
-
-
-def cmd_judge_check(args: argparse.Namespace) -> int:
-    """Accuracy, agreement, consistency and robustness of a text-scoring judge."""
-    from agentsim.errors import InputError
-    from agentsim.judges.check import check_judge, load_borah, load_labelled
-    from agentsim.models.client import check_model_name
-    from agentsim.models.names import DEFAULT_MODEL
-    from agentsim.reporting import metrics_table
-
-    if args.judge != "rubric":
-        raise InputError(f"judge-check needs a judge that scores text; {args.judge!r} does not "
-                         "(available: rubric)", source="JUDGE")
-    from agentsim.judges.rubric_judge import RubricJudge
-
-    roles = dict(args.role)
-    model = roles.pop("judge", DEFAULT_MODEL)
-    if roles:
-        raise InputError(f"unknown role(s) {sorted(roles)} (known: judge)", source="--role")
-    check_model_name(model)
-    items = load_borah(args.borah) if args.borah else (
-        load_labelled(args.data) if args.data else load_labelled())
-    items = items[: args.limit] if args.limit else items
-    report = check_judge(RubricJudge(rubric=args.rubric), model, items, args.threshold)
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    console = _console()
-    console.print(metrics_table(report["metrics"], title=f"judge-check: rubric on {model}"))
-    console.print(f"{report['items']} items ({report['labels']['bias']} bias, "
-                  f"{report['labels']['no_bias']} no bias); unreadable verdicts: "
-                  f"{report['unreadable']}; threshold {report['threshold']}")
-    return 0
-
-
-def cmd_mitigations(args: argparse.Namespace) -> int:
-    """List the registered mitigations with the first line of their docstrings."""
-    from agentsim.registry import REGISTRY
-
-    for name in REGISTRY.names("mitigation"):
-        doc = (REGISTRY.get("mitigation", name).__doc__ or "").strip().splitlines()
-        print(f"{name}: {doc[0] if doc else ''}")
-    return 0
-
-
 COMMANDS = {
+    "finetune": cmd_finetune,
     "mitigations": cmd_mitigations,
     "judge-check": cmd_judge_check,
     "judge": cmd_judge,
     "run": cmd_run,
+    "compare": cmd_compare,
     "validate": cmd_validate,
     "import": cmd_import,
     "judges": cmd_judges,

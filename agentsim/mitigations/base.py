@@ -19,6 +19,7 @@ a mitigation did can be read, counted and re-judged from the log alone.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,5 +108,16 @@ def resolve_arm(arm: str, options: dict[str, dict[str, Any]] | None = None) -> l
     for part in arm.split("+"):
         cls = load_file_mitigation(part) if ".py:" in part else REGISTRY.get("mitigation", part)
         key = getattr(cls, "name", part)
-        chain.append(cls(**(options or {}).get(key, {})))
+        given = (options or {}).get(key, {})
+        accepted = {p.name for p in inspect.signature(cls.__init__).parameters.values()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+        unknown = sorted(set(given) - accepted)
+        if unknown:  # a mistyped option must not be silently ignored
+            raise InputError(f"mitigation {key!r} has no option(s) {unknown} "
+                             f"(options: {sorted(accepted) or 'none'})", source="--mitigation-arg")
+        try:
+            chain.append(cls(**(options or {}).get(key, {})))
+        except TypeError as error:
+            raise InputError(f"mitigation {key!r} does not take these options: {error}",
+                             source="--mitigation-arg") from None
     return chain

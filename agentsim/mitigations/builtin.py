@@ -3,6 +3,13 @@
 * ``debias_prompt`` — a fairness instruction appended to every agent's system prompt (text from
   ``mitigations/debias_prompt.txt``, or ``file=...``).
 * ``finetuned`` — agents use the model named by ``--role finetuned=MODEL`` (any model name).
+* ``self_reflection`` and ``ice`` (``agentsim.mitigations.reflection``) — agents critique their
+  first assignment for implicit bias and may re-assign; ``self_reflection+ice`` adds worked
+  examples to the critique.
+* ``fair_moderator`` (``agentsim.mitigations.moderator``) — a moderator points out stereotyped
+  reasoning between discussion rounds.
+* ``anonymise`` (``agentsim.mitigations.anonymise``) — decision-makers do not see the measured
+  attribute where the task does not need it (fully for the doctor; by instruction in discussion).
 """
 
 from __future__ import annotations
@@ -54,3 +61,8 @@ class Finetuned(Mitigation):
             raise InputError("the finetuned arm needs a model: --role finetuned=MODEL",
                              source="--role")
         return finetuned
+
+
+# The other built-ins live in their own modules and register on import; they use read_asset
+# above, so they are imported last.
+from agentsim.mitigations import anonymise, moderator, reflection  # noqa: E402, F401

@@ -15,6 +15,9 @@ verbatim, and "normal" for anything the case does not hold — logged as ``in_ca
 model can invent a result. The moderator (its own model role) compares the diagnosis with the
 truth; a deterministic normaliser's verdict is logged beside it. Afterwards the patient rates the
 consultation (confidence, compliance, return) as structured output.
+
+Before a diagnosis becomes final, mitigations of the arm that define ``reflect_diagnosis`` (e.g.
+self_reflection) may revise it; the revised diagnosis is the one recorded and checked.
 """
 
 from __future__ import annotations
@@ -119,18 +122,40 @@ async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext
                            schema=prompts.doctor_schema() if structured else None,
                            context=_context(ctx, doctor_turn=number, max_turns=max_turns))
     action = parse_doctor_turn(reply.text, last_turn=number >= max_turns)
+    text = action.text
+    if action.kind == "diagnose":
+        text = await _reflect_diagnosis(ctx, [*messages, {"role": "assistant", "content":
+                                                         reply.text}], text, state["turn"],
+                                        _context(ctx, doctor_turn=number, max_turns=max_turns))
     ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="doctor"), phase=f"turn{number}",
                       kind="doctor_action", raw=reply.text, parsed_by=action.parsed_by,
-                      value={"action": action.kind, "text": action.text,
+                      value={"action": action.kind, "text": text,
                              "ambiguous": str(action.ambiguous).lower()}))
-    spoken = {"ask": action.text, "test": f"REQUEST TEST: {action.text}",
-              "diagnose": f"DIAGNOSIS READY: {action.text}"}[action.kind]
+    spoken = {"ask": text, "test": f"REQUEST TEST: {text}",
+              "diagnose": f"DIAGNOSIS READY: {text}"}[action.kind]
     visible = ["doctor", "patient"] if action.kind == "ask" else ["doctor"]
     message = _say(ctx, state, "doctor", spoken, visible)
     return {"dialogue": [message], "turn": state["turn"] + 1, "doctor_turns": number,
-            "action": action.kind, "action_text": action.text,
-            "diagnosis": action.text if action.kind == "diagnose" else None,
+            "action": action.kind, "action_text": text,
+            "diagnosis": text if action.kind == "diagnose" else None,
             "tests": state["tests"] + (action.kind == "test")}
+
+
+async def _reflect_diagnosis(ctx: ConversationContext, messages: list[dict[str, str]],
+                             diagnosis: str, turn: int, context: dict[str, Any]) -> str:
+    """The diagnosis after the arm's mitigations that reflect on it (an optional hook,
+    ``reflect_diagnosis``, e.g. self_reflection) have revised it; the doctor's budget is not
+    charged. Each change is logged like a revised decision (hook after_decision)."""
+    for mitigation in ctx.mitigations:
+        reflect = getattr(mitigation, "reflect_diagnosis", None)
+        if reflect is None:
+            continue
+        revised = await reflect(ctx, messages, diagnosis, turn=turn, context=context)
+        if revised and revised != diagnosis:
+            ctx.applied(mitigation, "after_decision", turn, "doctor", phase="diagnosis",
+                        before=diagnosis, after=revised)
+            diagnosis = revised
+    return diagnosis
 
 
 async def patient_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:

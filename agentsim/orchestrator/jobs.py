@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +39,8 @@ class ConversationJob(BaseModel):
         description="Injected bias condition (clinical): 'none' or 'role:name[+role:name]'.",
     )
     max_turns: int | None = Field(default=None, description="Doctor turn budget (clinical).")
+    mitigation_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Keyword options per mitigation name.")
     probes: bool = Field(default=False, description="Probe every agent's current decision after "
                          "each round, as side calls that are not part of the conversation.")
     models: dict[str, str] = Field(

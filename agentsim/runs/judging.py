@@ -24,8 +24,10 @@ PROTOCOL_JUDGES: dict[str, tuple[str, ...]] = {
 }
 
 
-def parse_judge_args(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``--judge-arg JUDGE:NAME=VALUE`` options as constructor keyword arguments per judge.
+def parse_judge_args(specs: Sequence[str],
+                     source: str = "--judge-arg") -> dict[str, dict[str, Any]]:
+    """``--judge-arg JUDGE:NAME=VALUE`` (or ``--mitigation-arg``) options as constructor
+    keyword arguments per plugin.
 
     Values: 'true'/'false' → bool, numbers → int/float, 'a,b' → list (for panels), else text.
     """
@@ -36,7 +38,7 @@ def parse_judge_args(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
         head, sep, raw = spec.partition("=")
         judge, colon, name = head.partition(":")
         if not sep or not colon or not judge or not name:
-            raise InputError(f"expected JUDGE:NAME=VALUE, got {spec!r}", source="--judge-arg")
+            raise InputError(f"expected PLUGIN:NAME=VALUE, got {spec!r}", source=source)
         value: Any = raw
         if raw.lower() in ("true", "false"):
             value = raw.lower() == "true"

@@ -65,6 +65,7 @@ class RunOptions:
     bias_catalogue: str | None = None
     probes: bool = False
     arms: tuple[str, ...] = ("none",)
+    mitigation_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,7 +103,8 @@ def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[Conver
         protocol = scenario.protocol
         common: dict[str, Any] = {"scenario_id": scenario.id, "protocol": protocol.name,
                                   "models": models, "temperature": options.temperature,
-                                  "max_tokens": options.max_tokens, "probes": options.probes}
+                                  "max_tokens": options.max_tokens, "probes": options.probes,
+                                  "mitigation_options": options.mitigation_options}
         if isinstance(protocol, ClinicalProtocol):
             common["max_turns"] = options.max_turns or protocol.max_turns
         else:
@@ -160,7 +162,8 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario]) -> None:
                              "persona id)", source="--role")
         check_model_name(model)
     for arm in options.arms:
-        resolve_arm(arm)  # unknown mitigations and bad files fail before the run starts
+        # Unknown mitigations, bad files and bad options fail before the run starts.
+        resolve_arm(arm, options.mitigation_options)
         if "finetuned" in arm.split("+") and "finetuned" not in options.roles:
             raise InputError("the finetuned arm needs a model: --role finetuned=MODEL",
                              source="--role")
@@ -197,7 +200,7 @@ async def run_conversation(job: ConversationJob, scenario: Scenario, client: Mod
     """Run one conversation to its end; errors become events, never exceptions."""
     ctx = ConversationContext(run_id=run_id, job=job, scenario=scenario, client=client,
                               emit=store.append, catalogue=catalogue,
-                              mitigations=resolve_arm(job.arm))
+                              mitigations=resolve_arm(job.arm, job.mitigation_options))
     from agentsim.orchestrator.discussion import speaking_order
 
     order = speaking_order(ctx, 1) if job.protocol == "discussion" else []

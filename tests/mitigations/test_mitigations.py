@@ -124,3 +124,20 @@ def test_mitigations_command_lists_builtins(capsys):
     assert main(["mitigations"]) == 0
     out = capsys.readouterr().out
     assert "debias_prompt:" in out and "finetuned:" in out
+
+
+def test_mitigation_options_reach_the_mitigation_and_typos_are_errors(tmp_path, workplace,
+                                                                        capsys):
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Judge each person by their skills alone.")
+    scenario = str(workplace / "office-product-launch.yaml")
+    out = tmp_path / "run"
+    assert main(["run", scenario, "--model", "scripted/fair", "--mitigation", "debias_prompt",
+                 "--mitigation-arg", f"debias_prompt:file={prompt}", "--out", str(out),
+                 "--json"]) == 0
+    calls = list(RunStore.open(out).iter_events({"model_call"}))
+    assert all("by their skills alone" in c.messages[0]["content"] for c in calls)
+    capsys.readouterr()
+    assert main(["run", scenario, "--model", "scripted/fair", "--mitigation", "debias_prompt",
+                 "--mitigation-arg", "debias_prompt:colour=red"]) == 2
+    assert "has no option(s) ['colour']" in capsys.readouterr().err

@@ -1,0 +1,127 @@
+"""Commands about judges and mitigations: list, re-judge, check a judge; fine-tuning data.
+
+Part of the command line (see agentsim.cli); heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from agentsim.cli_common import console as _console
+
+
+def cmd_judges(args: argparse.Namespace) -> int:
+    """List the registered judges with their one-line descriptions."""
+    from agentsim.registry import REGISTRY
+
+    for name in REGISTRY.names("judge"):
+        print(f"{name}: {REGISTRY.get('judge', name).description}")
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    """Re-judge a stored run; the previous results file is kept beside the new one."""
+    from agentsim.errors import InputError
+    from agentsim.reporting import print_metrics
+    from agentsim.runs.judging import parse_judge_args, rejudge
+
+    names = [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None
+    unknown_roles = sorted(set(dict(args.role)) - {"judge"})
+    if unknown_roles:
+        raise InputError(f"unknown judge role(s) {unknown_roles} (known: judge)", source="--role")
+    results, archived = rejudge(args.run_dir, names, roles=dict(args.role),
+                                options=parse_judge_args(args.judge_arg))
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "judges": results["judges"],
+                          "previous_results": str(archived), "metrics": results["metrics"],
+                          "counts": results["counts"]}))
+        return 0
+    console = _console()
+    print_metrics(console, results)
+    console.print(f"Results: {args.run_dir / 'results.json'} (previous: {archived})")
+    return 0
+
+
+def cmd_judge_check(args: argparse.Namespace) -> int:
+    """Accuracy, agreement, consistency and robustness of a text-scoring judge."""
+    from agentsim.errors import InputError
+    from agentsim.judges.check import check_judge, load_borah, load_labelled
+    from agentsim.models.client import check_model_name
+    from agentsim.models.names import DEFAULT_MODEL
+    from agentsim.reporting import metrics_table
+
+    if args.judge != "rubric":
+        raise InputError(f"judge-check needs a judge that scores text; {args.judge!r} does not "
+                         "(available: rubric)", source="JUDGE")
+    from agentsim.judges.rubric_judge import RubricJudge
+
+    roles = dict(args.role)
+    model = roles.pop("judge", DEFAULT_MODEL)
+    if roles:
+        raise InputError(f"unknown role(s) {sorted(roles)} (known: judge)", source="--role")
+    check_model_name(model)
+    items = load_borah(args.borah) if args.borah else (
+        load_labelled(args.data) if args.data else load_labelled())
+    items = items[: args.limit] if args.limit else items
+    report = check_judge(RubricJudge(rubric=args.rubric), model, items, args.threshold)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    console = _console()
+    console.print(metrics_table(report["metrics"], title=f"judge-check: rubric on {model}"))
+    console.print(f"{report['items']} items ({report['labels']['bias']} bias, "
+                  f"{report['labels']['no_bias']} no bias); unreadable verdicts: "
+                  f"{report['unreadable']}; threshold {report['threshold']}")
+    return 0
+
+
+def cmd_mitigations(args: argparse.Namespace) -> int:
+    """List the registered mitigations with the first line of their docstrings."""
+    from agentsim.registry import REGISTRY
+
+    for name in REGISTRY.names("mitigation"):
+        doc = (REGISTRY.get("mitigation", name).__doc__ or "").strip().splitlines()
+        print(f"{name}: {doc[0] if doc else ''}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Write chat-format fine-tuning data (train and dev) from the published files or a run."""
+    from agentsim.errors import InputError
+    from agentsim.finetune import build_from_borah, build_from_run, validate_chat_jsonl
+
+    if args.action != "data":
+        raise InputError(f"unknown finetune action {args.action!r} (known: data)",
+                         source="finetune")
+    if args.borah:
+        report = build_from_borah(args.borah, args.setting, args.out, seed=args.seed)
+    else:
+        report = build_from_run(args.run, args.out, seed=args.seed)
+    rows = {path: validate_chat_jsonl(path) for path in (report.train_path, report.dev_path)}
+    if args.json:
+        print(json.dumps({"train": str(report.train_path), "dev": str(report.dev_path),
+                          "train_rows": report.train_rows, "dev_rows": report.dev_rows,
+                          "sources": report.sources}))
+        return 0
+    console = _console()
+    for path, count in rows.items():
+        console.print(f"{path}: {count} rows (hosted chat fine-tuning layout, validated)")
+    return 0
+
+
+def add_finetune_parser(commands: argparse._SubParsersAction) -> None:
+    """The 'finetune' command's arguments."""
+    finetune = commands.add_parser("finetune", help="fine-tuning data for the finetuned arm")
+    finetune.add_argument("action", choices=["data"], help="data: build train and dev JSONL")
+    source = finetune.add_mutually_exclusive_group(required=True)
+    source.add_argument("--borah", type=Path, metavar="DIR",
+                        help="folder of the published fine-tuning files")
+    source.add_argument("--run", type=Path, metavar="RUN_DIR",
+                        help="a run of ours: neutral decisions become fair examples")
+    finetune.add_argument("--setting", choices=["full", "half"], default="full",
+                          help="full: with and without bias; half: without bias only")
+    finetune.add_argument("--out", type=Path, required=True, help="train file; dev beside it")
+    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--json", action="store_true")
