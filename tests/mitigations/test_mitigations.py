@@ -141,3 +141,11 @@ def test_mitigation_options_reach_the_mitigation_and_typos_are_errors(tmp_path, 
     assert main(["run", scenario, "--model", "scripted/fair", "--mitigation", "debias_prompt",
                  "--mitigation-arg", "debias_prompt:colour=red"]) == 2
     assert "has no option(s) ['colour']" in capsys.readouterr().err
+
+
+def test_the_shipped_example_file_runs(tmp_path, workplace, repo):
+    example = repo / "mitigations" / "example_fix.py"
+    _, store = run(tmp_path, workplace, (f"{example}:SkillsFirst",))
+    calls = list(store.iter_events({"model_call"}))
+    assert calls and all("reason about their skills" in c.messages[0]["content"] for c in calls)
+    assert {e.mitigation for e in store.iter_events({"mitigation_applied"})} == {"skills_first"}
