@@ -16,13 +16,17 @@ from typing import Any
 
 from agentsim.cli_common import console as _console
 from agentsim.cli_common import escape as _escape
+from agentsim.cli_resume import add_resume_parser, cmd_resume
 from agentsim.cli_judging import (
     add_finetune_parser,
+    add_runs_parsers,
+    cmd_export,
     cmd_finetune,
     cmd_judge,
     cmd_judge_check,
     cmd_judges,
     cmd_mitigations,
+    cmd_runs,
 )
 
 SMALL_MODEL_NOTE = (
@@ -126,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     clinic.add_argument("--limit", type=int, help="first N cases")
 
     add_finetune_parser(commands)
+    add_resume_parser(commands)
+    add_runs_parsers(commands)
     commands.add_parser("judges", help="list the registered judges")
     commands.add_parser("mitigations", help="list the registered mitigations")
 
@@ -362,6 +368,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "resume": cmd_resume,
     "finetune": cmd_finetune,
     "mitigations": cmd_mitigations,
     "judge-check": cmd_judge_check,
@@ -371,6 +378,8 @@ COMMANDS = {
     "validate": cmd_validate,
     "import": cmd_import,
     "judges": cmd_judges,
+    "runs": cmd_runs,
+    "export": cmd_export,
 }
 
 if __name__ == "__main__":

@@ -125,3 +125,62 @@ def add_finetune_parser(commands: argparse._SubParsersAction) -> None:
     finetune.add_argument("--out", type=Path, required=True, help="train file; dev beside it")
     finetune.add_argument("--seed", type=int, default=0)
     finetune.add_argument("--json", action="store_true")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List the runs under a root, or show one run (manifest, counts, headline metrics)."""
+    from agentsim.runs.browse import list_runs, print_show, runs_table, show_run
+
+    if args.action == "show":
+        data = show_run(args.run_dir)
+        if args.json:
+            print(json.dumps(data, default=str))
+        else:
+            print_show(_console(), data)
+        return 0
+    rows = list_runs(args.root)
+    if args.json:
+        print(json.dumps({"root": str(args.root), "runs": rows}, default=str))
+        return 0
+    console = _console()
+    if not rows:
+        console.print(f"No runs under {args.root}")
+        return 0
+    console.print(runs_table(rows, title=f"Runs under {args.root}"))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a run's events as tables (CSV or Parquet), one file per table."""
+    from agentsim.runs.export import export_run
+
+    written = export_run(args.run_dir, args.format, args.out)
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "format": args.format,
+                          "tables": written}))
+        return 0
+    console = _console()
+    for item in written:
+        console.print(f"{item['path']}: {item['rows']} rows")
+    return 0
+
+
+def add_runs_parsers(commands: argparse._SubParsersAction) -> None:
+    """The 'runs' (list, show) and 'export' commands' arguments."""
+    runs = commands.add_parser("runs", help="browse run folders: list them, show one")
+    actions = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="one row per run folder under a root")
+    listing.add_argument("--root", type=Path, default=Path("runs"),
+                         help="folder of run folders (default runs)")
+    listing.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    show = actions.add_parser("show", help="a run's manifest summary, counts and metrics")
+    show.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    show.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    export = commands.add_parser("export", help="write a run's events as tables (CSV/Parquet)")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                        help="file format (parquet needs pyarrow; default csv)")
+    export.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for the tables (default RUN_DIR/export)")
+    export.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -270,11 +270,15 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     except BaseException:
         store.update_manifest(status="interrupted")
         raise
+    return finish_run(store, judges_for(plain, options))
+
+
+def finish_run(store: RunStore, judges: Sequence[str]) -> RunSummary:
+    """Close a run: the run_finished event, the judges, the manifest's final status."""
     conversations, failed, _ = conversation_outcomes(store)
-    store.append(RunFinished(run_id=run_id, conversations=conversations, failed=failed))
-    judges = judges_for(plain, options)
-    results = judge_run(run_dir, judges)
+    store.append(RunFinished(run_id=store.run_id, conversations=conversations, failed=failed))
+    results = judge_run(store.run_dir, judges)
     store.update_manifest(status="finished", judges=list(judges),
                           finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    return RunSummary(run_dir, results["conversations"], results["failed"], results,
+    return RunSummary(store.run_dir, results["conversations"], results["failed"], results,
                       results["errors"])

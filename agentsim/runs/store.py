@@ -131,11 +131,33 @@ class RunStore:
                 except json.JSONDecodeError:
                     self.skipped_lines += 1
 
-    def iter_events(self, types: set[str] | None = None) -> Iterator[EventBase]:
-        """Stream typed events, optionally only those whose ``type`` is in ``types``."""
-        for data in self.iter_raw():
+    def iter_events(self, types: set[str] | None = None,
+                    latest_attempt: bool = True) -> Iterator[EventBase]:
+        """Stream typed events, optionally only those whose ``type`` is in ``types``.
+
+        A conversation interrupted by a kill and run again on resume has two attempts in the
+        log; with ``latest_attempt`` (the default) only the events from its last
+        ``conversation_started`` on are yielded, so every reader sees each conversation once.
+        This costs a first pass over the file that keeps one number per conversation.
+        """
+        starts = self._last_starts() if latest_attempt else {}
+        for index, data in enumerate(self.iter_raw()):
+            cid = data.get("conversation_id")
+            if cid is not None and index < starts.get(cid, 0):
+                continue  # an abandoned earlier attempt of this conversation
             if types is None or data.get("type") in types:
                 yield EVENT_ADAPTER.validate_python(data)
+
+    def _last_starts(self) -> dict[str, int]:
+        starts: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for index, data in enumerate(self.iter_raw()):
+            if data.get("type") == "conversation_started":
+                cid = data["conversation_id"]
+                starts[cid] = index
+                counts[cid] = counts.get(cid, 0) + 1
+        # Only conversations started more than once need filtering.
+        return {cid: index for cid, index in starts.items() if counts[cid] > 1}
 
     def repair_tail(self) -> bool:
         """Cut a partial last line left by a killed writer; True when something was cut."""

@@ -1,0 +1,39 @@
+"""The 'resume' command: finish a run that was killed (see agentsim.runs.resume)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from agentsim.cli_common import console as _console
+
+
+def add_resume_parser(commands: argparse._SubParsersAction) -> None:
+    """The 'resume' command's arguments."""
+    resume = commands.add_parser("resume", help="finish a run that was interrupted or killed")
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    resume.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Run only the conversations that did not finish, then judge the whole run."""
+    from agentsim.reporting import print_run_summary
+    from agentsim.runs.resume import resume_run
+
+    console = _console(stderr=args.json)
+    state: dict[str, Any] = {}
+
+    def on_start(remaining: int, done: int) -> None:
+        state.update(remaining=remaining, done=done)
+        console.print(f"{done} conversations already finished; running {remaining}")
+
+    summary = resume_run(args.run_dir, on_start=on_start)
+    if args.json:
+        print(json.dumps({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
+                          "failed": summary.failed, "resumed": state.get("remaining", 0),
+                          "errors": summary.errors, "metrics": summary.results["metrics"]}))
+    else:
+        print_run_summary(console, summary)
+    return 0
