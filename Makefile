@@ -43,6 +43,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/cache.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -45,6 +45,11 @@ def _role(text: str) -> tuple[str, str]:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of a run, shared by ``run`` and ``compare`` (see :func:`run_options`)."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="do not read or write the cache of model calls")
+    parser.add_argument("--cache-dir", type=Path,
+                        help="cache folder (default $AGENTSIM_CACHE_DIR or ~/.cache/agentsim/"
+                        "calls)")
     parser.add_argument("--mitigation-arg", action="append", default=[],
                         metavar="NAME:OPTION=VALUE",
                         help="a mitigation's option, e.g. debias_prompt:file=my_prompt.txt, "
@@ -224,6 +229,7 @@ def run_options(args: argparse.Namespace, arms: tuple[str, ...]) -> Any:
                   else (BASE_VARIANT,) if args.no_variants else None),
         max_turns=args.max_turns, probes=args.probes, arms=arms,
         mitigation_options=parse_judge_args(args.mitigation_arg, source="--mitigation-arg"),
+        cache=not args.no_cache, cache_dir=str(args.cache_dir) if args.cache_dir else None,
         bias_catalogue=str(args.bias_catalogue) if args.bias_catalogue else None,
     )
 

@@ -28,3 +28,9 @@ def anchors() -> Path:
     if not ANCHORS.is_dir():
         pytest.skip(f"published anchors not found at {ANCHORS}")
     return ANCHORS
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own empty cache of model calls, so tests never see each other's."""
+    monkeypatch.setenv("AGENTSIM_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache")))

@@ -22,6 +22,7 @@ class ModelRequest:
     seed: int = 0
     purpose: str = "chat"
     context: dict[str, Any] = field(default_factory=dict)
+    replicate: int = 0
 
 
 @dataclass(frozen=True)

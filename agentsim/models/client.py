@@ -23,6 +23,7 @@ from typing import Any
 from agentsim.errors import AgentsimError, ModelError
 from agentsim.models import scripted
 from agentsim.models.base import ModelReply, ModelRequest
+from agentsim.models.cache import DiskCache
 from agentsim.models.local import LocalModels, resolve_local, shared_models
 from agentsim.models.names import ModelName, parse_model_name
 
@@ -87,12 +88,13 @@ class ModelClient:
 
     def __init__(self, *, retries: int = 3, backoff_s: float = 0.5, timeout_s: float = 300.0,
                  seed: int = 0, local: LocalModels | None = None,
-                 via_litellm: bool = False) -> None:
+                 via_litellm: bool = False, cache: DiskCache | None = None) -> None:
         self.retries = retries
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.local = local or shared_models()
         self.via_litellm = via_litellm  # route in-process providers through litellm too
+        self.cache = cache
         self._jitter = random.Random(seed)  # jitter only; never affects results
 
     def supports_schema(self, model: str) -> bool:
@@ -113,6 +115,12 @@ class ModelClient:
         """Answer ``request``; transient errors are retried, then raised as ModelError."""
         name = parse_model_name(request.model)
         started = time.perf_counter()
+        if self.cache is not None and (hit := self.cache.get(request)) is not None:
+            return ModelReply(text=hit["text"], model=request.model,
+                              prompt_tokens=hit.get("prompt_tokens"),
+                              completion_tokens=hit.get("completion_tokens"),
+                              latency_s=time.perf_counter() - started,
+                              structured=request.schema is not None, cached=True)
         last: BaseException | None = None
         for attempt in range(1, self.retries + 2):
             try:
@@ -131,12 +139,16 @@ class ModelClient:
             latency = time.perf_counter() - started
             log.debug("model %s %s %.3fs attempt %d", request.model, request.purpose, latency,
                       attempt)
-            return ModelReply(
+            reply = ModelReply(
                 text=text, model=request.model,
                 prompt_tokens=getattr(usage, "prompt_tokens", None),
                 completion_tokens=getattr(usage, "completion_tokens", None),
                 latency_s=latency, attempts=attempt, structured=request.schema is not None,
             )
+            if self.cache is not None:
+                self.cache.put(request, {"text": reply.text, "prompt_tokens": reply.prompt_tokens,
+                                         "completion_tokens": reply.completion_tokens})
+            return reply
         message = redact(f"{type(last).__name__}: {last}")
         raise ModelError(f"failed after {self.retries + 1} attempts: {message}",
                          model=request.model)

@@ -132,6 +132,7 @@ class ConversationContext:
             seed=derive_seed(self.job.seed, turn, agent, purpose, attempt),
             purpose=purpose,
             context=context or {},
+            replicate=self.job.replicate,
         )
         started = time.perf_counter()
         try:

@@ -19,6 +19,7 @@ from typing import Any
 from agentsim import __version__
 from agentsim.errors import AgentsimError, InputError
 from agentsim.mitigations.base import resolve_arm
+from agentsim.models.cache import DiskCache
 from agentsim.models.client import ModelClient, check_model_name, close_local_models
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
@@ -66,6 +67,8 @@ class RunOptions:
     probes: bool = False
     arms: tuple[str, ...] = ("none",)
     mitigation_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache: bool = True
+    cache_dir: str | None = None
 
 
 @dataclass
@@ -224,7 +227,8 @@ def execute(store: RunStore, jobs: Sequence[ConversationJob],
     """Run ``jobs`` into ``store`` on the local executor."""
     run_id = store.run_id
     client = ModelClient(retries=options.retries, backoff_s=options.backoff_s,
-                         seed=options.seed)
+                         seed=options.seed,
+                         cache=DiskCache(options.cache_dir) if options.cache else None)
     store.append(RunStarted(run_id=run_id, planned=len(jobs), resumed=resumed))
     executor = REGISTRY.get("executor", "local")(concurrency=effective_concurrency(options))
 

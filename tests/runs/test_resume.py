@@ -56,7 +56,7 @@ def test_killed_run_resumes_to_the_same_results(tmp_path, workplace):
     assert manifest["status"] == "finished"
 
     clean = tmp_path / "clean"
-    uninterrupted = agentsim("run", *common, "--out", str(clean))
+    uninterrupted = agentsim("run", *common, "--no-cache", "--out", str(clean))
     assert uninterrupted.returncode == 0, uninterrupted.stderr
     expected = json.loads(uninterrupted.stdout)["metrics"]
     for name in ("bias_first", "bias_last", "escalation"):
