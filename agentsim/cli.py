@@ -16,6 +16,12 @@ from typing import Any
 
 from agentsim.cli_common import console as _console
 from agentsim.cli_common import escape as _escape
+from agentsim.cli_replay import (
+    add_replay_parser,
+    add_transcript_parser,
+    cmd_import_transcript,
+    cmd_replay,
+)
 from agentsim.cli_resume import add_resume_parser, cmd_resume
 from agentsim.cli_judging import (
     add_finetune_parser,
@@ -133,9 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     clinic.add_argument("--out", type=Path, required=True, help="folder for the scenario files")
     clinic.add_argument("--cases", metavar="SPEC", help="case indexes, e.g. 0-9,12")
     clinic.add_argument("--limit", type=int, help="first N cases")
+    add_transcript_parser(sources)
 
     add_finetune_parser(commands)
     add_resume_parser(commands)
+    add_replay_parser(commands)
     add_runs_parsers(commands)
     commands.add_parser("judges", help="list the registered judges")
     commands.add_parser("mitigations", help="list the registered mitigations")
@@ -356,6 +364,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Convert published data into scenario files and report every row not converted."""
+    if args.source == "transcript":
+        return cmd_import_transcript(args)
     if args.source == "borah":
         from agentsim.scenario.importers.borah import import_borah
 
@@ -375,6 +385,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "resume": cmd_resume,
+    "replay": cmd_replay,
     "finetune": cmd_finetune,
     "mitigations": cmd_mitigations,
     "judge-check": cmd_judge_check,

@@ -55,6 +55,7 @@ class DiscussionState(TypedDict, total=False):
     agents: int
     probes: bool
     round_hooks: bool
+    entry: str
 
 
 def speaking_order(ctx: ConversationContext, round_number: int) -> list[str]:
@@ -225,6 +226,11 @@ def _after_discuss(state: DiscussionState) -> str:
     return _next_turn(state)
 
 
+def _entry(state: DiscussionState) -> str:
+    # A fork continues a logged conversation from its turn K: it enters where that turn was.
+    return state.get("entry", "first")
+
+
 def _next_turn(state: DiscussionState) -> str:
     return "discuss" if state["step"] < state["total_steps"] else "final"
 
@@ -241,7 +247,7 @@ def compiled_graph(setting: str) -> Any:
     builder.add_node("first", first_node)
     builder.add_node("discuss", discuss_node)
     builder.add_node("final", final_node)
-    builder.add_edge(START, "first")
+    builder.add_conditional_edges(START, _entry, ["first", "discuss", "final"])
     builder.add_node("round_end", round_end_node)
     builder.add_conditional_edges("first", _next_turn, ["discuss", "final"])
     builder.add_conditional_edges("discuss", _after_discuss, ["discuss", "round_end", "final"])
@@ -259,5 +265,7 @@ async def run_discussion(ctx: ConversationContext) -> dict[str, Any]:
                                 "probes": ctx.job.probes,
                                 "round_hooks": ctx.job.probes or bool(ctx.mitigations),
                                 "total_steps": ctx.job.rounds * len(ctx.scenario.personas)}
+    if ctx.resume_state:  # a fork: the turns before K come from the parent's log
+        initial.update(ctx.resume_state)
     limit = 10 + ctx.job.rounds * (len(ctx.scenario.personas) + 1)
     return await graph.ainvoke(initial, context=ctx, config={"recursion_limit": limit})

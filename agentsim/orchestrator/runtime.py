@@ -48,6 +48,7 @@ class ConversationContext:
     emit: Callable[[EventBase], None]
     catalogue: BiasCatalogue | None = None
     mitigations: list[Any] = field(default_factory=list)
+    resume_state: dict[str, Any] | None = None  # forks: the graph state at the fork turn
     decision_context: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

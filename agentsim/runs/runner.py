@@ -199,17 +199,25 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
 
 async def run_conversation(job: ConversationJob, scenario: Scenario, client: ModelClient,
                            store: RunStore, run_id: str,
-                           catalogue: BiasCatalogue | None = None) -> bool:
-    """Run one conversation to its end; errors become events, never exceptions."""
+                           catalogue: BiasCatalogue | None = None,
+                           prefix: Any = None) -> bool:
+    """Run one conversation to its end; errors become events, never exceptions.
+
+    ``prefix`` (forks) carries the parent's events before the fork turn, copied into this log
+    under this conversation's ids, and the graph state to continue from.
+    """
     ctx = ConversationContext(run_id=run_id, job=job, scenario=scenario, client=client,
                               emit=store.append, catalogue=catalogue,
-                              mitigations=resolve_arm(job.arm, job.mitigation_options))
+                              mitigations=resolve_arm(job.arm, job.mitigation_options),
+                              resume_state=prefix.state if prefix else None)
     from agentsim.orchestrator.discussion import speaking_order
 
     order = speaking_order(ctx, 1) if job.protocol == "discussion" else []
     store.append(ConversationStarted(
         **ctx.ids(), scenario_id=scenario.id, protocol=job.protocol, setting=job.setting,
         job=job.model_dump(), order=order))
+    for event in prefix.events if prefix else ():
+        store.append(event.model_copy(update=ctx.ids(turn=event.turn, agent=event.agent)))
     try:
         state = await REGISTRY.get("protocol", job.protocol)(ctx)
     except (AgentsimError, Exception) as error:  # noqa: BLE001 - one failure must not stop a batch
@@ -223,7 +231,8 @@ async def run_conversation(job: ConversationJob, scenario: Scenario, client: Mod
 def execute(store: RunStore, jobs: Sequence[ConversationJob],
             scenarios: dict[tuple[str, str], Scenario], options: RunOptions,
             on_done: Callable[[ConversationJob, bool], None] | None = None,
-            resumed: bool = False, catalogue: BiasCatalogue | None = None) -> list[bool]:
+            resumed: bool = False, catalogue: BiasCatalogue | None = None,
+            prefixes: dict[str, Any] | None = None) -> list[bool]:
     """Run ``jobs`` into ``store`` on the local executor."""
     run_id = store.run_id
     client = ModelClient(retries=options.retries, backoff_s=options.backoff_s,
@@ -234,7 +243,8 @@ def execute(store: RunStore, jobs: Sequence[ConversationJob],
 
     async def work(job: ConversationJob) -> bool:
         scenario = scenarios[(job.scenario_id, job.variant)]
-        return await run_conversation(job, scenario, client, store, run_id, catalogue)
+        prefix = (prefixes or {}).get(job.conversation_id)
+        return await run_conversation(job, scenario, client, store, run_id, catalogue, prefix)
 
     try:
         return asyncio.run(executor.run(jobs, work, on_done))

@@ -1,0 +1,127 @@
+"""Forking a logged conversation at a turn: the turns before K come verbatim from the parent's
+log, the rest is generated live — under another model, mitigation or persona attribute.
+
+The event log is the source: the parent's messages and decisions before turn K are copied into
+the new run (under the fork's ids, content unchanged), and the graph state at turn K — transcript,
+each agent's latest decision, how far the discussion had got — is rebuilt from them, so the graph
+continues exactly where the parent was. The new manifest records the parent run, conversation and
+turn. Discussion conversations fork at turn 0 (a fresh start) or at any turn from the end of the
+first round on (inside the first round the agents answer privately and in parallel, so there is
+no single conversation state to continue from).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentsim.errors import InputError
+from agentsim.judges.base import RunView
+from agentsim.orchestrator.jobs import ConversationJob, derive_seed
+from agentsim.runs.events import EventBase
+from agentsim.runs.runner import RunOptions, RunSummary, execute, finish_run, judges_for
+from agentsim.runs.store import RunStore, new_run_id
+from agentsim.scenario.loader import scenario_hash, scenario_to_data
+from agentsim.scenario.variants import Change, Variant, apply_variant
+
+COPIED = {"message", "decision", "model_call", "mitigation_applied"}
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """What a forked conversation takes from its parent: events to copy, state to continue."""
+
+    events: list[EventBase]
+    state: dict[str, Any]
+
+
+def parse_sets(specs: list[str]) -> tuple[Change, ...]:
+    """``--set persona.attr=value`` options as variant changes."""
+    changes = []
+    for spec in specs:
+        target, sep, value = spec.partition("=")
+        persona, dot, field = target.partition(".")
+        if not sep or not dot or not persona or not field:
+            raise InputError(f"expected PERSONA.FIELD=VALUE, got {spec!r}", source="--set")
+        changes.append(Change(persona=persona, field=field, value=value))
+    return tuple(changes)
+
+
+def discussion_prefix(events: list[EventBase], job: ConversationJob, agents: int,
+                      from_turn: int) -> Prefix:
+    """The parent's events before ``from_turn`` and the discussion state they leave."""
+    first_round = agents  # turns 0..agents-1 are the private first decisions
+    if 0 < from_turn < first_round:
+        raise InputError(f"fork at turn 0 or at a turn from {first_round} on (turns before "
+                         f"{first_round} are the private first decisions)", source="--from-turn")
+    kept = [e for e in events if e.turn is not None and e.turn < from_turn and e.type in COPIED]
+    if from_turn == 0:
+        return Prefix([], {})
+    transcript = [{"agent": e.agent, "speaker": e.speaker, "phase": e.phase, "round": e.round,
+                   "content": e.content} for e in kept if e.type == "message"]
+    current: dict[str, dict[str, str]] = {}
+    for event in kept:
+        if event.type == "decision" and event.value and event.phase != "probe":
+            current[event.agent] = event.value
+    step = sum(1 for m in transcript if m["phase"] == "discussion")
+    total = job.rounds * agents
+    return Prefix(kept, {"transcript": transcript, "current": current, "turn": from_turn,
+                         "step": step, "entry": "discuss" if step < total else "final"})
+
+
+def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
+             model: str | None = None, roles: dict[str, str] | None = None,
+             mitigation: str | None = None, sets: list[str] | None = None,
+             replicates: int = 1, out: Path | None = None,
+             runs_root: Path = Path("runs")) -> RunSummary:
+    """Start a new run whose conversations continue ``conversation_id`` from ``from_turn``."""
+    parent = RunView(RunStore.open(parent_dir))
+    started = {e.conversation_id: e for e in parent.events("conversation_started")}
+    if conversation_id not in started:
+        known = ", ".join(sorted(started)[:5])
+        raise InputError(f"no conversation {conversation_id!r} in the run (e.g. {known})",
+                         source="--conversation")
+    origin = started[conversation_id]
+    if origin.protocol != "discussion":
+        raise InputError(f"forking {origin.protocol} conversations is not available yet",
+                         source="--conversation")
+    parent_job = ConversationJob.model_validate(origin.job)
+    changes = parse_sets(sets or [])
+    variant = Variant(id="fork" if changes else parent_job.variant, changes=changes,
+                      kind="fork" if changes else "base")
+    as_ran = parent.scenario_for(origin.scenario_id, parent_job.variant)
+    scenario = apply_variant(as_ran, variant)
+    events = [e for e in parent.events() if e.conversation_id == conversation_id]
+    prefix = discussion_prefix(events, parent_job, len(scenario.personas), from_turn)
+    models = {**parent_job.models, **({"default": model} if model else {}), **(roles or {})}
+    jobs = [parent_job.model_copy(update={
+        "replicate": r, "variant": variant.id, "models": models,
+        "arm": mitigation or parent_job.arm,
+        # Replicate 0 keeps the parent's seed, so an unchanged fork continues as the parent did.
+        "seed": parent_job.seed if r == 0 else derive_seed(parent_job.seed, "fork", r)})
+        for r in range(replicates)]
+    run_id = new_run_id()
+    manifest = {
+        "run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "status": "running",
+        "parent": {"run_dir": str(parent_dir), "run_id": parent.manifest["run_id"],
+                   "conversation_id": conversation_id, "from_turn": from_turn},
+        "options": {**parent.manifest.get("options", {}), "replicates": replicates},
+        "models": models, "arms": sorted({j.arm for j in jobs}),
+        # The scenario as the parent conversation ran it; the fork's own changes are its variant.
+        "scenarios": {scenario.id: {"path": f"fork of {parent_dir}",
+                                    "hash": scenario_hash(as_ran),
+                                    "data": scenario_to_data(as_ran)}},
+        "variants": {scenario.id: [variant.model_dump()]},
+        "jobs": [job.model_dump() for job in jobs],
+    }
+    store = RunStore.create(out or runs_root / run_id, manifest)
+    options = RunOptions(model=models.get("default", "local/smollm2-135m-instruct"),
+                         concurrency=1 if any(m.startswith("local/") for m in models.values())
+                         else 4)
+    execute(store, jobs, {(scenario.id, variant.id): scenario}, options,
+            prefixes={job.conversation_id: prefix for job in jobs})
+    return finish_run(store, parent.manifest.get("judges") or judges_for([scenario], options))
+
