@@ -4,6 +4,7 @@ from agentsim.judges import (  # noqa: F401
     assignment_judge,
     clinical_judge,
     counterfactual_judge,
+    fork_judge,
     iat,
     influence_judge,
     lexicon_judge,

@@ -80,6 +80,7 @@ class LabelledDecision:
     value: dict[str, str] | None
     label: AssignmentLabel | None  # None when unparsed or the scenario cannot be labelled
     problem: AssignmentProblem | None
+    turn: int | None = None  # the log's turn (forks compare decisions from their fork turn on)
 
     @property
     def unit(self) -> tuple[Hashable, ...]:
@@ -155,7 +156,7 @@ def labelled_decisions(run: RunView, phases: Iterable[str],
             placebo=variant.placebo if variant else False, replicate=event.replicate,
             arm=event.arm, bias=str(start.job.get("bias", "none")), agent=event.agent,
             phase=event.phase, round=event.round, value=event.value, label=label,
-            problem=problem))
+            problem=problem, turn=event.turn))
     return rows, skipped
 
 

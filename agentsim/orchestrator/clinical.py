@@ -1,6 +1,6 @@
 """The clinical consultation protocol (in the manner of AgentClinic) as a LangGraph graph.
 
-    START → doctor ─ask──▶ patient ──▶ doctor
+    START → doctor ─ask──▶ patient ──▶ doctor    (a fork may enter at patient or measurement)
                   ├test─▶ measurement ──▶ doctor
                   ├diagnose─▶ moderator ──▶ perception → END
                   └budget spent without a diagnosis ──▶ perception → END
@@ -59,6 +59,7 @@ class ClinicalState(TypedDict, total=False):
     tests: int
     max_turns: int
     probes: bool
+    entry: str  # the first node: 'doctor', or where a fork continues its parent
 
 
 def bias_texts(ctx: ConversationContext, role: str) -> list[str]:
@@ -281,7 +282,8 @@ def compiled_graph() -> Any:
                        ("measurement", measurement_node), ("moderator", moderator_node),
                        ("perception", perception_node)):
         builder.add_node(name, node)
-    builder.add_edge(START, "doctor")
+    builder.add_conditional_edges(START, lambda state: state.get("entry") or "doctor",
+                                  ["doctor", "patient", "measurement"])
     builder.add_conditional_edges("doctor", _after_doctor,
                                   ["moderator", "perception", "patient", "measurement"])
     builder.add_node("probe", probe_node)
@@ -300,5 +302,7 @@ async def run_clinical(ctx: ConversationContext) -> dict[str, Any]:
     initial: ClinicalState = {"dialogue": [], "turn": 0, "doctor_turns": 0, "action": "",
                        "action_text": "", "diagnosis": None, "tests": 0, "max_turns": max_turns,
                               "probes": ctx.job.probes}
+    if ctx.resume_state:  # a fork: the turns before K come from the parent's log
+        initial.update(ctx.resume_state)
     return await compiled_graph().ainvoke(initial, context=ctx,
                                           config={"recursion_limit": 10 + 4 * max_turns})

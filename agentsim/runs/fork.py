@@ -7,7 +7,12 @@ each agent's latest decision, how far the discussion had got — is rebuilt from
 continues exactly where the parent was. The new manifest records the parent run, conversation and
 turn. Discussion conversations fork at turn 0 (a fresh start) or at any turn from the end of the
 first round on (inside the first round the agents answer privately and in parallel, so there is
-no single conversation state to continue from).
+no single conversation state to continue from). Clinical consultations fork at any turn on which
+the doctor, the patient or the measurement agent spoke; the continuation starts with that
+speaker, and the doctor's budget counts the turns it already used.
+
+The fork's manifest records its parent, and the ``fork`` judge compares the continuations with
+the parent conversation from the fork on (see :mod:`agentsim.judges.fork_judge`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from agentsim.orchestrator.jobs import ConversationJob, derive_seed
 from agentsim.runs.events import EventBase
 from agentsim.runs.runner import RunOptions, RunSummary, execute, finish_run, judges_for
 from agentsim.runs.store import RunStore, new_run_id
+from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
+from agentsim.scenario.schema import Scenario
 from agentsim.scenario.variants import Change, Variant, apply_variant
 
 COPIED = {"message", "decision", "model_call", "mitigation_applied"}
@@ -49,14 +56,20 @@ def parse_sets(specs: list[str]) -> tuple[Change, ...]:
     return tuple(changes)
 
 
-def discussion_prefix(events: list[EventBase], job: ConversationJob, agents: int,
+def _before(events: list[EventBase], from_turn: int) -> list[EventBase]:
+    """The parent's conversation events (messages, decisions, calls) before ``from_turn``."""
+    return [e for e in events if e.turn is not None and e.turn < from_turn and e.type in COPIED]
+
+
+def discussion_prefix(events: list[EventBase], job: ConversationJob, scenario: Scenario,
                       from_turn: int) -> Prefix:
     """The parent's events before ``from_turn`` and the discussion state they leave."""
+    agents = len(scenario.personas)
     first_round = agents  # turns 0..agents-1 are the private first decisions
     if 0 < from_turn < first_round:
         raise InputError(f"fork at turn 0 or at a turn from {first_round} on (turns before "
                          f"{first_round} are the private first decisions)", source="--from-turn")
-    kept = [e for e in events if e.turn is not None and e.turn < from_turn and e.type in COPIED]
+    kept = _before(events, from_turn)
     if from_turn == 0:
         return Prefix([], {})
     transcript = [{"agent": e.agent, "speaker": e.speaker, "phase": e.phase, "round": e.round,
@@ -69,6 +82,30 @@ def discussion_prefix(events: list[EventBase], job: ConversationJob, agents: int
     total = job.rounds * agents
     return Prefix(kept, {"transcript": transcript, "current": current, "turn": from_turn,
                          "step": step, "entry": "discuss" if step < total else "final"})
+
+
+def clinical_prefix(events: list[EventBase], job: ConversationJob, scenario: Scenario,
+                    from_turn: int) -> Prefix:
+    """The parent's events before ``from_turn`` and the consultation state they leave."""
+    spoken = {e.turn: e for e in events if e.type == "message"}
+    if from_turn not in spoken:
+        last = max(spoken, default=-1)
+        raise InputError(f"fork at a turn on which the doctor, patient or measurement agent "
+                         f"spoke (0..{last}); turn {from_turn} is not one", source="--from-turn")
+    kept = _before(events, from_turn)
+    dialogue = [{"speaker": e.agent, "content": e.content, "visible_to": list(e.visible_to or [])}
+                for e in kept if e.type == "message"]
+    actions = [e.value for e in kept if e.type == "decision" and e.kind == "doctor_action"
+               and e.value]
+    return Prefix(kept, {
+        "dialogue": dialogue, "turn": from_turn, "doctor_turns": len(actions),
+        "tests": sum(a["action"] == "test" for a in actions),
+        "action": actions[-1]["action"] if actions else "",
+        "action_text": actions[-1]["text"] if actions else "",
+        "entry": spoken[from_turn].agent})
+
+
+PREFIXES = {"discussion": discussion_prefix, "clinical": clinical_prefix}
 
 
 def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
@@ -84,9 +121,9 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
         raise InputError(f"no conversation {conversation_id!r} in the run (e.g. {known})",
                          source="--conversation")
     origin = started[conversation_id]
-    if origin.protocol != "discussion":
-        raise InputError(f"forking {origin.protocol} conversations is not available yet",
-                         source="--conversation")
+    if origin.protocol not in PREFIXES:
+        raise InputError(f"forking {origin.protocol} conversations is not supported "
+                         f"(supported: {', '.join(PREFIXES)})", source="--conversation")
     parent_job = ConversationJob.model_validate(origin.job)
     changes = parse_sets(sets or [])
     variant = Variant(id="fork" if changes else parent_job.variant, changes=changes,
@@ -94,7 +131,7 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
     as_ran = parent.scenario_for(origin.scenario_id, parent_job.variant)
     scenario = apply_variant(as_ran, variant)
     events = [e for e in parent.events() if e.conversation_id == conversation_id]
-    prefix = discussion_prefix(events, parent_job, len(scenario.personas), from_turn)
+    prefix = PREFIXES[origin.protocol](events, parent_job, scenario, from_turn)
     models = {**parent_job.models, **({"default": model} if model else {}), **(roles or {})}
     jobs = [parent_job.model_copy(update={
         "replicate": r, "variant": variant.id, "models": models,
@@ -106,7 +143,8 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
     manifest = {
         "run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "status": "running",
-        "parent": {"run_dir": str(parent_dir), "run_id": parent.manifest["run_id"],
+        "parent": {"run_dir": str(Path(parent_dir).resolve()),
+                   "run_id": parent.manifest["run_id"],
                    "conversation_id": conversation_id, "from_turn": from_turn},
         "options": {**parent.manifest.get("options", {}), "replicates": replicates},
         "models": models, "arms": sorted({j.arm for j in jobs}),
@@ -115,13 +153,17 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
                                     "hash": scenario_hash(as_ran),
                                     "data": scenario_to_data(as_ran)}},
         "variants": {scenario.id: [variant.model_dump()]},
+        "bias_catalogue": parent.manifest.get("bias_catalogue"),
         "jobs": [job.model_dump() for job in jobs],
     }
     store = RunStore.create(out or runs_root / run_id, manifest)
     options = RunOptions(model=models.get("default", "local/smollm2-135m-instruct"),
                          concurrency=1 if any(m.startswith("local/") for m in models.values())
                          else 4)
+    stored = parent.manifest.get("bias_catalogue")
     execute(store, jobs, {(scenario.id, variant.id): scenario}, options,
+            catalogue=BiasCatalogue.model_validate(stored) if stored else None,
             prefixes={job.conversation_id: prefix for job in jobs})
-    return finish_run(store, parent.manifest.get("judges") or judges_for([scenario], options))
+    judges = parent.manifest.get("judges") or judges_for([scenario], options)
+    return finish_run(store, (*[j for j in judges if j != "fork"], "fork"))
 

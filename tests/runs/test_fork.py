@@ -70,3 +70,79 @@ def test_bad_forks_are_clear_errors(tmp_path, parent):
         fork_run(parent, "nope", 4, out=tmp_path / "a")
     with pytest.raises(InputError, match="private first decisions"):
         fork_run(parent, CID, 2, out=tmp_path / "b")
+
+
+def test_fork_judge_compares_the_continuation_with_the_parent_from_the_fork_on(tmp_path, parent):
+    summary = fork_run(parent, CID, 6, model="scripted/stereotyped?rate=1", replicates=3,
+                       out=tmp_path / "fork")
+    metrics = summary.results["metrics"]
+    # Every decision after the fork is stereotyped under rate=1; the parent's (rate=0.5) are not
+    # all, so the change is the gap between the two, and the trajectory is split by round.
+    assert metrics["bias_after_fork[fork]"]["value"] == 1.0
+    parent_bias = metrics["bias_after_fork[parent]"]["value"]
+    assert parent_bias < 1.0
+    assert metrics["bias_change"]["value"] == pytest.approx(1.0 - parent_bias)
+    assert 0.0 < metrics["decision_changed"]["value"] <= 1.0
+    assert "bias[round=final][fork]" in metrics
+    results = [e for e in RunStore.open(summary.run_dir).iter_events({"judge_result"})
+               if e.judge == "fork"]
+    # 3 replicates x 4 agents' final decisions, each paired with the parent's.
+    assert len(results) == 12 and {r.label for r in results} <= {"same", "changed"}
+
+
+def test_fork_judge_on_an_unchanged_fork_finds_no_change(tmp_path, parent):
+    metrics = fork_run(parent, CID, 6, out=tmp_path / "fork").results["metrics"]
+    assert metrics["bias_change"]["value"] == 0.0
+    assert metrics["decision_changed"]["value"] == 0.0
+
+
+# --- clinical consultations -----------------------------------------------------------------------
+
+CLINICAL = "clinical-nstemi-atypical"
+
+
+@pytest.fixture
+def consultation(tmp_path, repo):
+    scenarios = load_scenarios([repo / "scenarios" / "clinical" / f"{CLINICAL}.yaml"])
+    summary = run_experiment(scenarios, RunOptions(model="scripted/clinical", max_turns=8),
+                             out=tmp_path / "consultation")
+    started = next(RunStore.open(summary.run_dir).iter_events({"conversation_started"}))
+    return summary.run_dir, started.conversation_id
+
+
+@pytest.mark.parametrize("from_turn", [0, 1, 2, 4, 5, 6])
+def test_clinical_fork_reproduces_the_parent_at_every_speaker(tmp_path, consultation, from_turn):
+    # Turns: doctor asks 0, patient 1, doctor 2, patient 3, doctor tests 4, measurement 5,
+    # doctor diagnoses 6 — forks enter at the doctor, the patient or the measurement agent.
+    run_dir, cid = consultation
+    summary = fork_run(run_dir, cid, from_turn, out=tmp_path / "fork")
+    assert summary.failed == 0
+    forked = messages(summary.run_dir)
+    assert forked == messages(run_dir, cid)
+    kinds = [(d.kind, d.value) for d in RunStore.open(summary.run_dir).iter_events({"decision"})]
+    parent_kinds = [(d.kind, d.value) for d in RunStore.open(run_dir).iter_events({"decision"})]
+    assert kinds == parent_kinds
+    assert summary.results["metrics"]["diagnosis_changed"]["value"] == 0.0
+
+
+def test_clinical_fork_under_a_wrong_doctor_changes_the_diagnosis(tmp_path, consultation):
+    run_dir, cid = consultation
+    summary = fork_run(run_dir, cid, 4, roles={"doctor": "scripted/clinical?correct=0"},
+                       replicates=2, out=tmp_path / "fork")
+    metrics = summary.results["metrics"]
+    assert metrics["accuracy[parent]"]["value"] == 1.0
+    assert metrics["accuracy[fork]"]["value"] == 0.0 and metrics["accuracy_change"]["value"] == -1
+    assert metrics["diagnosis_changed"]["value"] == 1.0
+    store = RunStore.open(summary.run_dir)
+    for conversation in {e.conversation_id for e in store.iter_events({"message"})}:
+        prefix = [m for m in messages(summary.run_dir, conversation) if m[0] < 4]
+        assert prefix == [m for m in messages(run_dir, cid) if m[0] < 4]
+    # The doctor's budget counts the turns it used before the fork.
+    actions = [d for d in store.iter_events({"decision"}) if d.kind == "doctor_action"]
+    assert sorted({d.phase for d in actions}) == ["turn1", "turn2", "turn3", "turn4"]
+
+
+def test_clinical_fork_after_the_consultation_is_a_clear_error(tmp_path, consultation):
+    run_dir, cid = consultation
+    with pytest.raises(InputError, match="turn 40 is not one"):
+        fork_run(run_dir, cid, 40, out=tmp_path / "late")
