@@ -22,6 +22,7 @@ from agentsim.cli_replay import (
     cmd_import_transcript,
     cmd_replay,
 )
+from agentsim.cli_graph import add_graph_parser, cmd_graph
 from agentsim.cli_resume import add_resume_parser, cmd_resume
 from agentsim.cli_judging import (
     add_finetune_parser,
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_finetune_parser(commands)
     add_resume_parser(commands)
+    add_graph_parser(commands)
     add_replay_parser(commands)
     add_runs_parsers(commands)
     commands.add_parser("judges", help="list the registered judges")
@@ -386,6 +388,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 COMMANDS = {
     "resume": cmd_resume,
     "replay": cmd_replay,
+    "graph": cmd_graph,
     "finetune": cmd_finetune,
     "mitigations": cmd_mitigations,
     "judge-check": cmd_judge_check,

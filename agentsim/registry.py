@@ -20,7 +20,8 @@ KINDS = ("protocol", "judge", "mitigation", "executor")
 # Modules that register the built-ins of each kind; imported on first lookup so that the CLI
 # stays fast when a command needs none of them.
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "protocol": ("agentsim.orchestrator.discussion", "agentsim.orchestrator.clinical"),
+    "protocol": ("agentsim.orchestrator.discussion", "agentsim.orchestrator.clinical",
+                 "agentsim.orchestrator.setup"),
     "judge": ("agentsim.judges.builtin",),
     "mitigation": ("agentsim.mitigations.builtin",),
     "executor": ("agentsim.executors.local",),

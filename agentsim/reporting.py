@@ -50,6 +50,7 @@ def split_breakdowns(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     for name, value in metrics.items():
         if name.endswith("]") and "[" in name:
             metric, group = name[:-1].split("[", 1)
+            group = group.replace("][", ", ")  # several keys: score[point=p][group=g]
             groups.setdefault(group, {})[metric] = value
         else:
             overall[name] = value

@@ -17,6 +17,9 @@ scenario), positive when A has more of the effect:
   of the same agent; paired permutation tests), ``delta_flip_rate`` (a counterfactual, non-placebo
   variant decision differs from the base decision of the same unit and arm; McNemar) when
   counterfactual variants ran;
+* ``delta_selection_gap`` (custom setups): the group gap of each rank, pick or rate decision
+  (see the ``selection`` judge), paired by (scenario, variant, bias, replicate, agent, point,
+  phase, round);
 * quality — ``delta_accuracy`` (clinical, moderator verdict; McNemar), ``delta_unparsed_rate``
   (share of assignment decisions not parsed; McNemar), ``delta_turns`` (clinical doctor turns;
   paired permutation).
@@ -55,8 +58,9 @@ EFFECTS: dict[str, tuple[str, bool]] = {
     "accuracy": ("diagnostic accuracy", True),
     "unparsed_rate": ("unparsed decisions", True),
     "turns": ("doctor turns", False),
+    "selection_gap": ("selection gap (rank/pick/rate)", False),
 }
-BIAS_EFFECTS = ("bias_first", "bias_last", "escalation", "flip_rate")
+BIAS_EFFECTS = ("bias_first", "bias_last", "escalation", "flip_rate", "selection_gap")
 QUALITY_EFFECTS = ("accuracy", "unparsed_rate", "turns")
 PHASE_GROUP = {"first": "first", "single": "first", "final": "last"}
 COMPARISON_FILE = "comparison.json"
@@ -132,6 +136,7 @@ def compare_arms(run: RunView, control: str = "none") -> dict[str, Any]:
     notes += [f"compare: {sid} not labelled ({why})" for sid, why in sorted(skipped.items())]
     measures = _decision_measures(decisions)
     measures.update(_consultation_measures(run))
+    measures.update(_selection_measures(run))
     seeds = _seed_mismatches(run)
     if seeds:
         notes.append(f"compare: {seeds} (scenario, replicate) unit(s) ran with different seeds "
@@ -185,6 +190,21 @@ def compare_arms(run: RunView, control: str = "none") -> dict[str, Any]:
         },
         "notes": notes,
     }
+
+
+def _selection_measures(run: RunView) -> dict[str, Measure]:
+    """selection_gap: each rank/pick/rate decision's group gap (custom setups)."""
+    from agentsim.judges.selection_judge import decision_gaps
+
+    gaps = decision_gaps(run)
+    if not gaps:
+        return {}
+    measure = Measure(EFFECTS["selection_gap"][1])
+    for row, gap in gaps:
+        measure.add(row.arm or "none", (row.scenario, row.variant, row.bias, row.replicate,
+                                        row.agent, row.point, row.phase, row.round),
+                    gap, row.scenario)
+    return {"selection_gap": measure}
 
 
 def _decision_measures(rows: list[LabelledDecision]) -> dict[str, Measure]:

@@ -9,5 +9,6 @@ from agentsim.judges import (  # noqa: F401
     influence_judge,
     lexicon_judge,
     rubric_judge,
+    selection_judge,
     trajectory_judge,
 )

@@ -36,11 +36,12 @@ from agentsim.errors import ModelError, ModelNameError
 from agentsim.judges.assignment_bias import AssignmentProblem, extreme_assignments
 from agentsim.models.base import ModelRequest
 from agentsim.models.names import ModelName
+from agentsim.models.scripted_setup import SETUP_KNOBS, setup_answer
 
 ProfileFn = Callable[[ModelName, ModelRequest, random.Random], str]
 PROFILES: dict[str, ProfileFn] = {}
 COMMON_KNOBS = {"fail", "latency_ms"}
-STRING_KNOBS = {"group"}
+STRING_KNOBS = {"group", "favour"}
 PROFILE_KNOBS: dict[str, set[str]] = {}
 
 
@@ -111,7 +112,7 @@ def planted_assignment(rate: float, context: dict[str, Any], rng: random.Random)
     return {task: problem.people[h] for task, h in zip(problem.tasks, holders, strict=True)}
 
 
-@profile("stereotyped", knobs={"rate", "final"})
+@profile("stereotyped", knobs={"rate", "final", *SETUP_KNOBS})
 def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """Decisions with a planted stereotype rate; discussion turns from templates."""
     context = request.context
@@ -123,6 +124,9 @@ def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> s
     elif context.get("phase") == "probe":
         done, total = context.get("round") or 0, max(1, context.get("rounds") or 1)
         rate = start + (end - start) * done / total
+    answer = setup_answer(name, request, rng, rate)
+    if answer is not None:
+        return answer
     names: dict[str, str] = context.get("names", {})
     if request.purpose in ("decision", "probe"):
         assignment = planted_assignment(rate, context, rng)
@@ -130,9 +134,12 @@ def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> s
     return discussion_line(context, rng)
 
 
-@profile("fair", knobs=set())
+@profile("fair", knobs=set(SETUP_KNOBS))
 def fair(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """Always balanced decisions (rate 0)."""
+    answer = setup_answer(name, request, rng, 0.0)
+    if answer is not None:
+        return answer
     if request.purpose in ("decision", "probe"):
         names: dict[str, str] = request.context.get("names", {})
         assignment = planted_assignment(0.0, request.context, rng)

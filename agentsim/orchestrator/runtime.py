@@ -37,6 +37,18 @@ class ModelClientProtocol(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class DecisionSpec:
+    """What a decision is: its kind, JSON schema and parser (text → (value, 'json'|'text')),
+    the decision point it answers (custom setups) and facts for the scripted model."""
+
+    kind: str
+    schema: dict[str, Any]
+    parse: Callable[[str], tuple[dict[str, str], str]]
+    point: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class ConversationContext:
     """Dependencies of one conversation, passed to every node by LangGraph."""
@@ -189,15 +201,22 @@ class ConversationContext:
         turn: int,
         current: dict[str, str] | None = None,
         round_number: int | None = None,
+        decision: DecisionSpec | None = None,
     ) -> dict[str, str] | None:
-        """Ask for an assignment decision, parse it, log a ``decision`` event.
+        """Ask for a decision, parse it, log a ``decision`` event.
 
-        Returns the decision (task id → persona id) or None when it could not be parsed after
-        the re-asks; an unparsed decision is logged with its raw text and counted, never dropped.
+        By default the decision is a task assignment (task id → persona id); ``decision``
+        describes another kind (a custom setup's rank, pick or rate point). Returns the parsed
+        value, or None when it could not be parsed after the re-asks; an unparsed decision is
+        logged with its raw text and counted, never dropped. Mitigations' ``after_decision``
+        hooks see assignments only.
         """
-        schema = assignment_schema(self.scenario) if self.structured(agent, role) else None
+        spec = decision or DecisionSpec(
+            kind="assignment", schema=assignment_schema(self.scenario),
+            parse=lambda text: parse_assignment(text, self.scenario))
+        schema = spec.schema if self.structured(agent, role) else None
         context = {**self.decision_context, "phase": phase, "agent": agent,
-                   "round": round_number, "rounds": self.job.rounds}
+                   "round": round_number, "rounds": self.job.rounds, **spec.context}
         purpose = "probe" if phase == "probe" else "decision"
         if current:
             context["current"] = current
@@ -209,18 +228,20 @@ class ConversationContext:
             )
             raw = reply.text
             try:
-                value, parsed_by = parse_assignment(raw, self.scenario)
+                value, parsed_by = spec.parse(raw)
             except DecisionParseError as parse_error:
                 error = str(parse_error)
                 continue
-            value = await self._after_decision(agent, phase, value, messages, turn)
+            if spec.kind == "assignment":
+                value = await self._after_decision(agent, phase, value, messages, turn)
             self.emit(
                 Decision(**self.ids(turn=turn, agent=agent), phase=phase, round=round_number,
-                         value=value, parsed_by=parsed_by, raw=raw)
+                         kind=spec.kind, point=spec.point, value=value, parsed_by=parsed_by,
+                         raw=raw)
             )
             return value
         self.emit(
             Decision(**self.ids(turn=turn, agent=agent), phase=phase, round=round_number,
-                     value=None, raw=raw, parse_error=error)
+                     kind=spec.kind, point=spec.point, value=None, raw=raw, parse_error=error)
         )
         return None

@@ -94,6 +94,7 @@ class Decision(EventBase):
     round: int | None = Field(default=None, description="Rounds completed when it was made "
                               "(0 for first decisions; probes after round r carry r).")
     kind: str = Field(default="assignment", description="Decision type.")
+    point: str | None = Field(default=None, description="Decision point id (custom setups).")
     value: dict[str, str] | None = Field(
         default=None,
         description="Task id → persona id; None when the answer could not be parsed.",

@@ -2,9 +2,11 @@
 
 Tables, all carrying ``conversation_id, turn, agent, variant, arm, replicate, seed``:
 
-* ``messages``: one row per message event (speaker, phase, round, content).
-* ``decisions``: one row per decision event, probes included (phase, round, kind, parsed_by,
-  ``value_json``: the task → persona mapping as JSON text, raw answer, parse_error).
+* ``messages``: one row per message event (speaker, phase, round, content, ``visible_to_json``:
+  who heard it, empty when everyone did).
+* ``decisions``: one row per decision event, probes included (phase, round, kind, point — the
+  decision point of a custom setup, parsed_by, ``value_json``: the decision as JSON text, e.g.
+  the task → persona mapping, raw answer, parse_error).
 * ``probes``: the decisions whose phase is ``probe`` (a subset of ``decisions``).
 * ``judge_results``: judge, target, label, score, ``details_json``.
 * ``model_calls``: model, role, purpose, tokens, latency_s, attempts, cached, error.
@@ -27,10 +29,11 @@ from agentsim.runs.store import RunStore
 FORMATS = ("csv", "parquet")
 IDS = ["conversation_id", "turn", "agent", "variant", "arm", "replicate", "seed"]
 COLUMNS: dict[str, list[str]] = {
-    "messages": IDS + ["speaker", "phase", "round", "content"],
-    "decisions": IDS + ["phase", "round", "kind", "parsed_by", "value_json", "raw",
+    "messages": IDS + ["speaker", "phase", "round", "content", "visible_to_json"],
+    "decisions": IDS + ["phase", "round", "kind", "point", "parsed_by", "value_json", "raw",
                         "parse_error"],
-    "probes": IDS + ["phase", "round", "kind", "parsed_by", "value_json", "raw", "parse_error"],
+    "probes": IDS + ["phase", "round", "kind", "point", "parsed_by", "value_json", "raw",
+                     "parse_error"],
     "judge_results": IDS + ["judge", "target", "label", "score", "details_json"],
     "model_calls": IDS + ["model", "role", "purpose", "prompt_tokens", "completion_tokens",
                           "tokens", "latency_s", "attempts", "cached", "structured", "error"],
@@ -64,11 +67,13 @@ def collect_rows(store: RunStore) -> dict[str, list[dict[str, Any]]]:
         if kind == "message":
             rows["messages"].append(_ids(event) | {
                 "speaker": event.get("speaker"), "phase": event.get("phase"),
-                "round": event.get("round"), "content": event.get("content")})
+                "round": event.get("round"), "content": event.get("content"),
+                "visible_to_json": _json(event.get("visible_to"))})
         elif kind == "decision":
             row = _ids(event) | {
                 "phase": event.get("phase"), "round": event.get("round"),
-                "kind": event.get("kind", "assignment"), "parsed_by": event.get("parsed_by"),
+                "kind": event.get("kind", "assignment"), "point": event.get("point"),
+                "parsed_by": event.get("parsed_by"),
                 "value_json": _json(event.get("value")), "raw": event.get("raw"),
                 "parse_error": event.get("parse_error")}
             rows["decisions"].append(row)

@@ -105,7 +105,32 @@ def clinical_prefix(events: list[EventBase], job: ConversationJob, scenario: Sce
         "entry": spoken[from_turn].agent})
 
 
-PREFIXES = {"discussion": discussion_prefix, "clinical": clinical_prefix}
+def setup_prefix(events: list[EventBase], job: ConversationJob, scenario: Scenario,
+                 from_turn: int) -> Prefix:
+    """The parent's events before ``from_turn`` and the custom-setup state they leave."""
+    spoken = {e.turn: e for e in events if e.type == "message" and e.phase == "discussion"}
+    if from_turn not in spoken:
+        raise InputError(f"fork a custom setup at a turn on which someone spoke "
+                         f"({', '.join(map(str, sorted(spoken))) or 'none'}); turn {from_turn} "
+                         "is not one", source="--from-turn")
+    kept = _before(events, from_turn)
+    transcript = [{"agent": e.agent, "speaker": e.speaker, "round": e.round,
+                   "content": e.content, "visible_to": list(e.visible_to or [])}
+                  for e in kept if e.type == "message"]
+    latest: dict[str, dict[str, Any]] = {}
+    for event in kept:
+        if event.type == "decision" and event.point and event.value:
+            latest.setdefault(event.point, {})[event.agent] = event.value
+    round_number = spoken[from_turn].round
+    moderated = getattr(scenario.protocol, "turns", None) is not None and \
+        scenario.protocol.turns.policy == "moderator"
+    return Prefix(kept, {
+        "transcript": transcript, "latest": latest, "turn": from_turn, "round": round_number,
+        "spoken": sum(1 for t, e in spoken.items() if t < from_turn and e.round == round_number),
+        "entry": "choose" if moderated else "speak"})
+
+
+PREFIXES = {"discussion": discussion_prefix, "clinical": clinical_prefix, "setup": setup_prefix}
 
 
 def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,

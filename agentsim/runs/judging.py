@@ -21,6 +21,9 @@ from agentsim.runs.store import RESULTS, RunStore
 PROTOCOL_JUDGES: dict[str, tuple[str, ...]] = {
     "discussion": ("assignment_bias", "counterfactual", "trajectory", "influence"),
     "clinical": ("clinical",),
+    # Assignment judges skip setups without assign decisions (with a note); selection scores
+    # rank, pick and rate decisions.
+    "setup": ("assignment_bias", "counterfactual", "trajectory", "selection"),
 }
 
 

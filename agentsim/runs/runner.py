@@ -32,11 +32,12 @@ from agentsim.runs.events import (
     RunFinished,
     RunStarted,
 )
+from agentsim.orchestrator.drawing import save_drawings
 from agentsim.runs.judging import PROTOCOL_JUDGES, conversation_outcomes, judge_run
 from agentsim.runs.store import RunStore, new_run_id
 from agentsim.scenario.biases import BiasCatalogue, load_catalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
-from agentsim.scenario.schema import ClinicalProtocol, Scenario
+from agentsim.scenario.schema import ClinicalProtocol, Scenario, SetupProtocol
 from agentsim.scenario.variants import Variant, apply_variant, declared_variants
 
 ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement",
@@ -110,6 +111,9 @@ def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[Conver
                                   "mitigation_options": options.mitigation_options}
         if isinstance(protocol, ClinicalProtocol):
             common["max_turns"] = options.max_turns or protocol.max_turns
+        elif isinstance(protocol, SetupProtocol):
+            common |= {"setting": "setup", "speaking_order": protocol.turns.policy,
+                       "rounds": protocol.rounds if options.rounds is None else options.rounds}
         else:
             common |= {"setting": options.setting or protocol.setting,
                        "rounds": protocol.rounds if options.rounds is None else options.rounds,
@@ -277,6 +281,8 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     run_id = new_run_id()
     run_dir = out or runs_root / run_id
     store = RunStore.create(run_dir, new_manifest(run_id, scenarios, options, jobs, catalogue))
+    for scenario in plain:  # the compiled graph and who hears whom, beside the log
+        save_drawings(scenario, store.run_dir / "graphs")
     if on_start is not None:
         on_start(len(jobs))
     try:

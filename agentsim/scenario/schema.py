@@ -9,25 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from agentsim.scenario.schema_base import Frozen
+from agentsim.scenario.schema_base import check_id as _check_id
+from agentsim.scenario.setup_schema import SetupProtocol
 
 Identifier = str  # validated by ``_check_id``: lower-case letters, digits, ``-`` and ``_``
-
-
-def _check_id(value: str, what: str) -> str:
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
-    if not value or not set(value) <= allowed or not value[0].isalnum():
-        raise ValueError(
-            f"{what} {value!r} must be lower-case letters, digits, '-' or '_', starting with a "
-            "letter or digit"
-        )
-    return value
-
-
-class Frozen(BaseModel):
-    """Base of every scenario model: unknown fields are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Persona(Frozen):
@@ -200,8 +188,9 @@ class VariantSpec(Frozen):
         return self
 
 
-Protocol = Annotated[DiscussionProtocol | ClinicalProtocol, Field(discriminator="name")]
-PROTOCOL_NAMES = frozenset({"discussion", "clinical"})
+Protocol = Annotated[DiscussionProtocol | ClinicalProtocol | SetupProtocol,
+                     Field(discriminator="name")]
+PROTOCOL_NAMES = frozenset({"discussion", "clinical", "setup"})
 
 
 class Scenario(Frozen):
@@ -216,7 +205,8 @@ class Scenario(Frozen):
     )
     protocol: Protocol = Field(
         default_factory=DiscussionProtocol,
-        description="Protocol and its settings; 'name' selects it (discussion or clinical).",
+        description="Protocol and its settings; 'name' selects it (discussion, clinical, or "
+        "setup: a custom multi-agent setup, see agentsim.scenario.setup_schema).",
     )
     case: ClinicalCase | None = Field(
         default=None, description="The clinical case (clinical protocol)."
@@ -273,6 +263,8 @@ class Scenario(Frozen):
             goal = self.protocol.goal_task
             if goal is not None and goal not in {t.id for t in self.tasks}:
                 raise ValueError(f"protocol.goal_task {goal!r} is not a task id")
+        elif isinstance(self.protocol, SetupProtocol):
+            check_setup(self)
         else:
             if self.case is None:
                 raise ValueError("case: the clinical protocol needs a case")
@@ -304,3 +296,49 @@ def _unique(values: list[str], where: str, what: str) -> None:
         if value in seen:
             raise ValueError(f"{where}: duplicate {what} {value!r}")
         seen.add(value)
+
+
+def check_setup(scenario: Scenario) -> None:
+    """Cross-checks of a setup against the scenario: persona ids, templates, tasks, options."""
+    setup = scenario.protocol
+    ids = {p.id for p in scenario.personas}
+    players: dict[str, str] = {}
+    for role_id, role in setup.roles.items():
+        for persona_id in role.played_by:
+            if persona_id not in ids:
+                raise ValueError(f"protocol.roles.{role_id}.played_by: {persona_id!r} is not a "
+                                 "persona id")
+            if persona_id in players:
+                raise ValueError(f"protocol.roles.{role_id}.played_by: {persona_id!r} already "
+                                 f"plays {players[persona_id]!r}")
+            players[persona_id] = role_id
+            try:
+                render_role_prompt(role.prompt, scenario.persona(persona_id), role_id)
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(f"protocol.roles.{role_id}.prompt: unknown placeholder {error} "
+                                 f"for persona {persona_id!r} (use {{name}}, {{id}}, "
+                                 "{background}, {role} or an attribute)") from None
+    graph = setup.hearing_graph()
+    for entry in setup.turns.order:
+        speaker, _, to = entry.partition(">")
+        for name in (speaker, to) if to else (speaker,):
+            if name not in setup.roles and name not in players:
+                raise ValueError(f"protocol.turns.order: {name!r} in {entry!r} is neither a "
+                                 "role nor a persona playing one")
+        if to and not graph.has_edge(players.get(speaker, speaker), players.get(to, to)):
+            raise ValueError(f"protocol.turns.order: {entry!r} addresses {to!r}, which does not "
+                             f"hear {speaker!r}")
+    for point in setup.decisions:
+        if point.type == "assign" and not scenario.tasks:
+            raise ValueError(f"protocol.decisions[{point.id}]: assign needs the scenario's tasks")
+        unknown = [o for o in point.options if o not in ids]
+        if unknown:
+            raise ValueError(f"protocol.decisions[{point.id}].options: unknown persona ids "
+                             f"{unknown}")
+
+
+def render_role_prompt(template: str, persona: Persona, role: str) -> str:
+    """A role's system-prompt template filled with one persona's fields."""
+    fields = {**persona.attributes, "name": persona.name, "id": persona.id,
+              "background": persona.background, "role": role}
+    return template.format_map(fields)

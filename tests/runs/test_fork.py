@@ -11,6 +11,7 @@ from agentsim.runs.fork import fork_run
 from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.runs.store import RunStore
 from agentsim.scenario import load_scenarios
+from agentsim.scenario.variants import BASE_VARIANT
 
 CID = "office-product-launch.base.none.r0"
 
@@ -146,3 +147,31 @@ def test_clinical_fork_after_the_consultation_is_a_clear_error(tmp_path, consult
     run_dir, cid = consultation
     with pytest.raises(InputError, match="turn 40 is not one"):
         fork_run(run_dir, cid, 40, out=tmp_path / "late")
+
+
+# --- custom setups ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", ["hiring-committee", "loan-committee", "manager-one-to-ones"])
+def test_setup_fork_reproduces_the_parent(tmp_path, repo, example):
+    scenarios = load_scenarios([repo / "scenarios" / "setups" / f"{example}.yaml"])
+    parent_run = run_experiment(scenarios, RunOptions(
+        model="scripted/stereotyped?rate=0.5&favour=gender:man", variants=(BASE_VARIANT,)),
+        out=tmp_path / "parent").run_dir
+    store = RunStore.open(parent_run)
+    cid = next(store.iter_events({"conversation_started"})).conversation_id
+    spoken = [m.turn for m in store.iter_events({"message"})
+              if m.conversation_id == cid and m.phase == "discussion"]
+    from_turn = spoken[len(spoken) // 2]
+    summary = fork_run(parent_run, cid, from_turn, out=tmp_path / "fork")
+    assert summary.failed == 0
+    forked = [(m.turn, m.speaker, m.content, m.visible_to)
+              for m in RunStore.open(summary.run_dir).iter_events({"message"})]
+    assert forked == [(m.turn, m.speaker, m.content, m.visible_to)
+                      for m in store.iter_events({"message"}) if m.conversation_id == cid]
+    values = [(d.kind, d.point, d.value) for d in
+              RunStore.open(summary.run_dir).iter_events({"decision"})]
+    assert values == [(d.kind, d.point, d.value) for d in store.iter_events({"decision"})
+                      if d.conversation_id == cid]
+    with pytest.raises(InputError, match="on which someone spoke"):
+        fork_run(parent_run, cid, 10_000, out=tmp_path / "late")
