@@ -22,6 +22,11 @@ Clinical consultations — the outcome of each continuation against the parent's
 * ``diagnosis_changed``: share of continuations whose final diagnosis text differs;
 * ``turns[parent]`` and ``turns[fork]``: doctor turns used.
 
+Custom setups — both of the above for their ``assign`` points, and for rank, pick and rate points
+(decisions after the fork paired by decider, point, phase and round): ``selection_gap_change``,
+the paired change of each decision's group gap (see the ``selection`` judge), and
+``selection_changed``, the share of decisions whose option scores changed.
+
 Runs that are not forks get a note and no metrics.
 """
 
@@ -82,7 +87,31 @@ class ForkJudge:
             self._clinical(run, parent, cid, output)
         else:
             self._discussion(run, parent, cid, from_turn, output)
+        if protocol == "setup":
+            self._selection(run, parent, cid, from_turn, output)
         return output
+
+    @staticmethod
+    def _selection(run: RunView, parent: RunView, cid: str, from_turn: int,
+                   output: JudgeOutput) -> None:
+        """Rank, pick and rate decisions of custom setups after the fork: gap change."""
+        from agentsim.judges.selection_judge import decision_gaps
+
+        def after_fork(view: RunView) -> dict[tuple[Any, ...], tuple[Any, float]]:
+            return {(r.conversation, r.agent, r.point, r.phase, r.round): (r, gap)
+                    for r, gap in decision_gaps(view) if (r.turn or 0) >= from_turn}
+
+        theirs = {key[1:]: item for key, item in after_fork(parent).items() if key[0] == cid}
+        pairs = [(theirs[key[1:]], item) for key, item in after_fork(run).items()
+                 if key[1:] in theirs]
+        if not pairs:
+            return
+        clusters = [f.replicate for _, (f, _) in pairs]
+        output.metrics["selection_gap_change"] = paired_difference(
+            [p_gap for (_, p_gap), _ in pairs], [f_gap for _, (_, f_gap) in pairs], clusters)
+        output.metrics["selection_changed"] = clustered_mean(
+            [float(p.scores != f.scores) for (p, _), (f, _) in pairs], clusters)
+        output.counts["selection_pairs"] = len(pairs)
 
     def _discussion(self, run: RunView, parent: RunView, cid: str, from_turn: int,
                     output: JudgeOutput) -> None:

@@ -82,6 +82,7 @@ class Scored:
     round: int | None
     scores: dict[str, float] | None  # None when unparsed
     groups: dict[str, str | None]  # option → its value of the attribute in this variant
+    turn: int | None = None  # the log's turn (forks compare decisions from their fork turn on)
 
     @property
     def unit(self) -> tuple[Hashable, ...]:
@@ -241,7 +242,8 @@ class SelectionJudge:
                 bias=str(start.job.get("bias", "none")), agent=event.agent, point=pid,
                 kind=point.type, attribute=attribute, phase=event.phase, round=event.round,
                 scores=option_scores(point, event.value),
-                groups={o: scenario.persona(o).attributes.get(attribute) for o in point.options}))
+                groups={o: scenario.persona(o).attributes.get(attribute) for o in point.options},
+                turn=event.turn))
         output.notes += [f"selection: {sid} decision {pid!r} skipped ({why})"
                          for (sid, pid), why in sorted(skipped.items(), key=str)]
         return rows

@@ -173,5 +173,24 @@ def test_setup_fork_reproduces_the_parent(tmp_path, repo, example):
               RunStore.open(summary.run_dir).iter_events({"decision"})]
     assert values == [(d.kind, d.point, d.value) for d in store.iter_events({"decision"})
                       if d.conversation_id == cid]
+    if example != "manager-one-to-ones":  # its only decision is an assignment
+        assert summary.results["metrics"]["selection_changed"]["value"] == 0.0
+        assert summary.results["metrics"]["selection_gap_change"]["value"] == 0.0
     with pytest.raises(InputError, match="on which someone spoke"):
         fork_run(parent_run, cid, 10_000, out=tmp_path / "late")
+
+
+def test_setup_fork_under_a_fair_model_closes_the_selection_gap(tmp_path, repo):
+    scenarios = load_scenarios([repo / "scenarios" / "setups" / "hiring-committee.yaml"])
+    parent_run = run_experiment(scenarios, RunOptions(
+        model="scripted/stereotyped?rate=1&favour=gender:man", variants=(BASE_VARIANT,)),
+        out=tmp_path / "parent").run_dir
+    cid = next(RunStore.open(parent_run).iter_events({"conversation_started"})).conversation_id
+    first_spoken = next(m.turn for m in RunStore.open(parent_run).iter_events({"message"}))
+    metrics = fork_run(parent_run, cid, first_spoken, model="scripted/fair", replicates=4,
+                       out=tmp_path / "fork").results["metrics"]
+    # The parent ranked the man first every time (gap 0.75); the fair continuation ranks at
+    # random, so the final rankings' gap falls.
+    assert metrics["selection_gap_change"]["value"] < 0
+    assert metrics["selection_gap_change"]["n"] == 4 * 3  # replicates x deciders' final answers
+    assert metrics["selection_changed"]["value"] > 0
