@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # and uneven designs) on the embedded model: about 5 minutes on 2 cores after set-up.
 DEMO_ARGS ?= scenarios/workplace --tag demo
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast test-slow bench clean
 
 setup: $(STAMP)
 
@@ -27,23 +27,29 @@ $(STAMP): pyproject.toml
 	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip wheel --quiet --no-deps \
 	    --no-binary llama-cpp-python --no-cache-dir -w $(WHEELHOUSE) \
 	    llama-cpp-python==$(LLAMA_CPP_VERSION); fi
-	$(BIN)/python -m pip install --quiet --find-links $(WHEELHOUSE) -e '.[test]' \
+	$(BIN)/python -m pip install --quiet --find-links $(WHEELHOUSE) -e '.[test,finetune]' \
 	  llama-cpp-python==$(LLAMA_CPP_VERSION)
 	@touch $(STAMP)
 
 demo: setup
 	$(BIN)/agentsim run $(DEMO_ARGS) --setting interaction --replicates 1 --seed 0
 
+# Tests marked slow (minutes of training on the CPU) run with test-slow; one short training run
+# stays in test.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not integration"
+	$(BIN)/python -m pytest -m "not integration and not slow"
 
 bench: setup
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/concurrency.py
 	$(BIN)/python bench/cache.py
+	$(BIN)/python bench/finetuned.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -24,11 +24,10 @@ from agentsim.cli_replay import (
 )
 from agentsim.cli_graph import add_graph_parser, cmd_graph
 from agentsim.cli_resume import add_resume_parser, cmd_resume
+from agentsim.cli_finetune import add_finetune_parser, cmd_finetune
 from agentsim.cli_judging import (
-    add_finetune_parser,
     add_runs_parsers,
     cmd_export,
-    cmd_finetune,
     cmd_judge,
     cmd_judge_check,
     cmd_judges,

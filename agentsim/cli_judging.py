@@ -1,4 +1,4 @@
-"""Commands about judges and mitigations: list, re-judge, check a judge; fine-tuning data.
+"""Commands about judges and mitigations: list, re-judge, check a judge; browse runs.
 
 Part of the command line (see agentsim.cli); heavy modules are imported inside the commands.
 """
@@ -85,46 +85,6 @@ def cmd_mitigations(args: argparse.Namespace) -> int:
         doc = (REGISTRY.get("mitigation", name).__doc__ or "").strip().splitlines()
         print(f"{name}: {doc[0] if doc else ''}")
     return 0
-
-
-def cmd_finetune(args: argparse.Namespace) -> int:
-    """Write chat-format fine-tuning data (train and dev) from the published files or a run."""
-    from agentsim.errors import InputError
-    from agentsim.finetune import build_from_borah, build_from_run, validate_chat_jsonl
-
-    if args.action != "data":
-        raise InputError(f"unknown finetune action {args.action!r} (known: data)",
-                         source="finetune")
-    if args.borah:
-        report = build_from_borah(args.borah, args.setting, args.out, seed=args.seed)
-    else:
-        report = build_from_run(args.run, args.out, seed=args.seed)
-    rows = {path: validate_chat_jsonl(path) for path in (report.train_path, report.dev_path)}
-    if args.json:
-        print(json.dumps({"train": str(report.train_path), "dev": str(report.dev_path),
-                          "train_rows": report.train_rows, "dev_rows": report.dev_rows,
-                          "sources": report.sources}))
-        return 0
-    console = _console()
-    for path, count in rows.items():
-        console.print(f"{path}: {count} rows (hosted chat fine-tuning layout, validated)")
-    return 0
-
-
-def add_finetune_parser(commands: argparse._SubParsersAction) -> None:
-    """The 'finetune' command's arguments."""
-    finetune = commands.add_parser("finetune", help="fine-tuning data for the finetuned arm")
-    finetune.add_argument("action", choices=["data"], help="data: build train and dev JSONL")
-    source = finetune.add_mutually_exclusive_group(required=True)
-    source.add_argument("--borah", type=Path, metavar="DIR",
-                        help="folder of the published fine-tuning files")
-    source.add_argument("--run", type=Path, metavar="RUN_DIR",
-                        help="a run of ours: neutral decisions become fair examples")
-    finetune.add_argument("--setting", choices=["full", "half"], default="full",
-                          help="full: with and without bias; half: without bias only")
-    finetune.add_argument("--out", type=Path, required=True, help="train file; dev beside it")
-    finetune.add_argument("--seed", type=int, default=0)
-    finetune.add_argument("--json", action="store_true")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

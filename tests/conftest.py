@@ -32,5 +32,7 @@ def anchors() -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test gets its own empty cache of model calls, so tests never see each other's."""
+    """Each test gets its own empty cache of model calls, so tests never see each other's, and
+    its own agentsim home, so registered models never leak from or into the user's."""
     monkeypatch.setenv("AGENTSIM_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache")))
+    monkeypatch.setenv("AGENTSIM_HOME", str(tmp_path_factory.mktemp("agentsim-home")))

