@@ -274,3 +274,23 @@ def test_mitigation_arms_are_compared_on_the_selection_gap(tmp_path):
     assert delta.n == result["counts"]["pairs"]["selection_gap"]["finetuned"] > 50
     assert delta.value == pytest.approx(metrics["selection_gap[arm=finetuned]"].value - 0.75)
     assert delta.value < -0.4
+
+
+def test_probes_ask_every_point_after_every_round_without_changing_the_conversation(tmp_path):
+    plain = run(tmp_path / "a", committee())
+    probed = run(tmp_path / "b", committee(), probes=True)
+    (before,) = conversations(plain.run_dir).values()
+    (after,) = conversations(probed.run_dir).values()
+
+    def said(conv):
+        return [(m.turn, m.agent, m.content, m.visible_to) for m in conv if m.type == "message"]
+
+    def answers(conv, phase):
+        return [(d.agent, d.round, d.value) for d in decisions(conv, "rank") if d.phase == phase]
+
+    assert said(after) == said(before)
+    assert answers(after, "final") == answers(before, "final")
+    assert answers(after, "first") == answers(before, "first")
+    assert answers(before, "probe") == []
+    assert sorted({r for _, r, _ in answers(after, "probe")}) == [1, 2, 3]
+    assert len(answers(after, "probe")) == 3 * 3  # three deciders after each of three rounds
