@@ -149,7 +149,9 @@ class SetupProtocol(Frozen):
         for point in self.decisions:
             for role in point.by:
                 self._known(role, f"decisions[{point.id}].by")
-                if not [s for s in graph.predecessors(role) if s in speaking]:
+                heard = [s for s in graph.predecessors(role) if s in speaking
+                         and (s != role or len(self.roles[role].played_by) > 1)]
+                if not heard:
                     raise ValueError(f"topology: decision-maker {role!r} ({point.id}) hears "
                                      "nobody who speaks")
         policy = self.turns

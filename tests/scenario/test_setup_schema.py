@@ -81,6 +81,19 @@ def test_schema_errors_name_the_field(changes, message):
     assert message in error_of(scenario(**changes))
 
 
+def test_a_lone_decider_hearing_only_itself_hears_nobody():
+    # The members hear the chair, but the chair (one persona) hears only its own role.
+    alone = scenario(topology={"hears": {"chair": ["chair"], "member": ["chair", "member"]}})
+    assert "decision-maker 'chair' (ranking) hears nobody" in error_of(alone)
+    # Two personas of one role do hear each other.
+    peers = scenario(roles={"chair": {"played_by": ["chair"], "prompt": "x", "speaks": False},
+                            "member": {"played_by": ["m1", "m2"], "prompt": "x"}},
+                     topology={"hears": {"member": ["member"]}},
+                     decisions=[{"id": "r", "type": "pick", "by": ["member"],
+                                 "options": ["ca", "cb"]}])
+    assert parse_scenario(peers, "ok.yaml").protocol.decisions[0].by == ("member",)
+
+
 def test_role_errors_against_the_personas():
     bad = scenario(roles={"chair": {"played_by": ["ghost"], "prompt": "x"},
                           "member": {"played_by": ["m1"], "prompt": "x"}})
