@@ -48,6 +48,84 @@ def _role(text: str) -> tuple[str, str]:
     return name.strip(), model.strip()
 
 
+def _per_model(kind: Any, low: float | None = None, high: float | None = None,
+               url: bool = False) -> Any:
+    """An argparse type for ``VALUE`` (every model) or ``MODEL=VALUE`` (one model)."""
+
+    def parse(text: str) -> tuple[str, Any]:
+        if url:
+            head, sep, tail = text.partition("=")
+            model, raw = (head, tail) if sep and "://" not in head else ("*", text)
+        else:
+            model, sep, raw = text.rpartition("=")
+            model = model if sep else "*"
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected [MODEL=]VALUE, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+            raise argparse.ArgumentTypeError(f"{raw!r} is out of range: must be {bounds}")
+        return model.strip() or "*", value
+
+    return parse
+
+
+def _mode(text: str) -> str:
+    from_modes = ("auto", "json_schema", "json_object", "vllm", "ollama", "text")
+    if text not in from_modes:
+        raise ValueError(text)
+    return text
+
+
+def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    """Where models are served and how they are called (``run``, ``compare``)."""
+    group = parser.add_argument_group(
+        "model servers", "VALUE applies to every model, MODEL=VALUE to one (a --model/--role "
+        "name or a models-config name)")
+    group.add_argument("--models-config", type=Path, metavar="FILE",
+                       help="YAML file naming models: provider, api_base, key variable, "
+                       "structured-output mode, rate limits, timeout (see README)")
+    group.add_argument("--router-config", type=Path, metavar="FILE",
+                       help="YAML file with a litellm Router model_list: one model name "
+                       "balanced over several servers")
+    group.add_argument("--api-base", action="append", default=[], metavar="[MODEL=]URL",
+                       type=_per_model(str, url=True), help="base URL of the server")
+    group.add_argument("--structured", action="append", default=[], metavar="[MODEL=]MODE",
+                       type=_per_model(_mode), help="how structured output is requested: auto "
+                       "(probe once; default), json_schema, json_object (llama.cpp's server), "
+                       "vllm, ollama or text")
+    group.add_argument("--rpm", action="append", default=[], metavar="[MODEL=]N",
+                       type=_per_model(float, low=0.001), help="requests per minute")
+    group.add_argument("--tpm", action="append", default=[], metavar="[MODEL=]N",
+                       type=_per_model(float, low=1), help="tokens per minute")
+    group.add_argument("--max-in-flight", action="append", default=[], metavar="[MODEL=]N",
+                       type=_per_model(int, low=1), help="model calls in flight at once")
+    group.add_argument("--timeout", action="append", default=[], metavar="[MODEL=]SECONDS",
+                       type=_per_model(float, low=0.001), help="seconds one call may take "
+                       "(default 120)")
+    group.add_argument("--retries", action="append", default=[], metavar="[MODEL=]N",
+                       type=_per_model(int, low=0, high=100), help="retries of a transient "
+                       "error: rate limit, timeout, 5xx, lost connection (default 8, about 90 s "
+                       "of backoff)")
+    group.add_argument("--no-probe", action="store_true",
+                       help="do not probe servers for their structured-output mode")
+    parser.add_argument("--max-failures", metavar="N|P%",
+                        help="stop starting conversations once more than N (or P%% of the "
+                        "planned) have failed; exit status 3, resumable")
+
+
+def endpoint_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The per-model options of the command line, by model name ('*': every model)."""
+    options: dict[str, dict[str, Any]] = {}
+    for option, key in (("api_base", "api_base"), ("structured", "structured"), ("rpm", "rpm"),
+                        ("tpm", "tpm"), ("max_in_flight", "max_in_flight"),
+                        ("timeout", "timeout"), ("retries", "retries")):
+        for model, value in getattr(args, option, []) or []:
+            options.setdefault(model, {})[key] = value
+    return options
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of a run, shared by ``run`` and ``compare`` (see :func:`run_options`)."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
@@ -75,7 +153,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="conversations in flight (default 1 with a local model, else 8)")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=200)
-    parser.add_argument("--retries", type=int, default=3, help="retries of a failed model call")
+    add_endpoint_options(parser)
     parser.add_argument("--out", type=Path, help="run folder (default runs/<run_id>)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     clinical = parser.add_argument_group("clinical consultations")
@@ -229,11 +307,18 @@ def run_options(args: argparse.Namespace, arms: tuple[str, ...]) -> Any:
     from agentsim.runs.runner import RunOptions
     from agentsim.scenario.variants import BASE_VARIANT, parse_vary
 
+    from agentsim.models.endpoints import load_models_config, load_router_config
+
     return RunOptions(
-        model=args.model or DEFAULT_MODEL, roles=dict(args.role), setting=args.setting,
+        model=DEFAULT_MODEL if args.model is None else args.model, roles=dict(args.role),
+        setting=args.setting,
         rounds=args.rounds, replicates=args.replicates, seed=args.seed,
         concurrency=args.concurrency, temperature=args.temperature, max_tokens=args.max_tokens,
-        retries=args.retries, biases=tuple(args.bias),
+        models_config=(load_models_config(args.models_config).model_dump()
+                       if args.models_config else None),
+        router_list=load_router_config(args.router_config) if args.router_config else None,
+        endpoint_options=endpoint_options(args), max_failures=args.max_failures,
+        probe=not args.no_probe, biases=tuple(args.bias),
         variants=(tuple(parse_vary(args.vary)) if args.vary
                   else (BASE_VARIANT,) if args.no_variants else None),
         max_turns=args.max_turns, probes=args.probes, arms=arms,
@@ -277,9 +362,12 @@ def _run_with_progress(args: argparse.Namespace, scenarios: list[Any], options: 
     def on_done(job: Any, ok: bool) -> None:
         progress.advance(task_ref["id"])
 
+    def on_warning(text: str) -> None:
+        console.print(f"[yellow]warning:[/] {_escape(text)}", soft_wrap=True)
+
     with progress:
         return run_experiment(scenarios, options, out=args.out, on_start=on_start,
-                              on_done=on_done)
+                              on_done=on_done, on_warning=on_warning)
 
 
 def _small_model_note(console: Any, options: Any) -> None:
@@ -292,6 +380,10 @@ def _run_payload(summary: Any) -> dict[str, Any]:
     """The JSON object of a finished run (``run --json``; ``compare --json`` adds to it)."""
     return {"run_dir": str(summary.run_dir), "conversations": summary.conversations,
             "failed": summary.failed, "errors": summary.errors,
+            "failures": summary.results.get("failures", {}),
+            "not_run": summary.not_run, "stopped": summary.stopped,
+            "exit_status": summary.exit_status, "warnings": summary.warnings,
+            "parsing": summary.results.get("parsing", {}),
             "metrics": summary.results["metrics"], "counts": summary.results["counts"]}
 
 
@@ -308,7 +400,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print_run_summary(console, summary)
         _small_model_note(console, options)
-    return 0
+    return summary.exit_status
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -348,7 +440,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**_run_payload(summary), "comparison": data,
                           "plots": [str(p) for p in plots]}))
-        return 0
+        return summary.exit_status
     for table in comparison_tables(comparison):
         console.print(table)
     failed = f"{summary.failed} failed" if summary.failed else "none failed"
@@ -358,9 +450,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         console.print(f"[dim]{_escape(note)}[/]")
     console.print(f"Comparison: [bold]{summary.run_dir / COMPARISON_FILE}[/]")
     console.print("Plots: " + ", ".join(str(p) for p in plots))
+    if summary.failed or summary.not_run:
+        from agentsim.reporting import print_run_summary
+
+        print_run_summary(console, summary)
     console.print(f"Run folder: [bold]{summary.run_dir}[/]")
     _small_model_note(console, options)
-    return 0
+    return summary.exit_status
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -70,7 +70,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                           "metrics": summary.results["metrics"]}))
     else:
         print_run_summary(_console(), summary)
-    return 0
+    return summary.exit_status
 
 
 def cmd_import_transcript(args: argparse.Namespace) -> int:

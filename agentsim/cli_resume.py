@@ -15,6 +15,8 @@ def add_resume_parser(commands: argparse._SubParsersAction) -> None:
     resume = commands.add_parser("resume", help="finish a run that was interrupted or killed")
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     resume.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    resume.add_argument("--no-retry-failed", dest="retry_failed", action="store_false",
+                        help="run only unfinished conversations, not failed ones")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -27,13 +29,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     def on_start(remaining: int, done: int) -> None:
         state.update(remaining=remaining, done=done)
-        console.print(f"{done} conversations already finished; running {remaining}")
+        console.print(f"{done} conversations already done; running {remaining}")
 
-    summary = resume_run(args.run_dir, on_start=on_start)
+    def on_warning(text: str) -> None:
+        console.print(f"[yellow]warning:[/] {text}", soft_wrap=True, markup=False)
+
+    summary = resume_run(args.run_dir, on_start=on_start, retry_failed=args.retry_failed,
+                         on_warning=on_warning)
     if args.json:
         print(json.dumps({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
                           "failed": summary.failed, "resumed": state.get("remaining", 0),
-                          "errors": summary.errors, "metrics": summary.results["metrics"]}))
+                          "errors": summary.errors, "exit_status": summary.exit_status,
+                          "metrics": summary.results["metrics"]}))
     else:
         print_run_summary(console, summary)
-    return 0
+    return summary.exit_status

@@ -66,16 +66,34 @@ class ScenarioError(InputError):
 
 
 class ModelError(AgentsimError):
-    """A model call that failed after its retries; ``model`` names the model."""
+    """A model call that failed; ``model`` names the model.
 
-    def __init__(self, message: str, *, model: str, retryable: bool = True) -> None:
+    ``kind`` says what went wrong in words a summary can group by: ``rate_limit``, ``timeout``,
+    ``connection``, ``server`` (5xx), ``empty_reply`` (transient, retried) or ``auth``,
+    ``not_found``, ``bad_request``, ``unsupported_param``, ``unknown_provider`` (permanent, never
+    retried). ``attempts`` counts the attempts made; ``retry_after`` is the server's wait, when it
+    sent one.
+    """
+
+    def __init__(self, message: str, *, model: str, retryable: bool = True,
+                 kind: str = "error", attempts: int = 1,
+                 retry_after: float | None = None) -> None:
         self.model = model
         self.retryable = retryable
+        self.kind = kind
+        self.attempts = attempts
+        self.retry_after = retry_after
+        self.detail = message
         super().__init__(f"{model}: {message}")
 
 
 class ModelNameError(InputError):
     """A model name agentsim cannot route (unknown ``local/`` model, bad ``scripted/`` knob)."""
+
+
+class EndpointError(InputError):
+    """A model that cannot be used as configured, found before a run starts: an unknown
+    provider, a missing key, a server that cannot be reached or refuses the key."""
 
 
 class DecisionParseError(AgentsimError):

@@ -75,17 +75,56 @@ def breakdown_table(groups: dict[str, dict[str, Any]], title: str = "By group") 
 
 
 def print_run_summary(console: Console, summary: Any) -> None:
-    """Print the metrics tables, the counts and where the run folder is."""
+    """Print the metrics tables, the counts, failures and parsing, and where the run is."""
     results = summary.results
     print_metrics(console, results)
+    print_parsing(console, results.get("parsing"))
     failed = f"{summary.failed} failed" + (
         " (" + ", ".join(f"{k}: {v}" for k, v in summary.errors.items()) + ")"
         if summary.errors else ""
     )
     console.print(f"{summary.conversations} conversations, {failed}")
+    for kind, reason in (results.get("failures") or {}).items():
+        console.print(f"[red]  {escape(kind)} × {reason['count']}:[/] "
+                      f"{escape(reason['example'][:300])}", soft_wrap=True)
+    if getattr(summary, "stopped", False):
+        console.print(f"[red]Stopped early by --max-failures: {summary.not_run} conversations "
+                      "not run.[/] Fix the cause, then: agentsim resume "
+                      f"{escape(str(summary.run_dir))}")
+    elif summary.failed or getattr(summary, "not_run", 0):
+        console.print("[yellow]Failed conversations are left out of every metric; "
+                      f"agentsim resume {escape(str(summary.run_dir))} runs them again.[/]")
+    for warning in getattr(summary, "warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     for note in results.get("notes", []):
         console.print(f"[dim]{escape(note)}[/]")
     console.print(f"Run folder: [bold]{summary.run_dir}[/]")
+
+
+def print_parsing(console: Console, parsing: dict[str, Any] | None) -> None:
+    """Decisions parsed per persona, when anything was unparsed or read from free text."""
+    if not parsing or not parsing.get("decisions"):
+        return
+    agents = parsing["by_agent"]
+    if not parsing["unparsed"] and not parsing["free_text_calls"]:
+        console.print(f"[dim]decisions: {parsing['decisions']} of {parsing['decisions']} "
+                      "parsed, every one schema-constrained[/]")
+        return
+    table = Table(title="Decisions per persona", title_justify="left")
+    for column in ("persona", "decisions", "unparsed", "share", "constrained calls", "models"):
+        table.add_column(column, justify="left" if column in ("persona", "models") else "right")
+    for agent, row in agents.items():
+        share = row["unparsed_share"]
+        table.add_row(escape(agent), str(row["decisions"]), str(row["unparsed"]),
+                      "—" if share is None else f"{share:.0%}",
+                      f"{row['constrained_calls']} of {row['calls']}",
+                      escape(", ".join(f"{m} ({'/'.join(row['modes'])})" for m in row["models"])))
+    console.print(table)
+    spread = parsing.get("spread") or 0
+    if spread >= 0.1:
+        console.print(f"[yellow]warning:[/] the unparsed share differs by {spread:.0%} between "
+                      "personas: missing decisions are tied to personas and can bias every "
+                      "comparison between them")
 
 
 def print_metrics(console: Console, results: dict[str, Any]) -> None:

@@ -68,8 +68,10 @@ class RunView:
         return self._applied[key]
 
     def events(self, *types: str) -> Iterator[EventBase]:
-        """Stream the run's events of the given types (all when none given)."""
-        return self.store.iter_events(set(types) if types else None)
+        """Stream the run's events of the given types (all when none given), of conversations
+        that finished successfully only: a failed conversation's partial decisions never enter
+        a metric (the run's summary counts and explains the failures)."""
+        return self.store.iter_events(set(types) if types else None, complete_only=True)
 
 
 @dataclass

@@ -1,36 +1,48 @@
-"""The one module that imports litellm: agentsim's providers and the completion call.
+"""The one module that imports litellm: agentsim's providers, the completion call, probes.
 
 litellm takes seconds to import, so this module is imported only when a model is first called;
 ``agentsim --help``, ``validate`` and ``report`` never load it. The cost map is read from the
 installed package, never from the network.
+
+What is sent depends on the endpoint (agentsim.models.endpoints): its API base and key (read from
+the named variable at call time, never stored), the structured-output mode, and only the sampling
+parameters the provider takes (litellm's ``get_supported_openai_params``; a parameter it does not
+take, such as ``seed`` for Anthropic, is dropped and the drop recorded with the call). litellm's
+own retries are off: the client's retry loop is the only one. Every litellm error becomes a
+:class:`ModelError` that says whether a retry can help; other exceptions are bugs and propagate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from functools import lru_cache
 from typing import Any
 
+# Never reach for the network at import or on a first call (cost map, Anthropic beta headers).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
 
 import litellm  # noqa: E402
 from litellm import CustomLLM  # noqa: E402
 
+from agentsim.errors import ModelError  # noqa: E402
 from agentsim.models import scripted  # noqa: E402
 from agentsim.models.base import ModelRequest  # noqa: E402
+from agentsim.models.endpoints import Endpoint, read_key, safe_url  # noqa: E402
 from agentsim.models.local import shared_models  # noqa: E402
 from agentsim.models.names import parse_model_name  # noqa: E402
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
 
-# Errors no retry can fix: wrong key, wrong model, bad request.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    litellm.AuthenticationError,
-    litellm.NotFoundError,
-    litellm.BadRequestError,
-    litellm.PermissionDeniedError,
-)
+# Sampling parameters agentsim sends; each is dropped for a provider that does not take it.
+SAMPLING = ("temperature", "max_tokens", "seed")
+# Providers whose servers a user may run without a key (the OpenAI SDK still wants one).
+SELF_HOSTED = {"openai", "hosted_vllm", "text-completion-openai"}
+# HTTP statuses worth a retry.
+TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
 
 def _request_of(model: str, messages: list, optional: dict, litellm_params: dict) -> tuple:
@@ -106,37 +118,238 @@ litellm.custom_provider_map = [
 LOCAL_MODELS = LOCAL.models
 
 
-async def acompletion(request: ModelRequest, attempt: int, timeout_s: float) -> tuple[str, Any]:
-    """One litellm call for ``request``; returns (text, usage)."""
-    name = parse_model_name(request.model)
-    kwargs: dict[str, Any] = {
-        "model": request.model,
-        "messages": request.messages,
-        "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
-        "seed": request.seed,
-        "timeout": timeout_s,
-    }
-    if request.schema is not None:
-        if name.is_ours:
-            kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+# -- what to send ------------------------------------------------------------------------------
+def provider_of(model: str) -> str:
+    """The provider prefix of a litellm name (``openai`` for ``openai/gpt-4o-mini``)."""
+    return model.split("/", 1)[0] if "/" in model else ""
+
+
+def known_providers() -> set[str]:
+    """Every provider prefix litellm routes, plus agentsim's own."""
+    names = {str(getattr(p, "value", p)) for p in litellm.provider_list}
+    return names | {"local", "scripted"}
+
+
+@lru_cache(maxsize=256)
+def supported_params(model: str) -> frozenset[str] | None:
+    """The OpenAI-style parameters litellm maps for this model's provider (None: unknown)."""
+    provider = provider_of(model)
+    try:
+        params = litellm.get_supported_openai_params(model=model.split("/", 1)[-1],
+                                                     custom_llm_provider=provider or None)
+    except Exception:  # noqa: BLE001 - an unmapped provider: send everything, as OpenAI would
+        return None
+    return frozenset(params) if params is not None else None
+
+
+def structured_kwargs(mode: str, schema: dict[str, Any], params: dict[str, Any]) -> dict:
+    """The keyword arguments that ask an endpoint in ``mode`` for output matching ``schema``."""
+    if mode == "json_schema":
+        return {"response_format": {"type": "json_schema", "json_schema": {
+            "name": "answer", "schema": schema, "strict": True}}}
+    if mode == "json_object":  # llama-cpp-python's server reads the schema from here
+        return {"response_format": {"type": "json_object", "schema": schema}}
+    if mode == "vllm":  # newer vLLM reads structured_outputs, older guided_json
+        extra = dict(params.get("extra_body") or {})
+        extra |= {"structured_outputs": {"json": schema}, "guided_json": schema}
+        return {"extra_body": extra}
+    if mode == "ollama":
+        return {"format": schema}
+    return {}
+
+
+def call_kwargs(endpoint: Endpoint, request: ModelRequest, timeout: float) -> tuple[dict, list]:
+    """(litellm keyword arguments, dropped parameter names) for one call."""
+    kwargs: dict[str, Any] = {**endpoint.params, "model": endpoint.model if not endpoint.router
+                              else endpoint.name, "messages": request.messages,
+                              "timeout": timeout}
+    supported = None if endpoint.router or endpoint.in_process \
+        else supported_params(endpoint.model)
+    dropped = []
+    for name, value in (("temperature", request.temperature),
+                        ("max_tokens", request.max_tokens), ("seed", request.seed)):
+        if supported is not None and name not in supported:
+            dropped.append(name)
         else:
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "decision", "schema": request.schema, "strict": True},
-            }
-    if name.is_ours:
-        kwargs["metadata"] = {
-            "agentsim_context": {**request.context, "purpose": request.purpose},
-            "agentsim_attempt": attempt,
-        }
-    response = await litellm.acompletion(**kwargs)
-    return response.choices[0].message.content or "", getattr(response, "usage", None)
+            kwargs[name] = value
+    if endpoint.api_base and not endpoint.router:
+        kwargs["api_base"] = endpoint.api_base
+    key = read_key(endpoint)
+    if key:
+        kwargs["api_key"] = key
+    elif endpoint.api_base and not endpoint.router \
+            and provider_of(endpoint.model) in SELF_HOSTED:
+        kwargs["api_key"] = "not-needed"  # self-hosted servers take none; the SDK wants one
+    if request.schema is not None:
+        kwargs |= structured_kwargs(endpoint.structured, request.schema, endpoint.params)
+    if not endpoint.router:
+        kwargs["max_retries"] = 0  # the client's retry loop is the only one
+    return kwargs, dropped
+
+
+# -- errors ------------------------------------------------------------------------------------
+def retry_after(error: BaseException) -> float | None:
+    """The server's ``Retry-After`` (seconds), from whichever place litellm kept it."""
+    for headers in (getattr(error, "litellm_response_headers", None),
+                    getattr(error, "headers", None),
+                    getattr(getattr(error, "response", None), "headers", None)):
+        if not headers:
+            continue
+        try:
+            value = headers.get("retry-after") or headers.get("Retry-After")
+        except AttributeError:
+            continue
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+            import time
+
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+# litellm reports a refused connection to an OpenAI-compatible server as a 500; these words in
+# the message (or an httpx connect error as the cause) tell it from a server's own 500.
+CONNECTION_WORDS = ("connection error", "connection refused", "connecterror",
+                    "failed to establish", "cannot connect", "all connection attempts failed",
+                    "name or service not known", "nodename nor servname")
+
+
+def _lost_connection(error: BaseException) -> bool:
+    import httpx
+
+    cause: BaseException | None = error
+    for _ in range(5):
+        if cause is None:
+            break
+        if isinstance(cause, httpx.ConnectError | ConnectionError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    text = str(error).lower()
+    return any(word in text for word in CONNECTION_WORDS)
+
+
+def _no_key_given(text: str) -> bool:
+    """True for the SDKs' complaint that no key was given at all (nothing was sent)."""
+    lowered = text.lower()
+    return "missing credentials" in lowered or bool(
+        "missing" in lowered and "api key" in lowered and "set" in lowered)
+
+
+def classify(error: BaseException, model: str) -> ModelError | None:
+    """A litellm or transport error as a ModelError (None: not a provider error, a bug)."""
+    text = str(error)
+    status = getattr(error, "status_code", None)
+    if isinstance(error, litellm.RateLimitError):
+        return ModelError(text, model=model, kind="rate_limit", retry_after=retry_after(error))
+    if isinstance(error, litellm.Timeout | asyncio.TimeoutError):
+        return ModelError(text, model=model, kind="timeout")
+    if isinstance(error, litellm.AuthenticationError | litellm.PermissionDeniedError):
+        return ModelError(text, model=model, kind="auth", retryable=False)
+    if _no_key_given(text):  # raised before any request (the SDK's own check), as a 500
+        return ModelError(text, model=model, kind="auth", retryable=False)
+    if isinstance(error, litellm.NotFoundError):
+        return ModelError(text, model=model, kind="not_found", retryable=False)
+    if isinstance(error, litellm.UnsupportedParamsError):
+        return ModelError(text, model=model, kind="unsupported_param", retryable=False)
+    if isinstance(error, litellm.BadRequestError | litellm.UnprocessableEntityError):
+        if "LLM Provider NOT provided" in text:
+            return ModelError(text, model=model, kind="unknown_provider", retryable=False)
+        return ModelError(text, model=model, kind="bad_request", retryable=False)
+    if isinstance(error, litellm.APIConnectionError) or (
+            isinstance(error, litellm.InternalServerError) and _lost_connection(error)):
+        return ModelError(text, model=model, kind="connection")
+    if isinstance(error, litellm.InternalServerError | litellm.ServiceUnavailableError
+                  | litellm.BadGatewayError | litellm.APIError) or status is not None:
+        if status in (401, 403):
+            return ModelError(text, model=model, kind="auth", retryable=False)
+        if isinstance(status, int) and 400 <= status < 500 and status not in TRANSIENT_STATUS:
+            return ModelError(text, model=model, kind="bad_request", retryable=False)
+        return ModelError(text, model=model, kind="server",
+                          retry_after=retry_after(error))
+    import httpx
+
+    if isinstance(error, httpx.TransportError | ConnectionError):
+        return ModelError(text, model=model, kind="connection")
+    return None
+
+
+# -- the call ----------------------------------------------------------------------------------
+_ROUTERS: dict[str, Any] = {}
+
+
+def router_for(model_list: list[dict[str, Any]]) -> Any:
+    """One litellm Router per model list (its own retries off: the client retries).
+
+    Routers are kept by the list's content, not its ``id``: the list of an earlier run may be
+    freed and a new one (other servers) allocated at the same address.
+    """
+    import json
+
+    key = json.dumps(model_list, sort_keys=True, default=str)
+    if key not in _ROUTERS:
+        deployments = []
+        for item in model_list:
+            params = dict(item["litellm_params"])
+            if params.get("api_base") and not params.get("api_key") \
+                    and provider_of(params["model"]) in SELF_HOSTED:
+                params["api_key"] = "not-needed"  # a server of the user's that takes no key
+            deployments.append({**item, "litellm_params": params})
+        _ROUTERS[key] = litellm.Router(model_list=deployments, num_retries=0,
+                                       disable_cooldowns=True)
+    return _ROUTERS[key]
+
+
+async def acompletion(endpoint: Endpoint, request: ModelRequest, attempt: int,
+                      router_list: list[dict[str, Any]] | None = None,
+                      timeout: float | None = None) -> tuple[str, Any, dict[str, Any]]:
+    """One call for ``request`` at ``endpoint``; returns (text, usage, meta)."""
+    kwargs, dropped = call_kwargs(endpoint, request, timeout or endpoint.timeout)
+    if endpoint.in_process:  # agentsim's own providers through litellm's route (tests)
+        kwargs.pop("max_retries", None)
+        if request.schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+        kwargs["metadata"] = {"agentsim_context": {**request.context, "purpose": request.purpose},
+                              "agentsim_attempt": attempt}
+    try:
+        if endpoint.router:
+            response = await router_for(router_list or []).acompletion(**kwargs)
+        else:
+            response = await litellm.acompletion(**kwargs)
+    except Exception as error:  # noqa: BLE001 - classified below; bugs re-raised as they are
+        classified = classify(error, request.model)
+        if classified is None:
+            raise
+        raise classified from None
+    hidden = getattr(response, "_hidden_params", None) or {}
+    served_base = hidden.get("api_base") or endpoint.api_base
+    meta = {"endpoint": "in-process" if endpoint.in_process else safe_url(served_base)
+            or provider_of(endpoint.model),
+            "dropped": dropped, "served_model": getattr(response, "model", None),
+            "fingerprint": getattr(response, "system_fingerprint", None)}
+    choice = response.choices[0]
+    return (choice.message.content or "", getattr(response, "usage", None), meta)
 
 
 def supports_schema(model: str) -> bool:
     """litellm's knowledge of whether a hosted model takes a JSON schema."""
     try:
         return bool(litellm.supports_response_schema(model=model))
-    except Exception:  # unknown models: ask for the text format instead
+    except Exception:  # noqa: BLE001 - unknown models: ask for the text format instead
         return False
+
+
+def missing_keys(model: str) -> list[str]:
+    """Environment variables litellm needs for ``model`` that are not set."""
+    try:
+        report = litellm.validate_environment(model=model)
+    except Exception:  # noqa: BLE001 - a provider litellm cannot check: nothing to report
+        return []
+    return list(report.get("missing_keys") or []) if not report.get("keys_in_environment") \
+        else []

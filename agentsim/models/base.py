@@ -37,3 +37,8 @@ class ModelReply:
     attempts: int = 1
     structured: bool = False
     cached: bool = False
+    structured_mode: str | None = None  # how the schema was sent (see models.endpoints)
+    endpoint: str | None = None  # who answered: base URL, router deployment or 'in-process'
+    queued_s: float = 0.0  # time spent waiting in agentsim's rate limiter before sending
+    dropped_params: tuple[str, ...] = ()  # parameters the provider does not take
+    served_model: str | None = None  # the model name the server reported, when it did

@@ -1,8 +1,10 @@
 """An on-disk cache of model calls, so that re-running an experiment costs nothing.
 
-The key is a hash of everything that determines an answer: the model name, the messages, the
-JSON schema, the sampling parameters, the call's seed and the replicate number — replicates of a
-conversation therefore never collapse into copies of one another. Entries are small JSON files
+The key is a hash of everything that determines an answer: the model name, the endpoint that
+serves it (API base, router deployments, structured-output mode, extra parameters: the same name
+on another server is another model), the messages, the JSON schema, the sampling parameters, the
+call's seed and the replicate number — replicates of a conversation therefore never collapse into
+copies of one another. Entries are small JSON files
 sharded by the key's first two characters, written atomically, so concurrent runs can share a
 cache folder. The folder is ``--cache-dir``, else ``$AGENTSIM_CACHE_DIR``, else
 ``~/.cache/agentsim/calls``. Failed calls are never cached.
@@ -26,10 +28,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(ENV) or Path.home() / ".cache" / "agentsim" / "calls")
 
 
-def cache_key(request: ModelRequest) -> str:
-    """The hash of everything that determines a model's answer."""
+def cache_key(request: ModelRequest, endpoint: str = "") -> str:
+    """The hash of everything that determines a model's answer; ``endpoint`` is the identity of
+    the endpoint serving ``request.model`` (see Endpoint.identity)."""
     material = json.dumps(
-        {"model": request.model, "messages": request.messages, "schema": request.schema,
+        {"model": request.model, "endpoint": endpoint, "messages": request.messages, "schema": request.schema,
          "temperature": request.temperature, "max_tokens": request.max_tokens,
          "seed": request.seed, "replicate": request.replicate, "purpose": request.purpose},
         sort_keys=True, ensure_ascii=False)
@@ -45,16 +48,16 @@ class DiskCache:
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
-    def get(self, request: ModelRequest) -> dict[str, Any] | None:
+    def get(self, request: ModelRequest, endpoint: str = "") -> dict[str, Any] | None:
         """The stored answer, or None (a missing or unreadable entry is a miss)."""
         try:
-            return json.loads(self._path(cache_key(request)).read_text("utf-8"))
+            return json.loads(self._path(cache_key(request, endpoint)).read_text("utf-8"))
         except (OSError, json.JSONDecodeError):
             return None
 
-    def put(self, request: ModelRequest, answer: dict[str, Any]) -> None:
+    def put(self, request: ModelRequest, answer: dict[str, Any], endpoint: str = "") -> None:
         """Store an answer (text and token counts) atomically."""
-        path = self._path(cache_key(request))
+        path = self._path(cache_key(request, endpoint))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(answer), "utf-8")

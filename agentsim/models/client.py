@@ -1,12 +1,19 @@
 """The single model client: every model call of agentsim goes through :class:`ModelClient`.
 
-Hosted models are routed by litellm. agentsim's own in-process providers (``local/`` and
-``scripted/``) are registered with litellm as custom providers, so ``litellm.completion`` reaches
-them too, but the client calls them directly: litellm's per-call bookkeeping (cost maps, logging
-objects) costs several milliseconds, more than the scripted model itself, and would dominate the
-framework overhead (see bench/overhead.py). The client adds what a research run needs on top:
-retries with exponential backoff and jitter for transient errors, no retry for permanent ones,
-redaction of secrets from error text, and a reply that records tokens, latency and attempts.
+A model name resolves to an :class:`~agentsim.models.endpoints.Endpoint` (where it is served,
+how structured output is requested, its limits). Hosted models and model servers are called
+through litellm (``agentsim.models._litellm``); agentsim's own in-process providers (``local/``
+and ``scripted/``) are registered with litellm as custom providers, so ``litellm.completion``
+reaches them too, but the client calls them directly: litellm's per-call bookkeeping costs
+several milliseconds, more than the scripted model itself (see bench/overhead.py).
+
+What the client adds on top: rate limits enforced before a call is sent (requests and tokens per
+minute, calls in flight; 429 answers and ``Retry-After`` slow the endpoint down), retries with
+exponential backoff of transient errors only (rate limits, timeouts, 5xx, lost connections,
+empty replies), no retry of permanent ones (bad key, unknown model, rejected request), and after a
+permanent error the endpoint fails fast, so the error is reported once and not per call. A bug
+(any other exception) is raised at once. Every reply records tokens, latency, time queued, the
+structured-output mode, the endpoint and parameters the provider does not take.
 """
 
 from __future__ import annotations
@@ -17,26 +24,39 @@ import os
 import random
 import re
 import time
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from agentsim.errors import AgentsimError, ModelError
+from agentsim.errors import ModelError
 from agentsim.models import scripted
 from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.models.cache import DiskCache
+from agentsim.models.endpoints import (
+    SECRET_NAME,
+    Endpoint,
+    EndpointOverrides,
+    EndpointResolver,
+)
+from agentsim.models.limits import Limiter
 from agentsim.models.local import LocalModels, resolve_local, shared_models
 from agentsim.models.names import ModelName, parse_model_name
 
 log = logging.getLogger("agentsim.models")
-SECRET_NAMES = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
+# Backoff between retries: base * 2**k, capped, with jitter. With the defaults (8 retries) a
+# transient outage of about a minute and a half is ridden out.
+BACKOFF_CAP_S = 20.0
+# Kinds of permanent error after which the endpoint fails fast for the rest of the run.
+DEAD_KINDS = {"auth", "not_found", "unknown_provider"}
 
 
 def redact(text: str) -> str:
     """Remove the values of secret-looking environment variables and key-shaped strings."""
     for name, value in os.environ.items():
-        if SECRET_NAMES.search(name) and len(value) >= 8:
+        if SECRET_NAME.search(name) and len(value) >= 8:
             text = text.replace(value, "***")
-    return re.sub(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{12,}", "***", text)
+    text = re.sub(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{12,}", "***", text)
+    return re.sub(r"(?i)([?&](?:api[_-]?key|key|token|access_token)=)[^&\s\"']+", r"\1***", text)
 
 
 @lru_cache(maxsize=1)
@@ -83,72 +103,157 @@ async def in_process_completion(name: ModelName, request: ModelRequest, attempt:
             _Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))))
 
 
-class ModelClient:
-    """Calls models with retries; one instance serves a whole run."""
+def estimated_tokens(request: ModelRequest) -> int:
+    """Tokens a call may use, for the tokens-per-minute limit: about 4 characters a token."""
+    chars = sum(len(str(m.get("content", ""))) for m in request.messages)
+    return chars // 4 + request.max_tokens
 
-    def __init__(self, *, retries: int = 3, backoff_s: float = 0.5, timeout_s: float = 300.0,
-                 seed: int = 0, local: LocalModels | None = None,
-                 via_litellm: bool = False, cache: DiskCache | None = None) -> None:
-        self.retries = retries
+
+class ModelClient:
+    """Calls models with limits and retries; one instance serves a whole run.
+
+    ``retries`` and ``timeout_s``, when given, apply to every endpoint (the command line's
+    ``--retries`` and ``--timeout`` without a model); otherwise each endpoint's own values hold.
+    """
+
+    def __init__(self, *, retries: int | None = None, backoff_s: float = 1.0,
+                 timeout_s: float | None = None, seed: int = 0,
+                 local: LocalModels | None = None, via_litellm: bool = False,
+                 cache: DiskCache | None = None,
+                 resolver: EndpointResolver | None = None) -> None:
+        overrides = {k: v for k, v in {"retries": retries, "timeout": timeout_s}.items()
+                     if v is not None}
+        self.resolver = resolver or EndpointResolver(
+            overrides=EndpointOverrides({"*": overrides} if overrides else {}))
         self.backoff_s = backoff_s
-        self.timeout_s = timeout_s
         self.local = local or shared_models()
         self.via_litellm = via_litellm  # route in-process providers through litellm too
         self.cache = cache
         self._jitter = random.Random(seed)  # jitter only; never affects results
+        self._limiters: dict[str, Limiter] = {}
+        self._dead: dict[str, ModelError] = {}
+        self.served: dict[str, dict[str, Any]] = {}  # endpoint name → what the server reported
+
+    def endpoint(self, model: str) -> Endpoint:
+        """The endpoint of a model name; an unprepared 'auto' endpoint gets litellm's knowledge
+        (json_schema for models it knows take a schema, else text) — runs probe first."""
+        endpoint = self.resolver.resolve(model)
+        if endpoint.structured == "auto":
+            known = _backend().supports_schema(endpoint.model) and not endpoint.api_base
+            endpoint = self.resolver.set_mode(model, "json_schema" if known else "text",
+                                              "known" if known else "default")
+        return endpoint
 
     def supports_schema(self, model: str) -> bool:
-        """True when the model can be constrained to a JSON schema."""
-        name = parse_model_name(model)
-        return True if name.is_ours else _backend().supports_schema(model)
+        """True when the model's answers can be constrained to a JSON schema."""
+        return self.endpoint(model).structured_output
 
-    async def _once(self, name: ModelName, request: ModelRequest, attempt: int) -> tuple:
-        if name.is_ours and not self.via_litellm:
-            return await in_process_completion(name, request, attempt, self.local)
+    def limiter(self, endpoint: Endpoint) -> Limiter:
+        """The limiter of an endpoint (one per endpoint name for the whole run)."""
+        if endpoint.name not in self._limiters:
+            self._limiters[endpoint.name] = Limiter(endpoint.rpm, endpoint.tpm,
+                                                    endpoint.max_in_flight)
+        return self._limiters[endpoint.name]
+
+    async def _once(self, endpoint: Endpoint, request: ModelRequest,
+                    attempt: int) -> tuple[str, Any, dict[str, Any]]:
+        if endpoint.in_process and not self.via_litellm:
+            text, usage = await in_process_completion(parse_model_name(endpoint.model),
+                                                      request, attempt, self.local)
+            return text, usage, {"endpoint": "in-process"}
         backend = _backend()
+        if endpoint.in_process:  # via_litellm: agentsim's providers through litellm's route
+            return await backend.acompletion(endpoint, request, attempt)
+        call = backend.acompletion(endpoint, request, attempt, self.resolver.router_list)
         try:
-            return await backend.acompletion(request, attempt, self.timeout_s)
-        except backend.PERMANENT_ERRORS as error:
-            raise ModelError(redact(str(error)), model=request.model, retryable=False) from None
+            # litellm's own timeout covers the request; this one also covers a stalled stream.
+            return await asyncio.wait_for(call, timeout=endpoint.timeout + 5)
+        except TimeoutError:
+            raise ModelError(f"no answer within {endpoint.timeout:g} s", model=request.model,
+                             kind="timeout") from None
+
+    def _delay(self, attempt: int, error: ModelError) -> float:
+        delay = min(BACKOFF_CAP_S, self.backoff_s * 2 ** (attempt - 1))
+        delay *= 0.8 + 0.4 * self._jitter.random()
+        if error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        return delay
+
+    def _cached(self, request: ModelRequest, endpoint: Endpoint) -> ModelReply | None:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(request, endpoint.identity())
+        if hit is None:
+            return None
+        return ModelReply(text=hit["text"], model=request.model,
+                          prompt_tokens=hit.get("prompt_tokens"),
+                          completion_tokens=hit.get("completion_tokens"),
+                          structured=request.schema is not None and endpoint.structured_output,
+                          cached=True, structured_mode=endpoint.structured,
+                          endpoint=hit.get("endpoint"))
 
     async def complete(self, request: ModelRequest) -> ModelReply:
         """Answer ``request``; transient errors are retried, then raised as ModelError."""
-        name = parse_model_name(request.model)
+        endpoint = self.endpoint(request.model)
+        if endpoint.name in self._dead:
+            raise self._dead[endpoint.name]
         started = time.perf_counter()
-        if self.cache is not None and (hit := self.cache.get(request)) is not None:
-            return ModelReply(text=hit["text"], model=request.model,
-                              prompt_tokens=hit.get("prompt_tokens"),
-                              completion_tokens=hit.get("completion_tokens"),
-                              latency_s=time.perf_counter() - started,
-                              structured=request.schema is not None, cached=True)
-        last: BaseException | None = None
-        for attempt in range(1, self.retries + 2):
+        if (hit := self._cached(request, endpoint)) is not None:
+            return replace(hit, latency_s=time.perf_counter() - started)
+        limiter = self.limiter(endpoint)
+        queued, sent = 0.0, request
+        attempts = endpoint.retries + 1
+        for attempt in range(1, attempts + 1):
+            queued += await limiter.acquire(estimated_tokens(request))
             try:
-                text, usage = await self._once(name, request, attempt)
-            except Exception as error:  # transient by default: rate limits, 5xx, timeouts
-                permanent = isinstance(error, ModelError) and not error.retryable
-                if permanent or (isinstance(error, AgentsimError)
-                                 and not isinstance(error, ModelError)):
-                    raise
-                last = error
+                text, usage, meta = await self._once(endpoint, sent, attempt)
+                if not text.strip():
+                    raise ModelError("empty reply", model=request.model, kind="empty_reply")
+            except ModelError as error:
+                error.attempts = attempt
+                if error.kind == "rate_limit":
+                    limiter.throttle(error.retry_after)
+                if not error.retryable:
+                    error = ModelError(redact(error.detail), model=request.model,
+                                       retryable=False, kind=error.kind, attempts=attempt)
+                    if error.kind in DEAD_KINDS:
+                        self._dead[endpoint.name] = error
+                    raise error from None
                 log.debug("model %s attempt %d failed: %s", request.model, attempt, error)
-                if attempt <= self.retries:
-                    delay = self.backoff_s * 2 ** (attempt - 1) * (0.5 + self._jitter.random())
-                    await asyncio.sleep(delay)
+                if attempt == attempts:
+                    raise ModelError(f"failed after {attempt} attempts: "
+                                     f"{redact(error.detail)}", model=request.model,
+                                     kind=error.kind, attempts=attempt) from None
+                await asyncio.sleep(self._delay(attempt, error))
+                if error.kind == "empty_reply":  # the same seed would give the same nothing
+                    sent = replace(request, seed=request.seed + attempt)
                 continue
-            latency = time.perf_counter() - started
-            log.debug("model %s %s %.3fs attempt %d", request.model, request.purpose, latency,
-                      attempt)
-            reply = ModelReply(
-                text=text, model=request.model,
-                prompt_tokens=getattr(usage, "prompt_tokens", None),
-                completion_tokens=getattr(usage, "completion_tokens", None),
-                latency_s=latency, attempts=attempt, structured=request.schema is not None,
-            )
-            if self.cache is not None:
-                self.cache.put(request, {"text": reply.text, "prompt_tokens": reply.prompt_tokens,
-                                         "completion_tokens": reply.completion_tokens})
-            return reply
-        message = redact(f"{type(last).__name__}: {last}")
-        raise ModelError(f"failed after {self.retries + 1} attempts: {message}",
-                         model=request.model)
+            finally:
+                limiter.release()
+            limiter.success()
+            return self._reply(request, endpoint, text, usage, meta, started, queued, attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _reply(self, request: ModelRequest, endpoint: Endpoint, text: str, usage: Any,
+               meta: dict[str, Any], started: float, queued: float, attempt: int) -> ModelReply:
+        latency = time.perf_counter() - started
+        log.debug("model %s %s %.3fs attempt %d", request.model, request.purpose, latency,
+                  attempt)
+        if meta.get("served_model") and endpoint.name not in self.served:
+            self.served[endpoint.name] = {k: meta[k] for k in ("served_model", "fingerprint")
+                                          if meta.get(k)}
+        reply = ModelReply(
+            text=text, model=request.model,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            latency_s=latency, attempts=attempt,
+            structured=request.schema is not None and endpoint.structured_output,
+            structured_mode=endpoint.structured if request.schema is not None else None,
+            endpoint=meta.get("endpoint"), queued_s=queued,
+            dropped_params=tuple(meta.get("dropped", ())), served_model=meta.get("served_model"),
+        )
+        if self.cache is not None:
+            self.cache.put(request, {"text": reply.text, "prompt_tokens": reply.prompt_tokens,
+                                     "completion_tokens": reply.completion_tokens,
+                                     "endpoint": reply.endpoint}, endpoint.identity())
+        return reply

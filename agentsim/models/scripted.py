@@ -87,7 +87,8 @@ async def respond(name: ModelName, request: ModelRequest, attempt: int = 1) -> s
     # A separate stream per attempt, so that a retried failure can succeed.
     fault_rng = random.Random(f"fail:{request.seed}:{attempt}")
     if fault_rng.random() < name.knob("fail", 0.0):
-        raise ScriptedProviderError("planted provider failure (fail knob)", model=name.raw)
+        raise ScriptedProviderError("planted provider failure (fail knob)", model=name.raw,
+                                    kind="server")
     rng = random.Random(f"{request.purpose}:{request.seed}")
     return PROFILES[name.name](name, request, rng)
 

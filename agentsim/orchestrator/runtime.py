@@ -156,7 +156,8 @@ class ConversationContext:
                     **self.ids(turn=turn, agent=agent),
                     model=model, role=role, purpose=purpose, messages=messages,
                     structured=schema is not None, latency_s=time.perf_counter() - started,
-                    error=str(error), call_seed=request.seed, temperature=request.temperature,
+                    error=str(error), error_kind=error.kind, attempts=error.attempts,
+                    call_seed=request.seed, temperature=request.temperature,
                     max_tokens=request.max_tokens,
                 )
             )
@@ -169,7 +170,9 @@ class ConversationContext:
                 prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
                 latency_s=reply.latency_s, attempts=reply.attempts, cached=reply.cached,
                 call_seed=request.seed, temperature=request.temperature,
-                max_tokens=request.max_tokens,
+                max_tokens=request.max_tokens, structured_mode=reply.structured_mode,
+                endpoint=reply.endpoint, queued_s=round(reply.queued_s, 6) or None,
+                dropped_params=list(reply.dropped_params) or None,
             )
         )
         return reply

@@ -20,6 +20,7 @@ from agentsim.agents.decisions import json_objects
 from agentsim.errors import DecisionParseError
 from agentsim.scenario.schema import Scenario
 from agentsim.scenario.setup_schema import DecisionPoint
+from agentsim.scenario.templates import fill
 
 # Rankings of up to this many options are constrained to one of their n! orderings (120 at 5);
 # longer ones to an array of names, which a model can fill with repeats (then re-asked).
@@ -51,10 +52,12 @@ def option_names(point: DecisionPoint, scenario: Scenario) -> list[str]:
 def question(point: DecisionPoint, scenario: Scenario) -> str:
     """What the decider is asked, ending with the answer format."""
     low, high = point.scale
-    text = (point.question or QUESTIONS[point.type]).format(
-        options=", ".join(option_names(point, scenario)), low=low, high=high)
+    # An inert substitution (agentsim.scenario.templates), never str.format: the question comes
+    # from the scenario file, and validation has checked its placeholders.
+    text = fill(point.question or QUESTIONS[point.type],
+                {"options": ", ".join(option_names(point, scenario)), "low": low, "high": high})
     answer = ANSWER_FORMATS.get(point.type)
-    return f"{text}\n{answer.format(low=low, high=high)}" if answer else text
+    return f"{text}\n{fill(answer, {'low': low, 'high': high})}" if answer else text
 
 
 def decision_schema(point: DecisionPoint, scenario: Scenario) -> dict[str, Any]:

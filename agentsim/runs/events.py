@@ -70,6 +70,20 @@ class ModelCall(EventBase):
     attempts: int = Field(default=1, description="Attempts made (1 + retries).")
     error: str | None = Field(default=None, description="Final error, when the call failed.")
     cached: bool = Field(default=False, description="True when served from the cache.")
+    structured_mode: str | None = Field(
+        default=None, description="How structured output was requested: json_schema, "
+        "json_object, vllm, ollama, native (in-process) or text (none; parsed from free text).")
+    endpoint: str | None = Field(
+        default=None, description="Who answered: the server's base URL (no credentials), the "
+        "router deployment, or 'in-process'.")
+    queued_s: float | None = Field(
+        default=None, description="Seconds the call waited in agentsim (rate limits, calls in "
+        "flight) before it was sent; latency_s minus this is time at the server and retries.")
+    dropped_params: list[str] | None = Field(
+        default=None, description="Sampling parameters the provider does not take, not sent.")
+    error_kind: str | None = Field(
+        default=None, description="Kind of the final error: rate_limit, timeout, connection, "
+        "server, empty_reply, auth, not_found, bad_request, unsupported_param.")
 
 
 class Message(EventBase):
@@ -133,6 +147,8 @@ class ErrorEvent(EventBase):
     error_type: str = Field(description="Exception class name.")
     message: str = Field(description="Error message (never contains API keys).")
     fatal: bool = Field(default=True, description="True when it ended the conversation.")
+    kind: str | None = Field(default=None, description="Kind of model error (see ModelCall."
+                             "error_kind); None for other errors.")
 
 
 class ConversationFinished(EventBase):

@@ -17,6 +17,8 @@ the parent conversation from the fork on (see :mod:`agentsim.judges.fork_judge`)
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,16 @@ from agentsim.errors import InputError
 from agentsim.judges.base import RunView
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
 from agentsim.runs.events import EventBase
-from agentsim.runs.runner import RunOptions, RunSummary, execute, finish_run, judges_for
+from agentsim.models.names import DEFAULT_MODEL
+from agentsim.runs.runner import (
+    RunOptions,
+    RunSummary,
+    build_client,
+    execute,
+    finish_run,
+    judges_for,
+    preflight,
+)
 from agentsim.runs.store import RunStore, new_run_id
 from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
@@ -140,7 +151,8 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
              runs_root: Path = Path("runs")) -> RunSummary:
     """Start a new run whose conversations continue ``conversation_id`` from ``from_turn``."""
     parent = RunView(RunStore.open(parent_dir))
-    started = {e.conversation_id: e for e in parent.events("conversation_started")}
+    started = {e.conversation_id: e  # failed conversations can be forked too
+               for e in parent.store.iter_events({"conversation_started"})}
     if conversation_id not in started:
         known = ", ".join(sorted(started)[:5])
         raise InputError(f"no conversation {conversation_id!r} in the run (e.g. {known})",
@@ -155,7 +167,7 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
                       kind="fork" if changes else "base")
     as_ran = parent.scenario_for(origin.scenario_id, parent_job.variant)
     scenario = apply_variant(as_ran, variant)
-    events = [e for e in parent.events() if e.conversation_id == conversation_id]
+    events = [e for e in parent.store.iter_events() if e.conversation_id == conversation_id]
     prefix = PREFIXES[origin.protocol](events, parent_job, scenario, from_turn)
     models = {**parent_job.models, **({"default": model} if model else {}), **(roles or {})}
     jobs = [parent_job.model_copy(update={
@@ -164,6 +176,14 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
         # Replicate 0 keeps the parent's seed, so an unchanged fork continues as the parent did.
         "seed": parent_job.seed if r == 0 else derive_seed(parent_job.seed, "fork", r)})
         for r in range(replicates)]
+    # The parent's endpoints, limits and retries carry over; the fork's models replace its.
+    options = dataclasses.replace(
+        RunOptions.from_manifest(parent.manifest),
+        model=models.get("default", DEFAULT_MODEL),
+        roles={k: v for k, v in models.items() if k != "default"},
+        concurrency=1 if any(m.startswith("local/") for m in models.values()) else 4)
+    client = build_client(options)
+    checked = preflight(client, options, [scenario])
     run_id = new_run_id()
     manifest = {
         "run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -180,15 +200,13 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
         "variants": {scenario.id: [variant.model_dump()]},
         "bias_catalogue": parent.manifest.get("bias_catalogue"),
         "jobs": [job.model_dump() for job in jobs],
+        "endpoints": checked.manifest_entry(), "warnings": checked.warnings,
     }
     store = RunStore.create(out or runs_root / run_id, manifest)
-    options = RunOptions(model=models.get("default", "local/smollm2-135m-instruct"),
-                         concurrency=1 if any(m.startswith("local/") for m in models.values())
-                         else 4)
     stored = parent.manifest.get("bias_catalogue")
-    execute(store, jobs, {(scenario.id, variant.id): scenario}, options,
-            catalogue=BiasCatalogue.model_validate(stored) if stored else None,
-            prefixes={job.conversation_id: prefix for job in jobs})
+    execution = execute(store, jobs, {(scenario.id, variant.id): scenario}, options,
+                        catalogue=BiasCatalogue.model_validate(stored) if stored else None,
+                        prefixes={job.conversation_id: prefix for job in jobs}, client=client)
     judges = parent.manifest.get("judges") or judges_for([scenario], options)
-    return finish_run(store, (*[j for j in judges if j != "fork"], "fork"))
+    return finish_run(store, (*[j for j in judges if j != "fork"], "fork"), execution)
 

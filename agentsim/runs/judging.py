@@ -15,6 +15,7 @@ from typing import Any
 
 from agentsim.judges.base import RunView
 from agentsim.registry import REGISTRY
+from agentsim.runs.parsing import parse_rates
 from agentsim.runs.store import RESULTS, RunStore
 
 # Judges run by default for each protocol present in a run.
@@ -96,6 +97,8 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     results["conversations"] = conversations
     results["failed"] = failed
     results["errors"] = errors
+    results["failures"] = failure_reasons(store)
+    results["parsing"] = parse_rates(store)
     store.write_results(results, results_name)
     store.close()
     return results
@@ -109,15 +112,34 @@ def conversation_ids(store: RunStore) -> dict[str, dict[str, Any]]:
 
 
 def conversation_outcomes(store: RunStore) -> tuple[int, int, dict[str, int]]:
-    """(finished conversations, failed ones, failures by error type) from the log."""
+    """(finished conversations, failed ones, failures by kind) from the log.
+
+    The kind is the model error's kind (rate_limit, connection, auth, ...) where there is one,
+    else the exception's type.
+    """
     finished: dict[str, bool] = {}
     errors: dict[str, int] = {}
     for event in store.iter_events({"conversation_finished", "error"}):
         if event.type == "conversation_finished":
             finished[event.conversation_id] = event.ok
         elif event.fatal:
-            errors[event.error_type] = errors.get(event.error_type, 0) + 1
+            kind = event.kind or event.error_type
+            errors[kind] = errors.get(kind, 0) + 1
     return len(finished), sum(1 for ok in finished.values() if not ok), errors
+
+
+def failure_reasons(store: RunStore) -> dict[str, dict[str, Any]]:
+    """Failures by kind, each with its count, one example message and the conversations."""
+    reasons: dict[str, dict[str, Any]] = {}
+    for event in store.iter_events({"error"}):
+        if not event.fatal:
+            continue
+        row = reasons.setdefault(event.kind or event.error_type,
+                                 {"count": 0, "example": event.message, "conversations": []})
+        row["count"] += 1
+        if len(row["conversations"]) < 20:
+            row["conversations"].append(event.conversation_id)
+    return reasons
 
 
 def default_judges(store: RunStore) -> tuple[str, ...]:

@@ -11,65 +11,92 @@ was never interrupted.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from agentsim.errors import RunStoreError
 from agentsim.judges.base import RunView
 from agentsim.orchestrator.jobs import ConversationJob
-from agentsim.runs.runner import RunOptions, RunSummary, execute, finish_run, judges_for
+from agentsim.runs.runner import (
+    RunOptions,
+    RunSummary,
+    build_client,
+    execute,
+    finish_run,
+    judges_for,
+    preflight,
+)
 from agentsim.runs.store import RunStore
 from agentsim.scenario.biases import BiasCatalogue
 
-# Options stored as lists in JSON that RunOptions holds as tuples.
-TUPLE_OPTIONS = {"arms", "biases", "judges"}
 
-
-def stored_options(manifest: dict[str, Any]) -> RunOptions:
+def stored_options(manifest: dict) -> RunOptions:
     """The run's options, rebuilt from its manifest."""
-    fields = {f.name for f in dataclasses.fields(RunOptions)} - {"variants"}
-    data = {k: v for k, v in (manifest.get("options") or {}).items() if k in fields}
-    for key in TUPLE_OPTIONS & set(data):
-        if data[key] is not None:
-            data[key] = tuple(data[key])
-    return RunOptions(**data)
+    return RunOptions.from_manifest(manifest)
 
 
-def unfinished_jobs(store: RunStore) -> tuple[list[ConversationJob], int]:
-    """(jobs still to run, jobs already finished) of a stored run."""
+def unfinished_jobs(store: RunStore,
+                    retry_failed: bool = True) -> tuple[list[ConversationJob], int]:
+    """(jobs still to run, jobs already done) of a stored run.
+
+    A job is done when its last attempt finished successfully; with ``retry_failed`` off, a
+    failed attempt counts as done too.
+    """
     manifest = store.read_manifest()
     jobs = [ConversationJob.model_validate(job) for job in manifest.get("jobs", [])]
     if not jobs:
         raise RunStoreError(f"{store.run_dir}: the manifest lists no jobs to resume")
-    finished = {e.conversation_id for e in store.iter_events({"conversation_finished"})}
-    remaining = [job for job in jobs if job.conversation_id not in finished]
+    outcome = {e.conversation_id: e.ok for e in store.iter_events({"conversation_finished"})}
+    done = {cid for cid, ok in outcome.items() if ok or not retry_failed}
+    remaining = [job for job in jobs if job.conversation_id not in done]
     return remaining, len(jobs) - len(remaining)
 
 
 def resume_run(run_dir: Path, on_start: Callable[[int, int], None] | None = None,
-               on_done: Callable[[ConversationJob, bool], None] | None = None) -> RunSummary:
-    """Finish a stored run; ``on_start(remaining, already_finished)`` before running."""
+               on_done: Callable[[ConversationJob, bool], None] | None = None,
+               retry_failed: bool = True,
+               on_warning: Callable[[str], None] | None = None) -> RunSummary:
+    """Finish a stored run: its unfinished and (with ``retry_failed``) failed conversations.
+
+    ``on_start(remaining, already_done)`` is called before running. A run with nothing left to
+    do is left as it is: its results are not judged again.
+    """
     store = RunStore.open(run_dir)
     store.repair_tail()
     manifest = store.read_manifest()
     options = stored_options(manifest)
-    remaining, done = unfinished_jobs(store)
+    remaining, done = unfinished_jobs(store, retry_failed)
     view = RunView(store)
+    if on_start is not None:
+        on_start(len(remaining), done)
+    if not remaining and manifest.get("status") in ("finished", "incomplete") \
+            and (store.run_dir / "results.json").exists():
+        return summary_of(store)
     scenarios = {(job.scenario_id, job.variant): view.scenario_for(job.scenario_id, job.variant)
                  for job in remaining}
     stored_catalogue = manifest.get("bias_catalogue")
     catalogue = BiasCatalogue.model_validate(stored_catalogue) if stored_catalogue else None
-    if on_start is not None:
-        on_start(len(remaining), done)
-    store.update_manifest(status="running")
+    client = build_client(options)
+    execution = None
     if remaining:
+        checked = preflight(client, options, list(view.scenarios.values()))
+        for warning in checked.warnings:
+            if on_warning is not None:
+                on_warning(warning)
+        store.update_manifest(status="running")
         try:
-            execute(store, remaining, scenarios, options, on_done, resumed=True,
-                    catalogue=catalogue)
+            execution = execute(store, remaining, scenarios, options, on_done, resumed=True,
+                                catalogue=catalogue, client=client)
         except BaseException:
             store.update_manifest(status="interrupted")
             raise
     judges = manifest.get("judges") or judges_for(list(view.scenarios.values()), options)
-    return finish_run(store, judges)
+    return finish_run(store, judges, execution)
+
+
+def summary_of(store: RunStore) -> RunSummary:
+    """The summary of a run that is already complete, from its results file."""
+    results = store.read_results()
+    manifest = store.read_manifest()
+    return RunSummary(store.run_dir, results["conversations"], results["failed"], results,
+                      results.get("errors", {}), warnings=list(manifest.get("warnings") or []))

@@ -9,6 +9,7 @@ A failing conversation becomes an ``error`` event and the batch goes on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from agentsim import __version__
-from agentsim.errors import AgentsimError, InputError
+from agentsim.errors import AgentsimError, InputError, ModelError
 from agentsim.mitigations.base import resolve_arm
 from agentsim.models.cache import DiskCache
 from agentsim.models.client import ModelClient, check_model_name, close_local_models
+from agentsim.models.endpoints import EndpointOverrides, EndpointResolver, ModelsConfig
 from agentsim.models.names import DEFAULT_MODEL
+from agentsim.models.preflight import Preflight, run_preflight
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.registry import REGISTRY
@@ -58,8 +61,14 @@ class RunOptions:
     concurrency: int | None = None
     temperature: float = 0.7
     max_tokens: int = 200
-    retries: int = 3
-    backoff_s: float = 0.5
+    retries: int | None = None  # None: each model's own (models config), else 8
+    timeout: float | None = None  # seconds per call; None: each model's own, else 120
+    backoff_s: float = 1.0
+    models_config: dict[str, Any] | None = None  # a models config file's data (ModelsConfig)
+    router_list: list[dict[str, Any]] | None = None  # a litellm Router model_list
+    endpoint_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model; '*'
+    max_failures: str | None = None  # 'N' or 'P%': stop early once more conversations failed
+    probe: bool = True  # probe servers for their structured-output mode before the run
     judges: tuple[str, ...] | None = None
     variants: tuple[Variant, ...] | None = None  # None: each scenario's declared variants
     biases: tuple[str, ...] = ()
@@ -72,15 +81,83 @@ class RunOptions:
     cache_dir: str | None = None
 
 
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> RunOptions:
+        """The options a stored run was made with."""
+        fields = {f.name for f in dataclasses.fields(cls)} - {"variants"}
+        data = {k: v for k, v in (manifest.get("options") or {}).items() if k in fields}
+        for key in TUPLE_OPTIONS & set(data):
+            if data[key] is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+# Options stored as lists in JSON that RunOptions holds as tuples.
+TUPLE_OPTIONS = {"arms", "biases", "judges"}
+
+
 @dataclass
 class RunSummary:
-    """What a finished run reports: where it is, how many conversations ran and failed, metrics."""
+    """What a finished run reports: where it is, how many conversations ran and failed, metrics.
+
+    ``stopped`` is True when ``--max-failures`` ended the run early; ``not_run`` counts the
+    conversations it left for ``agentsim resume``.
+    """
 
     run_dir: Path
     conversations: int
     failed: int
     results: dict[str, Any]
     errors: dict[str, int] = field(default_factory=dict)
+    stopped: bool = False
+    not_run: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        """0 when everything planned succeeded, 1 when conversations failed, 3 when the run
+        was stopped early by --max-failures."""
+        if self.stopped:
+            return 3
+        return 1 if self.failed or self.not_run else 0
+
+
+def build_client(options: RunOptions) -> ModelClient:
+    """The model client of a run: endpoints from the models config, the router list and the
+    per-model options; the cache unless switched off."""
+    overrides = {key: dict(value) for key, value in options.endpoint_options.items()}
+    every = overrides.setdefault("*", {})
+    if options.retries is not None:
+        every.setdefault("retries", options.retries)
+    if options.timeout is not None:
+        every.setdefault("timeout", options.timeout)
+    resolver = EndpointResolver(ModelsConfig.model_validate(options.models_config or {}),
+                                options.router_list, EndpointOverrides(overrides))
+    return ModelClient(backoff_s=options.backoff_s, seed=options.seed, resolver=resolver,
+                       cache=DiskCache(options.cache_dir) if options.cache else None)
+
+
+def model_users(options: RunOptions, scenarios: Sequence[Scenario]) -> dict[str, list[str]]:
+    """Model name → the roles and personas that use it (for warnings and the manifest)."""
+    users: dict[str, list[str]] = {}
+    for key, model in options.roles.items():
+        users.setdefault(model, []).append(key)
+    overridden = set(options.roles)
+    rest = sorted({p.id for s in scenarios for p in s.personas} - overridden)
+    users.setdefault(options.model, []).append(
+        "every other agent" if overridden else "every agent")
+    if rest and len(rest) <= 12 and overridden:
+        users[options.model][-1] += f" ({', '.join(rest)})"
+    return users
+
+
+def preflight(client: ModelClient, options: RunOptions,
+              scenarios: Sequence[Scenario]) -> Preflight:
+    """Check and probe every model of the run before anything is written."""
+    names = [options.model, *options.roles.values()]
+    return asyncio.run(run_preflight(client.resolver, names,
+                                     users=model_users(options, scenarios),
+                                     probe_servers=options.probe))
 
 
 def variants_for(scenario: Scenario, options: RunOptions) -> list[Variant]:
@@ -159,15 +236,19 @@ def catalogue_for(scenarios: Sequence[Scenario], options: RunOptions) -> BiasCat
     return catalogue
 
 
-def check_roles(options: RunOptions, scenarios: Sequence[Scenario]) -> None:
+def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
+                resolver: EndpointResolver | None = None) -> None:
     """Every model name routes, and every --role key names a role or a persona."""
     known = set(ROLES)
     known |= {p.id for s in scenarios for p in s.personas}
+    resolver = resolver or build_client(options).resolver
     for key, model in {"--model": options.model, **options.roles}.items():
         if key != "--model" and key not in known:
             raise InputError(f"unknown role {key!r} (roles: {', '.join(sorted(ROLES))}, or a "
                              "persona id)", source="--role")
-        check_model_name(model)
+        endpoint = resolver.resolve(model)
+        if endpoint.in_process:
+            check_model_name(endpoint.model)
     for arm in options.arms:
         # Unknown mitigations, bad files and bad options fail before the run starts.
         resolve_arm(arm, options.mitigation_options)
@@ -178,7 +259,8 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario]) -> None:
 
 def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
                  jobs: Sequence[ConversationJob],
-                 catalogue: BiasCatalogue | None = None) -> dict[str, Any]:
+                 catalogue: BiasCatalogue | None = None,
+                 checked: Preflight | None = None) -> dict[str, Any]:
     """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs."""
     return {
         "run_id": run_id,
@@ -188,6 +270,8 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
         "python": platform.python_version(),
         "options": {k: v for k, v in options.__dict__.items() if k != "variants"},
         "models": {"default": options.model, **options.roles},
+        "endpoints": checked.manifest_entry() if checked else {},
+        "warnings": list(checked.warnings) if checked else [],
         "arms": list(options.arms),
         "seed": options.seed,
         "scenarios": {
@@ -225,35 +309,99 @@ async def run_conversation(job: ConversationJob, scenario: Scenario, client: Mod
     try:
         state = await REGISTRY.get("protocol", job.protocol)(ctx)
     except (AgentsimError, Exception) as error:  # noqa: BLE001 - one failure must not stop a batch
-        store.append(ErrorEvent(**ctx.ids(), error_type=type(error).__name__, message=str(error)))
+        kind = error.kind if isinstance(error, ModelError) else None
+        store.append(ErrorEvent(**ctx.ids(), error_type=type(error).__name__, message=str(error),
+                                kind=kind))
         store.append(ConversationFinished(**ctx.ids(), ok=False))
         return False
     store.append(ConversationFinished(**ctx.ids(), ok=True, turns=int(state.get("turn", 0))))
     return True
 
 
+def failure_limit(spec: str | None, planned: int) -> int | None:
+    """How many failed conversations ``--max-failures`` tolerates (None: no limit)."""
+    if spec is None:
+        return None
+    text = str(spec).strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1])
+            if not 0 <= share <= 100:
+                raise ValueError
+            return int(planned * share / 100)
+        count = int(text)
+        if count < 0:
+            raise ValueError
+        return count
+    except ValueError:
+        raise InputError(f"expected a count (e.g. 5) or a share (e.g. 10%), got {spec!r}",
+                         source="--max-failures") from None
+
+
+@dataclass
+class Execution:
+    """What executing a plan did: the ok flag of each job (None: not run), and whether the
+    failure limit stopped it early."""
+
+    outcomes: list[bool | None]
+    stopped: bool = False
+
+    @property
+    def not_run(self) -> int:
+        """Jobs left unrun because the run stopped early."""
+        return sum(1 for ok in self.outcomes if ok is None)
+
+
 def execute(store: RunStore, jobs: Sequence[ConversationJob],
             scenarios: dict[tuple[str, str], Scenario], options: RunOptions,
             on_done: Callable[[ConversationJob, bool], None] | None = None,
             resumed: bool = False, catalogue: BiasCatalogue | None = None,
-            prefixes: dict[str, Any] | None = None) -> list[bool]:
-    """Run ``jobs`` into ``store`` on the local executor."""
+            prefixes: dict[str, Any] | None = None,
+            client: ModelClient | None = None) -> Execution:
+    """Run ``jobs`` into ``store`` on the local executor.
+
+    Once more conversations than ``options.max_failures`` allows have failed, no new
+    conversation starts (those in flight finish); the rest stay for ``agentsim resume``.
+    """
     run_id = store.run_id
-    client = ModelClient(retries=options.retries, backoff_s=options.backoff_s,
-                         seed=options.seed,
-                         cache=DiskCache(options.cache_dir) if options.cache else None)
+    client = client or build_client(options)
+    limit = failure_limit(options.max_failures, len(jobs))
     store.append(RunStarted(run_id=run_id, planned=len(jobs), resumed=resumed))
     executor = REGISTRY.get("executor", "local")(concurrency=effective_concurrency(options))
+    state = {"failed": 0, "stopped": False}
 
-    async def work(job: ConversationJob) -> bool:
+    async def work(job: ConversationJob) -> bool | None:
+        if state["stopped"]:
+            return None
         scenario = scenarios[(job.scenario_id, job.variant)]
         prefix = (prefixes or {}).get(job.conversation_id)
-        return await run_conversation(job, scenario, client, store, run_id, catalogue, prefix)
+        ok = await run_conversation(job, scenario, client, store, run_id, catalogue, prefix)
+        if not ok:
+            state["failed"] += 1
+            if limit is not None and state["failed"] > limit:
+                state["stopped"] = True
+        return ok
+
+    def done(job: ConversationJob, ok: bool | None) -> None:
+        if ok is not None and on_done is not None:
+            on_done(job, ok)
 
     try:
-        return asyncio.run(executor.run(jobs, work, on_done))
+        outcomes = asyncio.run(executor.run(jobs, work, done))
     finally:
         close_local_models()
+        if client.served:
+            record_served(store, client.served)
+    return Execution(outcomes, stopped=bool(state["stopped"]))
+
+
+def record_served(store: RunStore, served: dict[str, dict[str, Any]]) -> None:
+    """Add what servers reported about themselves (model name, fingerprint) to the manifest."""
+    manifest = store.read_manifest()
+    endpoints = manifest.get("endpoints") or {}
+    for name, facts in served.items():
+        endpoints.setdefault(name, {}).update(facts)
+    store.update_manifest(endpoints=endpoints)
 
 
 def effective_concurrency(options: RunOptions) -> int:
@@ -271,34 +419,59 @@ def effective_concurrency(options: RunOptions) -> int:
 def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
                    out: Path | None = None, runs_root: Path = Path("runs"),
                    on_start: Callable[[int], None] | None = None,
-                   on_done: Callable[[ConversationJob, bool], None] | None = None) -> RunSummary:
-    """Plan, run and judge; the whole of ``agentsim run`` without the terminal."""
+                   on_done: Callable[[ConversationJob, bool], None] | None = None,
+                   on_warning: Callable[[str], None] | None = None) -> RunSummary:
+    """Plan, run and judge; the whole of ``agentsim run`` without the terminal.
+
+    Everything that can be checked is checked before the run folder is made: scenarios, roles,
+    mitigations, model names, keys, servers (``on_warning`` hears what the checks found, such as
+    a model without structured output).
+    """
     plain = [s for _, s in scenarios]
-    check_roles(options, plain)
+    client = build_client(options)
+    check_roles(options, plain, client.resolver)
     jobs = plan_jobs(plain, options)
+    failure_limit(options.max_failures, len(jobs))
     by_variant = variant_scenarios(plain, options)
     catalogue = catalogue_for(plain, options)
+    checked = preflight(client, options, plain)
+    for warning in checked.warnings:
+        if on_warning is not None:
+            on_warning(warning)
     run_id = new_run_id()
     run_dir = out or runs_root / run_id
-    store = RunStore.create(run_dir, new_manifest(run_id, scenarios, options, jobs, catalogue))
+    store = RunStore.create(run_dir, new_manifest(run_id, scenarios, options, jobs, catalogue,
+                                                  checked))
     for scenario in plain:  # the compiled graph and who hears whom, beside the log
         save_drawings(scenario, store.run_dir / "graphs")
     if on_start is not None:
         on_start(len(jobs))
     try:
-        execute(store, jobs, by_variant, options, on_done, catalogue=catalogue)
+        execution = execute(store, jobs, by_variant, options, on_done, catalogue=catalogue,
+                            client=client)
     except BaseException:
         store.update_manifest(status="interrupted")
         raise
-    return finish_run(store, judges_for(plain, options))
+    return finish_run(store, judges_for(plain, options), execution)
 
 
-def finish_run(store: RunStore, judges: Sequence[str]) -> RunSummary:
-    """Close a run: the run_finished event, the judges, the manifest's final status."""
+def finish_run(store: RunStore, judges: Sequence[str],
+               execution: Execution | None = None) -> RunSummary:
+    """Close a run: the run_finished event, the judges, the manifest's final status.
+
+    Failed conversations are left out of every metric (judges see only conversations that
+    finished); the status says whether everything planned succeeded.
+    """
     conversations, failed, _ = conversation_outcomes(store)
     store.append(RunFinished(run_id=store.run_id, conversations=conversations, failed=failed))
     results = judge_run(store.run_dir, judges)
-    store.update_manifest(status="finished", judges=list(judges),
-                          finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    stopped = bool(execution and execution.stopped)
+    not_run = execution.not_run if execution else 0
+    status = "stopped" if stopped else "incomplete" if results["failed"] or not_run \
+        else "finished"
+    manifest = store.update_manifest(status=status, judges=list(judges),
+                                     finished=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                            time.gmtime()))
     return RunSummary(store.run_dir, results["conversations"], results["failed"], results,
-                      results["errors"])
+                      results["errors"], stopped=stopped, not_run=not_run,
+                      warnings=list(manifest.get("warnings") or []))

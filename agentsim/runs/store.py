@@ -131,33 +131,45 @@ class RunStore:
                 except json.JSONDecodeError:
                     self.skipped_lines += 1
 
-    def iter_events(self, types: set[str] | None = None,
-                    latest_attempt: bool = True) -> Iterator[EventBase]:
+    def iter_events(self, types: set[str] | None = None, latest_attempt: bool = True,
+                    complete_only: bool = False) -> Iterator[EventBase]:
         """Stream typed events, optionally only those whose ``type`` is in ``types``.
 
-        A conversation interrupted by a kill and run again on resume has two attempts in the
-        log; with ``latest_attempt`` (the default) only the events from its last
+        A conversation interrupted by a kill (or failed) and run again on resume has several
+        attempts in the log; with ``latest_attempt`` (the default) only the events from its last
         ``conversation_started`` on are yielded, so every reader sees each conversation once.
-        This costs a first pass over the file that keeps one number per conversation.
+        With ``complete_only``, conversations whose last attempt did not finish successfully
+        are left out altogether: their partial decisions must not enter any metric. Either costs
+        a first pass over the file that keeps a few numbers per conversation.
         """
-        starts = self._last_starts() if latest_attempt else {}
+        starts, excluded = self._attempts(complete_only) if latest_attempt or complete_only \
+            else ({}, set())
         for index, data in enumerate(self.iter_raw()):
             cid = data.get("conversation_id")
-            if cid is not None and index < starts.get(cid, 0):
-                continue  # an abandoned earlier attempt of this conversation
+            if cid is not None:
+                if index < starts.get(cid, 0) or cid in excluded:
+                    continue  # an abandoned earlier attempt, or a conversation that failed
             if types is None or data.get("type") in types:
                 yield EVENT_ADAPTER.validate_python(data)
 
-    def _last_starts(self) -> dict[str, int]:
+    def _attempts(self, complete_only: bool) -> tuple[dict[str, int], set[str]]:
+        """(line of the last start of each conversation started more than once, conversations
+        to leave out because their last attempt did not finish successfully)."""
         starts: dict[str, int] = {}
         counts: dict[str, int] = {}
+        ok: dict[str, bool] = {}
         for index, data in enumerate(self.iter_raw()):
-            if data.get("type") == "conversation_started":
+            kind = data.get("type")
+            if kind == "conversation_started":
                 cid = data["conversation_id"]
                 starts[cid] = index
                 counts[cid] = counts.get(cid, 0) + 1
-        # Only conversations started more than once need filtering.
-        return {cid: index for cid, index in starts.items() if counts[cid] > 1}
+                ok[cid] = False
+            elif kind == "conversation_finished":
+                ok[data["conversation_id"]] = bool(data.get("ok"))
+        excluded = {cid for cid, good in ok.items() if not good} if complete_only else set()
+        # Only conversations started more than once need filtering by position.
+        return {cid: index for cid, index in starts.items() if counts[cid] > 1}, excluded
 
     def repair_tail(self) -> bool:
         """Cut a partial last line left by a killed writer; True when something was cut."""

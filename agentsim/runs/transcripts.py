@@ -35,7 +35,9 @@ from agentsim.runs.events import (
 )
 from agentsim.runs.store import RunStore, new_run_id
 from agentsim.scenario.loader import field_path, load_scenario, scenario_hash, scenario_to_data
+from agentsim.scenario.safe_input import BadLine, Limits, bad_line_error, parse_json_line, read_text
 from agentsim.scenario.schema import DiscussionProtocol, Persona, Scenario, Task
+from agentsim.scenario.schema_base import MAX_ID_LENGTH, check_id
 from agentsim.scenario.variants import BASE_VARIANT
 
 IMPORTED_MODEL = "imported"
@@ -79,19 +81,21 @@ def slug(text: str) -> str:
 
 
 def read_transcript(path: Path) -> list[tuple[int, TranscriptLine]]:
-    """Every line of the file, validated; the first bad line raises (line and field named)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read file ({error.strerror})", source=path) from None
+    """Every line of the file, validated; the first bad line raises (line and field named).
+
+    Read within the bounds of agentsim.scenario.safe_input (size AGENTSIM_MAX_CASE_FILE_BYTES,
+    UTF-8, and per line depth, values, string length, no duplicate keys or NaN)."""
+    limits = Limits.from_env()
+    text = read_text(path, limits.case_file_bytes, "case_file_bytes")
     lines: list[tuple[int, TranscriptLine]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Split on '\n' only: JSON strings may hold U+2028 and the like, where splitlines splits.
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise InputError(f"not valid JSON ({error.msg})", source=path, line=number) from None
+            data = parse_json_line(raw, limits)
+        except BadLine as bad:
+            raise bad_line_error(bad, path, number) from None
         if not isinstance(data, dict):
             raise InputError("expected a JSON object", source=path, line=number)
         try:
@@ -139,6 +143,10 @@ def _speaker_personas(conversation: _Conversation, source: Path) -> None:
         if not pid:
             raise InputError(f"no persona id can be made from the speaker {line.speaker!r}",
                              source=source, line=number, field="speaker")
+        if len(pid) > MAX_ID_LENGTH:
+            raise InputError(f"the speaker's name makes a persona id of {len(pid)} characters; "
+                             f"ids are at most {MAX_ID_LENGTH}", source=source, line=number,
+                             field="speaker")
         owner = conversation.speaker_ids.setdefault(line.speaker, pid)
         clash = [name for name, other in conversation.speaker_ids.items()
                  if other == pid and name != line.speaker]
@@ -180,9 +188,12 @@ def _resolve_decision(conversation: _Conversation, number: int, decision: dict[s
         if task_ids is not None and task not in task_ids:
             raise InputError(f"unknown task id {task!r} (tasks: {', '.join(sorted(task_ids))})",
                              source=source, line=number, field=f"decision.{task}")
-        if task_ids is None and not slug(task) == task:
-            raise InputError(f"task id {task!r} must be lower-case letters, digits, '-' or '_'",
-                             source=source, line=number, field=f"decision.{task}")
+        if task_ids is None:
+            try:
+                check_id(task, "task id")
+            except ValueError as error:
+                raise InputError(str(error), source=source, line=number,
+                                 field=f"decision.{task}") from None
         pid = by_key.get(who) or by_key.get(slug(who))
         if pid is None:
             raise InputError(f"{who!r} is not a speaker of conversation {conversation.cid!r}",
@@ -224,7 +235,8 @@ def import_transcript(path: str | Path, out: str | Path,
             conversation.scenario_id = shared.id
         else:
             _speaker_personas(conversation, path)
-            base = slug(conversation.cid) or "conversation"
+            # Scenario ids must stay short (they become file names): long conversation ids are cut.
+            base = slug(conversation.cid)[:MAX_ID_LENGTH - 20].strip("-_") or "conversation"
             sid, counter = f"imported-{base}", 1
             while sid in used_ids:
                 counter += 1

@@ -7,6 +7,7 @@ from agentsim.scenario.loader import (
     parse_scenario,
     scenario_hash,
 )
+from agentsim.scenario.safe_input import Limits
 from agentsim.scenario.schema import (
     DiscussionProtocol,
     Persona,
@@ -17,6 +18,7 @@ from agentsim.scenario.schema import (
 
 __all__ = [
     "DiscussionProtocol",
+    "Limits",
     "Persona",
     "Scenario",
     "StereotypeLabel",

@@ -5,7 +5,9 @@ Cognitive biases (recency, confirmation, ...) are plain text. Implicit biases na
 attribute they are about (race, gender, ...) and say it with the *other party's* value — the
 doctor's race bias about this patient's stated race — so that counterfactual variants of the
 patient change what the bias is about. ``{other}`` in ``text`` is replaced by that value; when
-the other party has no such attribute, ``generic`` is used instead.
+the other party has no such attribute, ``generic`` is used instead. ``text`` is an inert template
+(agentsim.scenario.templates): ``{other}`` is its only placeholder, ``{{`` and ``}}`` are literal
+braces, and anything else in braces is a validation error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pydantic import Field, ValidationError, model_validator
 
 from agentsim.errors import InputError, ScenarioError
 from agentsim.scenario.schema import Frozen, Persona
+from agentsim.scenario.templates import check as check_template
+from agentsim.scenario.templates import fill, placeholders
 
 CATALOGUE_KEY = "catalogue"
 
@@ -38,14 +42,14 @@ class BiasEntry(Frozen):
 
     @model_validator(mode="after")
     def _implicit_fields(self) -> BiasEntry:
+        where = f"biases[{self.role}:{self.name}].text"
+        check_template(self.text, ("other",) if self.kind == "implicit" else (), where)
         if self.kind == "implicit":
-            if not self.attribute or not self.generic or "{other}" not in self.text:
+            if not self.attribute or not self.generic or "other" not in placeholders(self.text):
                 raise ValueError(
                     f"implicit bias {self.role}:{self.name} needs 'attribute', 'generic' and "
                     "'{other}' in 'text'"
                 )
-        elif "{other}" in self.text:
-            raise ValueError(f"cognitive bias {self.role}:{self.name} cannot use '{{other}}'")
         return self
 
     @property
@@ -56,9 +60,9 @@ class BiasEntry(Frozen):
     def render(self, other: Persona) -> str:
         """The instruction for this consultation, about the other party's attribute value."""
         if self.kind == "cognitive":
-            return self.text
+            return fill(self.text, {})
         value = other.attributes.get(self.attribute or "")
-        return self.text.replace("{other}", value) if value else (self.generic or "")
+        return fill(self.text, {"other": value}) if value else (self.generic or "")
 
 
 class BiasCatalogue(Frozen):
@@ -85,10 +89,13 @@ class BiasCatalogue(Frozen):
 
 
 def load_catalogue(path: str | Path) -> BiasCatalogue:
-    """Read and validate a bias catalogue file."""
+    """Read and validate a bias catalogue file (bounded and strict, like a scenario file)."""
     from agentsim.scenario.loader import problems_from, read_yaml
 
     data = read_yaml(Path(path))
+    if not isinstance(data, dict):
+        raise ScenarioError(path, [("", "expected a mapping with 'catalogue' and 'biases' at "
+                                        "the top level")])
     try:
         return BiasCatalogue.model_validate(data)
     except ValidationError as error:

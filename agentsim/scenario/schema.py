@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from agentsim.scenario.schema_base import Frozen
 from agentsim.scenario.schema_base import check_id as _check_id
 from agentsim.scenario.setup_schema import SetupProtocol
+from agentsim.scenario.templates import TemplateError, fill
+from agentsim.scenario.templates import check as check_template
 
 Identifier = str  # validated by ``_check_id``: lower-case letters, digits, ``-`` and ``_``
 
@@ -80,7 +82,11 @@ class Task(Frozen):
                     "stereotype must be a single 'attribute: value' entry, e.g. 'gender: man'"
                 )
             ((attribute, label_value),) = value.items()
-            return {"attribute": str(attribute), "value": str(label_value)}
+            if not isinstance(attribute, str) or not isinstance(label_value, str):
+                raise ValueError(f"stereotype must map an attribute to a group, both text "
+                                 f"(found {attribute!r}: {label_value!r}; quote numbers and "
+                                 "yes/no)")
+            return {"attribute": attribute, "value": label_value}
         return value
 
 
@@ -98,7 +104,7 @@ class DiscussionProtocol(Frozen):
         "'no-interaction': one model assigns the tasks once; 'goal': like interaction, but each "
         "agent is first told privately to take the first task itself.",
     )
-    rounds: int = Field(
+    rounds: StrictInt = Field(
         default=2, ge=0, le=20, description="Discussion rounds between first and last decision."
     )
     speaking_order: SpeakingOrder = Field(
@@ -115,7 +121,7 @@ class ClinicalProtocol(Frozen):
     """Settings of a doctor/patient consultation in the manner of AgentClinic."""
 
     name: Literal["clinical"] = Field(default="clinical", description="Protocol name.")
-    max_turns: int = Field(
+    max_turns: StrictInt = Field(
         default=20, ge=1, le=100,
         description="Doctor turns before the consultation ends; a test request uses a turn.",
     )
@@ -173,7 +179,7 @@ class VariantSpec(Frozen):
     id: str | None = Field(default=None, description="Variant id (default: derived).")
     attribute: str | None = Field(default=None, description="Manipulated attribute.")
     persona: str | None = Field(default=None, description="Target persona id (names kinds).")
-    count: int = Field(default=1, ge=1, le=20, description="Draws per group (names kinds).")
+    count: StrictInt = Field(default=1, ge=1, le=20, description="Draws per group (names kinds).")
     description: str | None = Field(default=None, description="Paraphrased description.")
     tasks: dict[str, str] = Field(default_factory=dict, description="Paraphrased task texts.")
 
@@ -312,12 +318,11 @@ def check_setup(scenario: Scenario) -> None:
                 raise ValueError(f"protocol.roles.{role_id}.played_by: {persona_id!r} already "
                                  f"plays {players[persona_id]!r}")
             players[persona_id] = role_id
+            fields = role_fields(scenario.persona(persona_id), role_id)
             try:
-                render_role_prompt(role.prompt, scenario.persona(persona_id), role_id)
-            except (KeyError, IndexError, ValueError) as error:
-                raise ValueError(f"protocol.roles.{role_id}.prompt: unknown placeholder {error} "
-                                 f"for persona {persona_id!r} (use {{name}}, {{id}}, "
-                                 "{background}, {role} or an attribute)") from None
+                check_template(role.prompt, fields, f"protocol.roles.{role_id}.prompt")
+            except TemplateError as error:
+                raise TemplateError(f"{error}, for persona {persona_id!r}") from None
     graph = setup.hearing_graph()
     for entry in setup.turns.order:
         speaker, _, to = entry.partition(">")
@@ -337,8 +342,39 @@ def check_setup(scenario: Scenario) -> None:
                              f"{unknown}")
 
 
+def role_fields(persona: Persona, role: str) -> dict[str, str]:
+    """The placeholders a role prompt may use for one persona: its attributes, then ``name``,
+    ``id``, ``background`` and ``role`` (which win over attributes of the same name)."""
+    return {**persona.attributes, "name": persona.name, "id": persona.id,
+            "background": persona.background, "role": role}
+
+
 def render_role_prompt(template: str, persona: Persona, role: str) -> str:
-    """A role's system-prompt template filled with one persona's fields."""
-    fields = {**persona.attributes, "name": persona.name, "id": persona.id,
-              "background": persona.background, "role": role}
-    return template.format_map(fields)
+    """A role's system-prompt template filled with one persona's fields (inert substitution:
+    see agentsim.scenario.templates; validation has checked every placeholder)."""
+    return fill(template, role_fields(persona, role))
+
+
+def metric_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Why the judges could not produce a metric for a discussion scenario, as (field, reason)
+    pairs (none when they can): one persona, or every persona in one group of the attribute the
+    tasks are coded on. Mirrors the group rule of the assignment-bias label (groups are the values
+    personas have for the coded attribute); uneven designs (1 man, 3 women) are fine."""
+    if not isinstance(scenario.protocol, DiscussionProtocol):
+        return []
+    problems: list[tuple[str, str]] = []
+    if len(scenario.personas) < 2:
+        problems.append(("personas", f"a discussion needs at least two personas (found "
+                         f"{len(scenario.personas)}): with one, nobody can be treated differently "
+                         "and no bias metric can be computed"))
+        return problems
+    coded = sorted({t.stereotype.attribute for t in scenario.tasks if t.stereotype is not None})
+    for attribute in coded:
+        groups = sorted({p.attributes[attribute] for p in scenario.personas
+                         if attribute in p.attributes})
+        if len(groups) < 2:
+            found = f"every persona with it is {groups[0]!r}" if groups else "no persona has it"
+            problems.append(("personas", f"tasks are coded on {attribute!r} but {found}: the "
+                             "bias label compares two groups, so give at least one persona "
+                             "each group"))
+    return problems

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+# Ids become parts of file names (scenario files, exports) and run-folder entries: 100 characters
+# keeps any id with a prefix and suffix well inside the 255-byte limit of common file systems.
+MAX_ID_LENGTH = 100
+ID_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
 
 def check_id(value: str, what: str) -> str:
-    """``value`` when it is a valid id (lower-case letters, digits, '-', '_'), else ValueError."""
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
-    if not value or not set(value) <= allowed or not value[0].isalnum():
+    """``value`` when it is a valid id (lower-case letters, digits, '-', '_', starting with a
+    letter or digit, at most MAX_ID_LENGTH characters), else ValueError."""
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"{what} is {len(value)} characters long; ids are at most "
+                         f"{MAX_ID_LENGTH} (they become file names)")
+    if any(sep in value for sep in ("/", "\\")) or value in {".", ".."}:
+        raise ValueError(f"{what} {value!r} must not contain a path separator ('/' or '\\'): "
+                         "ids become file names")
+    if not value or not set(value) <= ID_CHARACTERS or not value[0].isalnum():
         raise ValueError(
             f"{what} {value!r} must be lower-case letters, digits, '-' or '_', starting with a "
             "letter or digit"
@@ -17,6 +28,10 @@ def check_id(value: str, what: str) -> str:
 
 
 class Frozen(BaseModel):
-    """Base of every scenario model: unknown fields are errors, instances are immutable."""
+    """Base of every scenario model: unknown fields are errors, instances are immutable.
+
+    Numbers and switches are strict (``StrictInt``, ``StrictBool`` in the models): YAML's ``true``
+    is not the number 1, and ``"3"`` is not 3 — a value of the wrong type is an error, never
+    silently converted."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

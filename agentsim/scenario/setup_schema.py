@@ -20,11 +20,14 @@ from __future__ import annotations
 from typing import Literal
 
 import networkx as nx
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from agentsim.scenario.schema_base import Frozen, check_id
+from agentsim.scenario.templates import check as check_template
 
-When = int | Literal["final"]
+# The placeholders a decision question may use (filled by setup_decisions.question).
+QUESTION_FIELDS = ("options", "low", "high")
+When = StrictInt | Literal["final"]
 DecisionType = Literal["assign", "rank", "pick", "rate"]
 TurnPolicyName = Literal["fixed", "round_robin", "random", "moderator"]
 
@@ -37,13 +40,14 @@ class SetupRole(Frozen):
                         "{role} and the persona's attributes, e.g. {gender}.")
     model_role: str = Field(default="agent", description="Model role of its calls: the model is "
                             "--role <persona id>, else --role <model_role>, else the default.")
-    speaks: bool = Field(default=True, description="False for roles that only listen and decide.")
+    speaks: StrictBool = Field(default=True,
+                               description="False for roles that only listen and decide.")
 
 
 class Topology(Frozen):
     """Who hears whom, as a directed graph speaker → listener over roles."""
 
-    broadcast: bool = Field(default=False, description="Every role hears every role.")
+    broadcast: StrictBool = Field(default=False, description="Every role hears every role.")
     hears: dict[str, tuple[str, ...] | Literal["all"]] = Field(
         default_factory=dict, description="Listener role → the roles it hears, or 'all'.")
 
@@ -59,7 +63,7 @@ class TurnPolicy(Frozen):
                                    "order (default: every speaking role's personas, file order); "
                                    "'a>b' is a turn of a addressed to b only (a private word).")
     moderator: str | None = Field(default=None, description="Role choosing the next speaker.")
-    turns_per_round: int | None = Field(default=None, ge=1, le=50, description="Turns in a "
+    turns_per_round: StrictInt | None = Field(default=None, ge=1, le=50, description="Turns in a "
                                         "round (default: one per speaker).")
 
 
@@ -73,7 +77,7 @@ class JudgeCondition(Frozen):
 class Termination(Frozen):
     """When the conversation stops (whichever comes first)."""
 
-    rounds: int = Field(default=2, ge=0, le=20, description="Rounds at most.")
+    rounds: StrictInt = Field(default=2, ge=0, le=20, description="Rounds at most.")
     phrase: str | None = Field(default=None, description="A message containing it (any case) "
                                "ends the conversation after that turn.")
     consensus: str | None = Field(default=None, description="Decision point id: stop when all "
@@ -90,11 +94,12 @@ class DecisionPoint(Frozen):
     when: tuple[When, ...] = Field(default=("final",), description="Rounds after which it is "
                                    "asked (0: before the conversation) and/or 'final'.")
     options: tuple[str, ...] = Field(default=(), description="Persona ids to rank, pick or rate.")
-    question: str = Field(default="", description="What is asked (a default per type).")
-    scale: tuple[int, int] = Field(default=(1, 10), description="Rating scale (rate).")
+    question: str = Field(default="", description="What is asked (a default per type); may use "
+                          "{options}, {low} and {high}, and {{ }} for literal braces.")
+    scale: tuple[StrictInt, StrictInt] = Field(default=(1, 10), description="Rating scale (rate).")
     attribute: str | None = Field(default=None, description="Option attribute the judges compare "
                                   "(default: the one whose values differ among the options).")
-    announce: bool = Field(default=False, description="Also say the answer to those who hear "
+    announce: StrictBool = Field(default=False, description="Also say the answer to those who hear "
                            "the decider (otherwise it is private).")
 
     @field_validator("id")
@@ -112,6 +117,7 @@ class DecisionPoint(Frozen):
                              "not options")
         if self.scale[0] >= self.scale[1]:
             raise ValueError(f"decision {self.id!r}: scale must be [low, high] with low < high")
+        check_template(self.question, QUESTION_FIELDS, f"decisions[{self.id}].question")
         return self
 
 

@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from agentsim.errors import InputError
 from agentsim.scenario.schema import Frozen, Scenario, VariantSpec
@@ -70,7 +70,15 @@ def apply_variant(scenario: Scenario, variant: Variant) -> Scenario:
             persona["name"] = change.value
         else:
             persona["attributes"] = {**persona["attributes"], change.field: change.value}
-    return Scenario.model_validate(data)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        from agentsim.scenario.loader import problems_from
+
+        field, message = problems_from(error)[0]
+        where = f"{field}: " if field else ""
+        raise InputError(f"variant {variant.id!r} of scenario {scenario.id!r} is not a valid "
+                         f"scenario: {where}{message}", source="--vary") from None
 
 
 def parse_vary(specs: Sequence[str]) -> list[Variant]:

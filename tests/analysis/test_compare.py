@@ -199,7 +199,8 @@ def test_compare_json_shape(tmp_path, workplace, capsys):
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) == {"run_dir", "conversations", "failed", "errors", "metrics", "counts",
-                            "comparison", "plots"}
+                            "comparison", "plots", "failures", "not_run", "stopped",
+                            "exit_status", "warnings", "parsing"}
     assert payload["run_dir"] == str(out) and payload["conversations"] == 6
     comparison = payload["comparison"]
     assert set(comparison) == {"control", "arms", "metrics", "counts", "notes"}

@@ -25,6 +25,7 @@ from agentsim.runs.runner import RunOptions, judge_run, new_manifest, run_experi
 from agentsim.runs.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT, declared_variants
+from support.runlog import finish_all
 
 REPO = Path(__file__).resolve().parents[2]
 RESTAURANT = REPO / "scenarios" / "workplace" / "restaurant-reopening.yaml"
@@ -67,6 +68,7 @@ def hand_built(tmp_path: Path, variants, decisions) -> RunView:
         store.append(Decision(**ids, agent=agent, phase=phase,
                               round=0 if phase == "first" else 2, value=value,
                               raw=json.dumps(value)))
+    finish_all(store)
     store.close()
     return RunView(RunStore.open(tmp_path / "run"))
 

@@ -37,6 +37,7 @@ from agentsim.runs.events import ConversationStarted, Message
 from agentsim.runs.runner import RunOptions, new_manifest
 from agentsim.runs.store import RunStore
 from agentsim.scenario import load_scenarios
+from support.runlog import finish_all
 
 REPO = Path(__file__).resolve().parents[2]
 RESTAURANT = REPO / "scenarios" / "workplace" / "restaurant-reopening.yaml"
@@ -220,6 +221,7 @@ def hand_run(tmp_path: Path, model: str, conversations: int) -> RunView:
                                  phase="discussion", round=1, content=f"I am {agent}."))
         store.append(Message(**ids, turn=9, agent="leila", speaker="Leila", phase="discussion",
                              content="psst, only for Chiara", visible_to=["chiara"]))
+    finish_all(store)
     store.close()
     return RunView(RunStore.open(tmp_path / "run"))
 

@@ -24,6 +24,7 @@ from agentsim.runs.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.loader import scenario_to_data
 from agentsim.scenario.schema import Persona, Scenario, Task
+from support.runlog import finish_all
 
 PEOPLE = {"a": {"gender": "man"}, "b": {"gender": "woman"}, "c": {"gender": "woman"}}
 
@@ -161,6 +162,7 @@ def write_run(run_dir: Path, finals: list[dict[str, dict[str, str]]],
                                  phase="discussion", round=1, content="..."))
         for agent, value in final.items():
             store.append(Decision(**ids, agent=agent, phase="final", round=1, value=value, raw=""))
+    finish_all(store)
     store.close()
     return RunView(RunStore.open(run_dir))
 

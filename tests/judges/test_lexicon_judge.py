@@ -27,6 +27,7 @@ from agentsim.runs.events import ConversationStarted, Message
 from agentsim.runs.runner import RunOptions, new_manifest
 from agentsim.runs.store import RunStore
 from agentsim.scenario import load_scenarios
+from support.runlog import finish_all
 
 REPO = Path(__file__).resolve().parents[2]
 RESTAURANT = REPO / "scenarios" / "workplace" / "restaurant-reopening.yaml"
@@ -106,6 +107,7 @@ def hand_run(tmp_path: Path, scenario, conversations, name: str = "run") -> RunV
         for turn, (agent, text) in enumerate(messages):
             store.append(Message(**ids, turn=turn, agent=agent, speaker=SPEAKERS[agent],
                                  phase="discussion", round=1, content=text))
+    finish_all(store)
     store.close()
     return RunView(RunStore.open(tmp_path / name))
 
@@ -168,6 +170,7 @@ def test_streams_ten_thousand_conversations(tmp_path, scenario):
         for turn, (agent, text) in enumerate(STEREOTYPED):
             store.append(Message(**ids, turn=turn, agent=agent, speaker=SPEAKERS[agent],
                                  phase="discussion", round=1, content=text))
+    finish_all(store)
     store.close()
     output = LexiconJudge().judge(RunView(RunStore.open(tmp_path / "big")))
     counts = output.counts

@@ -21,6 +21,7 @@ from agentsim.runs.events import ConversationStarted, Decision
 from agentsim.runs.store import RunStore
 from agentsim.scenario.loader import parse_scenario
 from agentsim.scenario.variants import declared_variants
+from support.runlog import finish_all
 
 CANDIDATES = ["cand_a", "cand_b", "cand_c", "cand_d"]
 
@@ -76,6 +77,7 @@ def build(tmp_path: Path, decisions, scenarios=None) -> RunView:
                                              setting="setup", job={"bias": "none"}))
         store.append(Decision(**ids, agent="chair", phase=phase, round=rounds, kind=kind,
                               point=point, value=value, raw=json.dumps(value)))
+    finish_all(store)
     store.close()
     return RunView(RunStore.open(tmp_path / "run"))
 

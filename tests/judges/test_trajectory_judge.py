@@ -24,6 +24,7 @@ from agentsim.runs.runner import RunOptions, new_manifest, run_experiment
 from agentsim.runs.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT, declared_variants
+from support.runlog import finish_all
 
 REPO = Path(__file__).resolve().parents[2]
 WORKPLACE = REPO / "scenarios" / "workplace"
@@ -163,6 +164,7 @@ def test_hand_built_trajectory_is_exact(tmp_path):
                                            ("final", 2)], values, strict=True):
             store.append(Decision(**ids, agent=agent, phase=phase, round=number, value=value,
                                   raw=json.dumps(value)))
+    finish_all(store)
     store.close()
     output = TrajectoryJudge(threshold=0.5).judge(RunView(RunStore.open(tmp_path / "run")))
     metrics = output.metrics

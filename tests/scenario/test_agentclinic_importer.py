@@ -140,8 +140,21 @@ def image_file(tmp_path: Path) -> Path:
     return path
 
 
+def test_a_bad_line_is_an_error_naming_line_and_field(image_file: Path) -> None:
+    # Nothing runs on silently reduced data: the first bad line is named, with the others.
+    with pytest.raises(InputError) as error:
+        load_agentclinic(image_file)
+    assert error.value.source == str(image_file) and error.value.line == 2
+    assert error.value.field == "answers"
+    assert "exactly one correct answer, found 2" in str(error.value)
+    assert "3 more bad lines: 3, 4, 6" in str(error.value)
+    # Selecting only the good case does not hide the bad ones either.
+    with pytest.raises(InputError, match=":2: answers"):
+        load_agentclinic(image_file, select=[0])
+
+
 def test_image_challenge_file(image_file: Path) -> None:
-    scenarios, skipped = load_agentclinic(image_file)
+    scenarios, skipped = load_agentclinic(image_file, skip_bad=True)
     assert len(scenarios) == 1
     scenario = scenarios[0]
     assert scenario.id == "agentclinic-nejm-cases-000"
@@ -165,6 +178,7 @@ def test_image_challenge_file(image_file: Path) -> None:
     assert "exactly one correct answer, found 2" in reasons[2]
     assert "exactly one correct answer, found 0" in reasons[3]
     assert reasons[4].startswith("line 4: not valid JSON")
+    assert reasons[2].startswith("line 2: answers: ")
     assert "line 6" in reasons[6] and "JSON object" in reasons[6]
 
 
@@ -175,20 +189,27 @@ def test_osce_missing_key_and_wrapping(tmp_path: Path) -> None:
     broken = {k: v for k, v in osce.items() if k != "Correct_Diagnosis"}
     path = tmp_path / "osce.jsonl"
     path.write_text("\n".join(json.dumps({"OSCE_Examination": c}) for c in (osce, broken)))
-    scenarios, skipped = load_agentclinic(path)
+    with pytest.raises(InputError) as error:
+        load_agentclinic(path)
+    assert (error.value.line, error.value.field) == (2, "OSCE_Examination.Correct_Diagnosis")
+    scenarios, skipped = load_agentclinic(path, skip_bad=True)
     case = scenarios[0].case
     assert case.patient == {"text": "67 year old male"} and case.exam == {}
     assert case.extra == {"Notes": {"kept": 1}}
-    assert skipped == [(2, "line 2: OSCE_Examination lacks Correct_Diagnosis")]
+    assert skipped == [(2, "line 2: OSCE_Examination.Correct_Diagnosis: OSCE_Examination lacks "
+                           "Correct_Diagnosis")]
 
 
 def test_nothing_converts_or_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text("nope\n\n[]\n")
-    with pytest.raises(InputError, match="no case converted.*line 1.*line 3") as error:
+    with pytest.raises(InputError, match=r":1: not valid JSON.*1 more bad lines: 3") as error:
         load_agentclinic(path)
     assert error.value.source == str(path)
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="no case converted.*line 1.*line 3") as error:
+        load_agentclinic(path, skip_bad=True)
+    assert error.value.source == str(path)
+    with pytest.raises(InputError, match="no such file"):
         load_agentclinic(tmp_path / "absent.jsonl")
     (tmp_path / "empty.jsonl").write_text("\n \n")
     with pytest.raises(InputError, match="no cases"):
@@ -230,8 +251,13 @@ def test_import_round_trips(medqa: Path, image_file: Path, tmp_path: Path) -> No
     for path, scenario in zip(report.written, expected, strict=True):
         assert path == out / f"{scenario.id}.yaml"
         assert load_scenario(path) == scenario
-    report = import_agentclinic(image_file, out)
-    assert report.layout == "image-challenge" and report.rows == 5
+    with pytest.raises(InputError, match=":2: answers"):
+        import_agentclinic(image_file, out / "bad")
+    assert not (out / "bad").exists()  # nothing written
+    good = tmp_path / "nejm.jsonl"
+    good.write_text(json.dumps(_image_case()) + "\n", encoding="utf-8")
+    report = import_agentclinic(good, out)
+    assert report.layout == "image-challenge" and report.rows == 1
     assert load_scenario(report.written[0]).case.extra["answers"][1] == "Necrobiosis lipoidica"
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(medqa.read_text(encoding="utf-8").splitlines()[0] + "\n"

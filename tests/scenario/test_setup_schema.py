@@ -103,7 +103,7 @@ def test_role_errors_against_the_personas():
     assert "'chair' already plays 'chair'" in error_of(twice)
     template = scenario(roles={"chair": {"played_by": ["chair"], "prompt": "You are {title}."},
                                "member": {"played_by": ["m1", "m2"], "prompt": "x"}})
-    assert "protocol.roles.chair.prompt: unknown placeholder 'title'" in error_of(template)
+    assert "protocol.roles.chair.prompt: unknown placeholder {title}" in error_of(template)
 
 
 def test_an_addressed_turn_must_reach_someone_who_hears_it():

@@ -12,15 +12,20 @@ line, so a file may mix them:
   "patient_info", "physical_exams", "image_url"}``. The image is not fetched: the question, patient
   text and findings are enough to run a text-only consultation; its URL is kept in ``extra``.
 
-Cases are numbered from 0 over non-blank lines (the numbering of ``--cases``); reasons for lines
-that are not converted carry the 1-based physical line number, so they can be found in an editor.
+Cases are numbered from 0 over non-blank lines (the numbering of ``--cases``). Every line is
+validated, selected or not, before anything runs or is written: a line that cannot be converted
+is an :class:`~agentsim.errors.InputError` naming the file, its 1-based physical line number (as
+an editor counts) and the field, so a damaged file is never run on silently reduced data. The
+file is read within the bounds of :mod:`agentsim.scenario.safe_input` (size
+``AGENTSIM_MAX_CASE_FILE_BYTES``, ``AGENTSIM_MAX_CASES`` lines, and per line the depth, value
+count and string length limits; duplicate keys and NaN/Infinity are errors).
 The patient persona gets only the attributes its demographics text states (age in years, gender):
 anything guessed would become part of what a bias measurement measures.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +35,15 @@ from pydantic import ValidationError
 
 from agentsim.errors import InputError
 from agentsim.scenario.importers.borah import ImportReport
-from agentsim.scenario.loader import dump_scenario, load_scenario
+from agentsim.scenario.loader import dump_scenario, load_scenario, problems_from
+from agentsim.scenario.safe_input import (
+    BadLine,
+    LimitExceeded,
+    Limits,
+    bad_line_error,
+    parse_json_line,
+    read_text,
+)
 from agentsim.scenario.schema import Scenario
 
 OSCE_KEYS = {
@@ -44,6 +57,7 @@ OSCE_KEYS = {
 IMAGE_KEYS = ("question", "answers", "patient_info", "physical_exams")
 IMAGE_OBJECTIVE = "What is the most likely diagnosis?"
 MAX_SELECTION = 100_000  # a typo such as "0-99999999" must not build a huge list
+SLUG_LENGTH = 60  # of the file stem in scenario ids, which must stay short (file names)
 
 _AGE = re.compile(r"\b(\d{1,3})[\s-]*years?[\s-]*old\b|\baged\s+(\d{1,3})\b", re.I)
 _GENDER = re.compile(r"\b(male|man|boy|female|woman|girl)\b", re.I)
@@ -53,8 +67,9 @@ _GENDER_LABELS = {"male": "man", "man": "man", "boy": "man",
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
-class _Skip(Exception):
-    """A line that cannot be converted; the message is the reported reason."""
+class _Skip(BadLine):
+    """A line that cannot be converted; the message is the reported reason, ``field`` the path
+    of the offending value inside the line when there is one."""
 
 
 def parse_case_selection(text: str) -> list[int]:
@@ -103,28 +118,33 @@ def parse_demographics(text: str) -> dict[str, str]:
 
 
 def load_agentclinic(
-    path: Path, select: Sequence[int] | None = None, limit: int | None = None
+    path: Path, select: Sequence[int] | None = None, limit: int | None = None, *,
+    limits: Limits | None = None, skip_bad: bool = False,
 ) -> tuple[list[Scenario], list[tuple[int, str]]]:
     """Convert the cases of an AgentClinic JSONL file into clinical scenarios.
 
-    ``select`` picks 0-based case indexes (counted over non-blank lines; an index beyond the file
-    is an :class:`InputError`); ``limit`` then keeps the first N selected cases, converted or not.
-    Returns the scenarios and, for every selected line not converted, ``(1-based line number,
-    reason)``. Raises :class:`InputError` for an unreadable file, a file without cases, or when
-    no selected case converts.
+    Every non-blank line is converted (validated), selected or not. ``select`` picks 0-based
+    case indexes (counted over non-blank lines; an index beyond the file is an
+    :class:`InputError`); ``limit`` then keeps the first N selected cases. Returns the scenarios
+    and ``(1-based line number, reason)`` of the lines not converted, which is empty: a bad line
+    raises an InputError naming the file, line and field (and how many other lines are bad),
+    unless ``skip_bad`` is true, when bad lines are returned instead and only a file of which no
+    selected case converts is an error. Also raises for an unreadable file, a file over the
+    limits (see agentsim.scenario.safe_input), or a file without cases.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise InputError(f"cannot read file ({reason})", source=path) from None
+    limits = limits or Limits.from_env()
+    text = read_text(path, limits.case_file_bytes, "case_file_bytes")
     # Split on '\n' only: str.splitlines would also split at U+2028 and similar characters, which
     # JSON allows inside strings, and the line numbers would no longer match an editor's.
     lines = [(number, line) for number, line in enumerate(text.split("\n"), start=1)
              if line.strip()]
+    del text
     if not lines:
         raise InputError("no cases: the file has no non-blank lines", source=path)
+    if len(lines) > limits.cases:
+        raise LimitExceeded(f"{len(lines):,} cases, the limit is {limits.cases:,}",
+                            limit="cases", source=path)
     if select is not None:
         missing = sorted({index for index in select if not 0 <= index < len(lines)})
         if missing:
@@ -138,15 +158,30 @@ def load_agentclinic(
         if limit < 1:
             raise InputError(f"limit must be at least 1 (found {limit})", source="--limit")
         chosen = chosen[:limit]
-    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-") or "cases"
-    scenarios: list[Scenario] = []
-    skipped: list[tuple[int, str]] = []
-    for index in chosen:
-        number, line = lines[index]
+    wanted = set(chosen)
+    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower())[:SLUG_LENGTH].strip("-") or "cases"
+    converted: dict[int, Scenario] = {}
+    bad: list[tuple[int, BadLine]] = []
+    for index, (number, line) in enumerate(lines):
         try:
-            scenarios.append(_convert(line, index, number, slug, path.name))
-        except _Skip as skip:
-            skipped.append((number, f"line {number}: {skip}"))
+            scenario = _convert(line, index, number, slug, path.name, limits)
+        except BadLine as problem:
+            bad.append((number, problem))
+            continue
+        if index in wanted:
+            converted[index] = scenario
+    if bad and not skip_bad:
+        number, problem = bad[0]
+        error = bad_line_error(problem, path, number)
+        if len(bad) > 1:
+            others = ", ".join(str(n) for n, _ in bad[1:6]) + (", ..." if len(bad) > 6 else "")
+            error.message += f" (and {len(bad) - 1} more bad lines: {others})"
+        raise error
+    scenarios = [converted[index] for index in chosen if index in converted]
+    line_of = {index: number for index, (number, _) in enumerate(lines)}
+    chosen_lines = {line_of[index] for index in chosen}
+    skipped = [(number, f"line {number}: " + (f"{problem.field}: " if problem.field else "")
+                + problem.message) for number, problem in bad if number in chosen_lines]
     if not scenarios:
         reasons = "; ".join(reason for _, reason in skipped[:3])
         raise InputError(f"no case converted ({len(skipped)} lines skipped): {reasons}",
@@ -161,12 +196,16 @@ def import_agentclinic(path: Path, out_dir: Path, select: Sequence[int] | None =
     Each file is named after its scenario id and loaded back to check it holds what was meant.
     The report's layout is ``osce``, ``image-challenge`` or ``mixed``.
     """
-    scenarios, skipped = load_agentclinic(path, select, limit)
+    limits = Limits.from_env()
+    scenarios, skipped = load_agentclinic(path, select, limit, limits=limits)
+    # A case may be larger than a hand-written scenario file is allowed to be.
+    readback = dataclasses.replace(limits, file_bytes=max(limits.file_bytes,
+                                                          limits.case_file_bytes))
     written = []
     for scenario in scenarios:
         target = dump_scenario(scenario, Path(out_dir) / f"{scenario.id}.yaml")
         # A file that loads differently from what we meant is an importer bug, not a bad line.
-        if load_scenario(target) != scenario:
+        if load_scenario(target, limits=readback) != scenario:
             raise RuntimeError(f"{target}: scenario changed when loaded back")
         written.append(target)
     layouts = {scenario.tags[1] for scenario in scenarios}
@@ -174,21 +213,21 @@ def import_agentclinic(path: Path, out_dir: Path, select: Sequence[int] | None =
     return ImportReport(str(path), layout, written, skipped)
 
 
-def _convert(line: str, index: int, number: int, slug: str, file_name: str) -> Scenario:
-    try:
-        # NaN/Infinity are not JSON and would not survive the YAML round trip (NaN != NaN).
-        record = json.loads(line, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as error:
-        raise _Skip(f"not valid JSON ({error})") from None
+def _convert(line: str, index: int, number: int, slug: str, file_name: str,
+             limits: Limits) -> Scenario:
+    # NaN/Infinity are refused (they are not JSON and would not survive the YAML round trip,
+    # NaN != NaN), as are duplicate keys and values over the limits.
+    record = parse_json_line(line, limits)
     if not isinstance(record, dict):
-        raise _Skip(f"expected a JSON object, found {type(record).__name__}")
+        raise _Skip(f"expected a JSON object, found {_kind(record)}")
     if "OSCE_Examination" in record:
         layout, case, demographics = "osce", *_osce(record)
     elif "question" in record or "answers" in record:
         layout, case, demographics = "image-challenge", *_image_challenge(record)
     else:
-        raise _Skip(f"unknown layout: keys {sorted(record)[:8]} have neither "
-                    "'OSCE_Examination' nor 'question'/'answers'")
+        keys = ", ".join(repr(_shown(key)) for key in sorted(record)[:8]) or "none"
+        raise _Skip(f"unknown layout: keys ({keys}) have neither 'OSCE_Examination' nor "
+                    "'question'/'answers'")
     patient = {"id": "patient", "name": "Patient"}
     attributes = parse_demographics(demographics) if demographics else {}
     if attributes:
@@ -206,23 +245,30 @@ def _convert(line: str, index: int, number: int, slug: str, file_name: str) -> S
             "tags": ["agentclinic", layout],
         })
     except ValidationError as error:
-        raise _Skip(f"invalid scenario: {str(error).replace(chr(10), ' ')}") from None
+        field, message = problems_from(error)[0]
+        raise _Skip(f"invalid case: {message}", field=_case_field(field, layout)) from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+def _case_field(field: str, layout: str) -> str | None:
+    """The field of the line behind a field of the converted scenario, where there is one."""
+    if layout == "osce":
+        for ours, theirs in OSCE_KEYS.items():
+            if field == f"case.{ours}" or field.startswith(f"case.{ours}."):
+                return "OSCE_Examination." + theirs + field[len(f"case.{ours}"):]
+    return field or None
 
 
 def _osce(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
     osce = record["OSCE_Examination"]
     if not isinstance(osce, dict):
-        raise _Skip(f"OSCE_Examination must be an object, found {type(osce).__name__}")
+        raise _Skip(f"must be an object, found {_kind(osce)}", field="OSCE_Examination")
     missing = [key for key in OSCE_KEYS.values() if key not in osce]
     if missing:
-        raise _Skip(f"OSCE_Examination lacks {', '.join(missing)}")
+        raise _Skip(f"OSCE_Examination lacks {', '.join(missing)}",
+                    field=f"OSCE_Examination.{missing[0]}")
     case: dict[str, Any] = {
-        "objective": _text(osce, OSCE_KEYS["objective"]),
-        "diagnosis": _text(osce, OSCE_KEYS["diagnosis"]),
+        "objective": _text(osce, OSCE_KEYS["objective"], "OSCE_Examination."),
+        "diagnosis": _text(osce, OSCE_KEYS["diagnosis"], "OSCE_Examination."),
     }
     for field in ("patient", "exam", "tests"):
         case[field] = _mapping(osce[OSCE_KEYS[field]])
@@ -239,17 +285,21 @@ def _osce(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
 def _image_challenge(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
     missing = [key for key in IMAGE_KEYS if key not in record]
     if missing:
-        raise _Skip(f"image-challenge case lacks {', '.join(missing)}")
+        raise _Skip(f"image-challenge case lacks {', '.join(missing)}", field=missing[0])
     answers = record["answers"]
-    if not isinstance(answers, list) or not all(
-        isinstance(answer, dict) and isinstance(answer.get("text"), str) for answer in answers
-    ):
-        raise _Skip("'answers' must be a list of objects with a 'text' string")
+    if not isinstance(answers, list):
+        raise _Skip(f"must be a list of objects with a 'text' string, found {_kind(answers)}",
+                    field="answers")
+    for position, answer in enumerate(answers):
+        if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+            raise _Skip("'answers' must be a list of objects with a 'text' string",
+                        field=f"answers[{position}]")
     # Only a literal true counts: a string "false" is truthy and would make a wrong answer correct.
     correct = [answer["text"] for answer in answers if answer.get("correct") is True]
     if len(correct) != 1:
         shown = f": {correct}" if correct else ""
-        raise _Skip(f"expected exactly one correct answer, found {len(correct)}{shown}")
+        raise _Skip(f"expected exactly one correct answer, found {len(correct)}{shown}",
+                    field="answers")
     patient_info = _text(record, "patient_info")
     extra = {key: value for key, value in record.items() if key not in IMAGE_KEYS}
     extra["answers"] = [answer["text"] for answer in answers]
@@ -266,16 +316,27 @@ def _image_challenge(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
         "extra": extra,
     }
     if not case["diagnosis"]:
-        raise _Skip("the correct answer's text is empty")
+        raise _Skip("the correct answer's text is empty", field="answers")
     end = _SENTENCE_END.search(patient_info)
     return case, patient_info[: end.start()] if end else patient_info
 
 
-def _text(record: dict[str, Any], key: str) -> str:
+def _text(record: dict[str, Any], key: str, prefix: str = "") -> str:
     value = record[key]
     if not isinstance(value, str) or not value.strip():
-        raise _Skip(f"{key} must be non-empty text, found {value!r:.60}")
+        raise _Skip(f"{key} must be non-empty text, found {_shown(value)}",
+                    field=f"{prefix}{key}")
     return value.strip()
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _mapping(value: Any) -> dict[str, Any]:

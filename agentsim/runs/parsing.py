@@ -1,0 +1,64 @@
+"""How often decisions parsed, per persona and per model: missing data must not hide a confound.
+
+When one persona's model answers in free text and the others are schema-constrained, that
+persona's decisions go missing more often — in a study of how personas are treated, missing data
+tied to a persona is itself a bias. This summary, computed from the log, says for every persona
+how many of its decisions parsed, how many calls were constrained and by which models; the CLI
+prints it when anything is unparsed or unconstrained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentsim.runs.store import RunStore
+
+DECISION_PURPOSES = {"decision", "probe"}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def parse_rates(store: RunStore) -> dict[str, Any]:
+    """Decisions and their parsing per persona and per model, from the log."""
+    agents: dict[str, dict[str, Any]] = {}
+    models: dict[str, dict[str, Any]] = {}
+
+    def agent_row(agent: str) -> dict[str, Any]:
+        return agents.setdefault(agent, {"decisions": 0, "unparsed": 0, "text_parsed": 0,
+                                         "calls": 0, "constrained_calls": 0,
+                                         "models": set(), "modes": set()})
+
+    for event in store.iter_events({"decision", "model_call"}, complete_only=True):
+        agent = event.agent or "?"
+        if event.type == "decision":
+            row = agent_row(agent)
+            row["decisions"] += 1
+            row["unparsed"] += event.value is None
+            row["text_parsed"] += event.parsed_by == "text"
+        elif event.purpose in DECISION_PURPOSES and event.error is None:
+            row = agent_row(agent)
+            row["calls"] += 1
+            row["constrained_calls"] += event.structured
+            row["models"].add(event.model)
+            mode = event.structured_mode or ("text" if not event.structured else "native")
+            row["modes"].add(mode)
+            model = models.setdefault(event.model, {"calls": 0, "constrained_calls": 0,
+                                                    "modes": set()})
+            model["calls"] += 1
+            model["constrained_calls"] += event.structured
+            model["modes"].add(mode)
+    for row in agents.values():
+        row["unparsed_share"] = _share(row["unparsed"], row["decisions"])
+        row["models"], row["modes"] = sorted(row["models"]), sorted(row["modes"])
+    for row in models.values():
+        row["modes"] = sorted(row["modes"])
+    shares = [r["unparsed_share"] for r in agents.values() if r["unparsed_share"] is not None]
+    decisions = sum(r["decisions"] for r in agents.values())
+    unparsed = sum(r["unparsed"] for r in agents.values())
+    return {"decisions": decisions, "unparsed": unparsed,
+            "unparsed_share": _share(unparsed, decisions),
+            "spread": round(max(shares) - min(shares), 4) if shares else None,
+            "free_text_calls": sum(r["calls"] - r["constrained_calls"] for r in agents.values()),
+            "by_agent": dict(sorted(agents.items())), "by_model": dict(sorted(models.items()))}
