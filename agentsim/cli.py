@@ -8,14 +8,18 @@ message on stderr and exit status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from agentsim.cli_checks import MAX_CONCURRENCY, MAX_REPLICATES, MAX_ROUNDS, MAX_SEED, MAX_TOKENS
+from agentsim.cli_checks import MAX_TURNS
+from agentsim.cli_checks import number as _number
+from agentsim.cli_checks import path as _path
 from agentsim.cli_common import console as _console
 from agentsim.cli_common import escape as _escape
+from agentsim.cli_common import print_json as _print_json
 from agentsim.cli_replay import (
     add_replay_parser,
     add_transcript_parser,
@@ -45,6 +49,8 @@ def _role(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected NAME=MODEL, got {text!r}")
     name, model = text.split("=", 1)
+    if not name.strip() or not model.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=MODEL with both given, got {text!r}")
     return name.strip(), model.strip()
 
 
@@ -83,10 +89,10 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "model servers", "VALUE applies to every model, MODEL=VALUE to one (a --model/--role "
         "name or a models-config name)")
-    group.add_argument("--models-config", type=Path, metavar="FILE",
+    group.add_argument("--models-config", type=_path, metavar="FILE",
                        help="YAML file naming models: provider, api_base, key variable, "
                        "structured-output mode, rate limits, timeout (see README)")
-    group.add_argument("--router-config", type=Path, metavar="FILE",
+    group.add_argument("--router-config", type=_path, metavar="FILE",
                        help="YAML file with a litellm Router model_list: one model name "
                        "balanced over several servers")
     group.add_argument("--api-base", action="append", default=[], metavar="[MODEL=]URL",
@@ -131,7 +137,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
     parser.add_argument("--no-cache", action="store_true",
                         help="do not read or write the cache of model calls")
-    parser.add_argument("--cache-dir", type=Path,
+    parser.add_argument("--cache-dir", type=_path,
                         help="cache folder (default $AGENTSIM_CACHE_DIR or ~/.cache/agentsim/"
                         "calls)")
     parser.add_argument("--mitigation-arg", action="append", default=[],
@@ -146,26 +152,33 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="model of one role (agent, single, judge, moderator, finetuned) or "
                         "persona id")
     parser.add_argument("--setting", choices=["interaction", "no-interaction", "goal"])
-    parser.add_argument("--rounds", type=int, help="discussion rounds (default: from the file)")
-    parser.add_argument("--replicates", type=int, default=1, help="conversations per scenario")
-    parser.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    parser.add_argument("--concurrency", type=int,
+    parser.add_argument("--rounds", type=_number(int, 0, MAX_ROUNDS),
+                        help=f"discussion rounds, 0-{MAX_ROUNDS} (default: from the file)")
+    parser.add_argument("--replicates", type=_number(int, 1, MAX_REPLICATES), default=1,
+                        help="conversations per scenario")
+    parser.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0,
+                        help="run seed (default 0)")
+    parser.add_argument("--concurrency", type=_number(int, 1, MAX_CONCURRENCY),
                         help="conversations in flight (default 1 with a local model, else 8)")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=_number(float, 0, 2), default=0.7,
+                        help="sampling temperature, 0-2 (default 0.7)")
+    parser.add_argument("--max-tokens", type=_number(int, 1, MAX_TOKENS), default=200,
+                        help="token limit of each answer (default 200)")
     add_endpoint_options(parser)
-    parser.add_argument("--out", type=Path, help="run folder (default runs/<run_id>)")
+    parser.add_argument("--out", type=_path, help="run folder (default runs/<run_id>)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     clinical = parser.add_argument_group("clinical consultations")
-    clinical.add_argument("--max-turns", type=int, help="doctor turn budget (default 20)")
+    clinical.add_argument("--max-turns", type=_number(int, 1, MAX_TURNS),
+                          help=f"doctor turn budget, 1-{MAX_TURNS} (default 20)")
     clinical.add_argument("--bias", action="append", default=[], metavar="ROLE:NAME[+ROLE:NAME]",
                           help="inject a bias from the catalogue, e.g. doctor:race (repeatable; "
                           "each is a condition run beside the unbiased one)")
-    clinical.add_argument("--bias-catalogue", type=Path, metavar="FILE",
+    clinical.add_argument("--bias-catalogue", type=_path, metavar="FILE",
                           help="bias catalogue (default scenarios/clinical/biases.yaml)")
     clinical.add_argument("--cases", metavar="SPEC", help="case indexes of .jsonl case files, "
                           "e.g. 0-9,12")
-    clinical.add_argument("--limit", type=int, help="first N cases of .jsonl case files")
+    clinical.add_argument("--limit", type=_number(int, 1),
+                          help="first N cases of .jsonl case files")
     parser.add_argument("--vary", action="append", default=[], metavar="PERSONA.FIELD=V1,V2",
                         help="counterfactual variants, e.g. patient.race=Black,White (repeatable: "
                         "all combinations); replaces the variants the files declare")
@@ -176,9 +189,20 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="run only the scenarios as written, not their declared variants")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one short message for a bad option (the usage is one --help away), in the
+    style of every other error, secrets redacted; exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        from agentsim.models.client import redact
+
+        sys.stderr.write(redact(f"error: {self.prog}: {message} (see {self.prog} --help)\n"))
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="agentsim",
         description="Simulate conversations between LLM agents and measure social bias in them.",
     )
@@ -208,15 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
     sources = importer.add_subparsers(dest="source", metavar="SOURCE", required=True)
     borah = sources.add_parser("borah", help="Borah & Mihalcea 2024 CSV (situations or test set)")
     borah.add_argument("file", type=Path)
-    borah.add_argument("--out", type=Path, required=True, help="folder for the scenario files")
-    borah.add_argument("--gender", action="append", type=_role, default=[], metavar="NAME=GENDER",
-                       help="override the gender inferred from a first name (man or woman)")
+    borah.add_argument("--out", type=_path, required=True, help="folder for the scenario files")
+    borah.add_argument("--gender", action="append", type=_role, default=[], metavar="NAME=VALUE",
+                       help="a character's gender (man or woman), over every other source; "
+                       "for names the importer cannot settle (repeatable)")
+    borah.add_argument("--extract-model", metavar="M",
+                       help="ask model M to split a test-set scene the rules cannot (JSON "
+                       "answer, logged in the report; default: rules only)")
 
     clinic = sources.add_parser("agentclinic", help="AgentClinic case file (OSCE or image layout)")
     clinic.add_argument("file", type=Path)
-    clinic.add_argument("--out", type=Path, required=True, help="folder for the scenario files")
+    clinic.add_argument("--out", type=_path, required=True, help="folder for the scenario files")
     clinic.add_argument("--cases", metavar="SPEC", help="case indexes, e.g. 0-9,12")
-    clinic.add_argument("--limit", type=int, help="first N cases")
+    clinic.add_argument("--limit", type=_number(int, 1), help="first N cases")
     add_transcript_parser(sources)
 
     add_finetune_parser(commands)
@@ -237,8 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--role", action="append", type=_role, default=[], metavar="judge=MODEL",
                        help="the judge's model (default local/smollm2-135m-instruct)")
     check.add_argument("--rubric", type=Path, help="rubric file (default: the shipped one)")
-    check.add_argument("--threshold", type=int, help="score from which a verdict is 'bias'")
-    check.add_argument("--limit", type=int, help="first N items")
+    check.add_argument("--threshold", type=_number(int, 0),
+                       help="score from which a verdict is 'bias'")
+    check.add_argument("--limit", type=_number(int, 1), help="first N items")
     check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     rejudge = commands.add_parser("judge", help="score a stored run again, without re-running it")
@@ -251,36 +280,61 @@ def build_parser() -> argparse.ArgumentParser:
                          "claude-3-5-haiku-20241022, rubric:both_orders=true, rubric:unit="
                          "message, iat:stimuli=FILE, lexicon:lexicon_dir=DIR, "
                          "trajectory:threshold=0.3")
+    add_skip_bad_lines(rejudge)
     rejudge.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
 
+def add_skip_bad_lines(parser: argparse.ArgumentParser) -> None:
+    """``--skip-bad-lines``: read a damaged log, leaving out (and counting) its bad lines."""
+    parser.add_argument("--skip-bad-lines", action="store_true",
+                        help="go on past corrupt or invalid lines of events.jsonl (they are "
+                        "counted, reported and recorded in results.json); without it a damaged "
+                        "log is an error naming the line")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``agentsim`` command."""
-    args = build_parser().parse_args(argv)
-    if args.version:
-        from agentsim import __version__
+    """Entry point of the ``agentsim`` command.
 
-        print(__version__)
-        return 0
-    if args.command is None:
-        build_parser().print_help()
-        return 0
-    from agentsim.errors import AgentsimError
+    Exit status: 0 ok, 1 failed conversations, 2 bad input (an :class:`AgentsimError`: one
+    message, no traceback), 3 stopped by --max-failures, 128 + N when stopped by signal N
+    (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+    """
+    from agentsim.cli_common import interrupted_status, signals_interrupt
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return COMMANDS[args.command](args)
+        from agentsim.cli_checks import refuse_secrets
+        from agentsim.errors import AgentsimError
+
+        refuse_secrets(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:  # --help, or a bad option (argparse said which)
+            return done.code if isinstance(done.code, int) else 2
+        if args.version:
+            from agentsim import __version__
+
+            print(__version__)
+            return 0
+        if args.command is None:
+            build_parser().print_help()
+            return 0
+        with signals_interrupt():
+            return COMMANDS[args.command](args)
     except AgentsimError as error:
         _console(stderr=True).print(f"[bold red]error:[/] {_escape(str(error))}", soft_wrap=True)
         return error.exit_status
-    except KeyboardInterrupt:
-        _console(stderr=True).print("interrupted")
-        return 130
+    except KeyboardInterrupt as error:
+        run_dir = getattr(error, "run_dir", None)
+        hint = (f"; the run folder is resumable: agentsim resume {_escape(str(run_dir))}"
+                if run_dir is not None else "")
+        _console(stderr=True).print(f"{_escape(str(error) or 'interrupted')}{hint}",
+                                    soft_wrap=True)
+        return interrupted_status(error)
     except BrokenPipeError:  # the reader (e.g. `| head`) went away: not an error of ours
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
-
-
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -345,7 +399,8 @@ def _run_scenarios(args: argparse.Namespace) -> list[Any]:
 
 
 def _run_with_progress(args: argparse.Namespace, scenarios: list[Any], options: Any,
-                       console: Any) -> Any:
+                       console: Any, warnings: list[str] | None = None,
+                       finalize: Any = None, command: str = "agentsim run") -> Any:
     """run_experiment with a progress bar (none with --json, whose stdout is the JSON)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -365,9 +420,12 @@ def _run_with_progress(args: argparse.Namespace, scenarios: list[Any], options: 
     def on_warning(text: str) -> None:
         console.print(f"[yellow]warning:[/] {_escape(text)}", soft_wrap=True)
 
+    for warning in warnings or ():
+        on_warning(warning)
     with progress:
         return run_experiment(scenarios, options, out=args.out, on_start=on_start,
-                              on_done=on_done, on_warning=on_warning)
+                              on_done=on_done, on_warning=on_warning,
+                              warnings=warnings or (), finalize=finalize, command=command)
 
 
 def _small_model_note(console: Any, options: Any) -> None:
@@ -389,12 +447,15 @@ def _run_payload(summary: Any) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run scenarios, judge them and print metrics (or JSON)."""
+    from agentsim.cli_checks import applicable
+
     scenarios = _run_scenarios(args)
+    warnings = applicable(args, scenarios)
     options = run_options(args, ("+".join(args.mitigation),) if args.mitigation else ("none",))
     console = _console(stderr=args.json)
-    summary = _run_with_progress(args, scenarios, options, console)
+    summary = _run_with_progress(args, scenarios, options, console, warnings)
     if args.json:
-        print(json.dumps(_run_payload(summary)))
+        _print_json(_run_payload(summary))
     else:
         from agentsim.reporting import print_run_summary
 
@@ -415,9 +476,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parse_arms,
     )
     from agentsim.analysis.forest import forest_plot
+    from agentsim.cli_checks import applicable
     from agentsim.errors import InputError
     from agentsim.judges.base import RunView
-    from agentsim.runs.store import RunStore
 
     arms = parse_arms(args.arms)
     # Checked before anything runs: a comparison without its control would waste the run.
@@ -429,17 +490,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InputError("compare needs the control and at least one other arm",
                          source="--arms")
     scenarios = _run_scenarios(args)
+    warnings = applicable(args, scenarios)
     options = run_options(args, arms)
     console = _console(stderr=args.json)
-    summary = _run_with_progress(args, scenarios, options, console)
-    store = RunStore.open(summary.run_dir)
-    comparison = compare_arms(RunView(store), control=args.control)
-    data = comparison_as_data(comparison)
-    store.write_results(data, COMPARISON_FILE)
-    plots = forest_plot(deltas_of(comparison["metrics"]), summary.run_dir / "forest")
+    made: dict[str, Any] = {}
+
+    def finalize(store: Any, summary: Any) -> None:
+        # Written while the run folder is still locked by this process.
+        made["comparison"] = comparison = compare_arms(RunView(store), control=args.control)
+        made["data"] = comparison_as_data(comparison)
+        store.write_results(made["data"], COMPARISON_FILE)
+        made["plots"] = forest_plot(deltas_of(comparison["metrics"]), store.run_dir / "forest")
+
+    summary = _run_with_progress(args, scenarios, options, console, warnings, finalize,
+                                 command="agentsim compare")
+    comparison, data, plots = made["comparison"], made["data"], made["plots"]
     if args.json:
-        print(json.dumps({**_run_payload(summary), "comparison": data,
-                          "plots": [str(p) for p in plots]}))
+        _print_json({**_run_payload(summary), "comparison": data,
+                     "plots": [str(p) for p in plots]})
         return summary.exit_status
     for table in comparison_tables(comparison):
         console.print(table)
@@ -466,7 +534,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.source == "borah":
         from agentsim.scenario.importers.borah import import_borah
 
-        report = import_borah(args.file, args.out, genders=dict(args.gender) or None)
+        report = import_borah(args.file, args.out, genders=dict(args.gender) or None,
+                              extract_model=args.extract_model)
     else:
         from agentsim.scenario.importers.agentclinic import import_agentclinic, parse_case_selection
 
@@ -477,6 +546,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                   f"({report.layout} layout); {len(report.skipped)} rows not converted")
     for row, reason in report.skipped:
         console.print(f"  row {row}: {_escape(reason)}")
+    for row, note in getattr(report, "notes", []):
+        console.print(f"  row {row} (converted): {_escape(note)}")
+    if args.source == "borah" and not report.written:
+        _console(stderr=True).print(f"[red]✗[/] nothing converted from {_escape(str(args.file))}")
+        return 1
     return 0
 
 

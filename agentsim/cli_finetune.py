@@ -11,6 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
+from agentsim.cli_checks import MAX_SEED, MAX_TOKENS
+from agentsim.cli_checks import number as _number
+from agentsim.cli_checks import path as _path
 from agentsim.cli_common import console as _console
 
 
@@ -97,8 +100,8 @@ def add_finetune_parser(commands: argparse._SubParsersAction) -> None:
                         help="a run of ours: neutral decisions become fair examples")
     data.add_argument("--setting", choices=["full", "half"], default="full",
                       help="full: with and without bias; half: without bias only")
-    data.add_argument("--out", type=Path, required=True, help="train file; dev beside it")
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--out", type=_path, required=True, help="train file; dev beside it")
+    data.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0)
     data.add_argument("--json", action="store_true")
 
     train = actions.add_parser("train", help="supervised fine-tuning on the CPU "
@@ -109,19 +112,26 @@ def add_finetune_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--dev", type=Path, help="dev chat JSONL (default: <data>.dev.jsonl "
                        "when it exists)")
     train.add_argument("--no-dev", action="store_true", help="measure no dev loss")
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--lr", type=float, help="learning rate (default 2e-4 LoRA, 2e-5 full)")
+    train.add_argument("--epochs", type=_number(int, 0, 1000), default=3,
+                       help="passes over the data, 0-1000 (0: the untrained base; default 3)")
+    train.add_argument("--lr", type=_number(float, 0, 1, low_open=True),
+                       help="learning rate (default 2e-4 LoRA, 2e-5 full)")
     method = train.add_mutually_exclusive_group()
-    method.add_argument("--lora-rank", type=int, default=16, help="LoRA rank (default 16)")
+    method.add_argument("--lora-rank", type=_number(int, 1, 4096), default=16,
+                        help="LoRA rank (default 16)")
     method.add_argument("--full", action="store_true", help="train every weight, not LoRA")
-    train.add_argument("--lora-alpha", type=int, help="LoRA alpha (default: twice the rank)")
-    train.add_argument("--batch-size", type=int, default=4, help="rows per optimizer step")
-    train.add_argument("--max-tokens", type=int, default=1024, help="truncate rows to this")
-    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train.add_argument("--lora-alpha", type=_number(int, 1, 1_000_000),
+                       help="LoRA alpha (default: twice the rank)")
+    train.add_argument("--batch-size", type=_number(int, 1, 4096), default=4,
+                       help="rows per optimizer step")
+    train.add_argument("--max-tokens", type=_number(int, 1, MAX_TOKENS), default=1024,
+                       help="truncate rows to this")
+    train.add_argument("--max-steps", type=_number(int, 1),
+                       help="stop after this many optimizer steps")
     train.add_argument("--gguf-type", choices=["f16", "q8_0", "q4_1"], default="f16",
                        help="tensor type of model.gguf (f16: faithful; q8_0/q4_1: faster)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, required=True, help="output folder")
+    train.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0)
+    train.add_argument("--out", type=_path, required=True, help="output folder")
     train.add_argument("--json", action="store_true")
 
     register = actions.add_parser("register", help="make a trained model local/NAME")

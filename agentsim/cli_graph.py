@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from agentsim.cli_checks import path as _path
 from agentsim.cli_common import console as _console
 from agentsim.cli_common import escape as _escape
 
@@ -16,7 +17,7 @@ def add_graph_parser(commands: argparse._SubParsersAction) -> None:
     graph = commands.add_parser("graph", help="draw a scenario's compiled graph and topology "
                                 "(Mermaid)")
     graph.add_argument("scenario", type=Path, metavar="SCENARIO")
-    graph.add_argument("--out", type=Path, metavar="DIR",
+    graph.add_argument("--out", type=_path, metavar="DIR",
                        help="write <id>.graph.mmd and <id>.topology.mmd here instead of printing")
     graph.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 

@@ -6,10 +6,12 @@ Part of the command line (see agentsim.cli); heavy modules are imported inside t
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from agentsim.cli_checks import path as _path
 from agentsim.cli_common import console as _console
+from agentsim.cli_common import escape as _escape
+from agentsim.cli_common import print_json as _print_json
 
 
 def cmd_judges(args: argparse.Namespace) -> int:
@@ -24,7 +26,7 @@ def cmd_judges(args: argparse.Namespace) -> int:
 def cmd_judge(args: argparse.Namespace) -> int:
     """Re-judge a stored run; the previous results file is kept beside the new one."""
     from agentsim.errors import InputError
-    from agentsim.reporting import print_metrics
+    from agentsim.reporting import print_metrics, print_skipped
     from agentsim.runs.judging import parse_judge_args, rejudge
 
     names = [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None
@@ -32,15 +34,20 @@ def cmd_judge(args: argparse.Namespace) -> int:
     if unknown_roles:
         raise InputError(f"unknown judge role(s) {unknown_roles} (known: judge)", source="--role")
     results, archived = rejudge(args.run_dir, names, roles=dict(args.role),
-                                options=parse_judge_args(args.judge_arg))
+                                options=parse_judge_args(args.judge_arg),
+                                skip_bad_lines=args.skip_bad_lines)
+    skipped = results["skipped_lines"]["count"]
     if args.json:
-        print(json.dumps({"run_dir": str(args.run_dir), "judges": results["judges"],
-                          "previous_results": str(archived), "metrics": results["metrics"],
-                          "counts": results["counts"]}))
+        _print_json({"run_dir": str(args.run_dir), "judges": results["judges"],
+                     "previous_results": str(archived) if archived else None,
+                     "metrics": results["metrics"], "counts": results["counts"],
+                     "skipped_lines": skipped})
         return 0
     console = _console()
     print_metrics(console, results)
-    console.print(f"Results: {args.run_dir / 'results.json'} (previous: {archived})")
+    print_skipped(console, results["skipped_lines"])
+    previous = f" (previous: {archived})" if archived else ""
+    console.print(f"Results: {args.run_dir / 'results.json'}{previous}")
     return 0
 
 
@@ -67,7 +74,7 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
     items = items[: args.limit] if args.limit else items
     report = check_judge(RubricJudge(rubric=args.rubric), model, items, args.threshold)
     if args.json:
-        print(json.dumps(report))
+        _print_json(report)
         return 0
     console = _console()
     console.print(metrics_table(report["metrics"], title=f"judge-check: rubric on {model}"))
@@ -94,13 +101,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.action == "show":
         data = show_run(args.run_dir)
         if args.json:
-            print(json.dumps(data, default=str))
+            _print_json(data)
         else:
             print_show(_console(), data)
         return 0
     rows = list_runs(args.root)
     if args.json:
-        print(json.dumps({"root": str(args.root), "runs": rows}, default=str))
+        _print_json({"root": str(args.root), "runs": rows})
         return 0
     console = _console()
     if not rows:
@@ -112,16 +119,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a run's events as tables (CSV or Parquet), one file per table."""
+    from agentsim.reporting import print_skipped
     from agentsim.runs.export import export_run
+    from agentsim.runs.store import RunStore
 
-    written = export_run(args.run_dir, args.format, args.out)
+    store = RunStore.open(args.run_dir, skip_bad_lines=args.skip_bad_lines)
+    written = export_run(args.run_dir, args.format, args.out, store=store)
+    skipped = store.skipped_report()
     if args.json:
-        print(json.dumps({"run_dir": str(args.run_dir), "format": args.format,
-                          "tables": written}))
+        _print_json({"run_dir": str(args.run_dir), "format": args.format,
+                     "tables": written, "skipped_lines": skipped["count"]})
         return 0
     console = _console()
     for item in written:
-        console.print(f"{item['path']}: {item['rows']} rows")
+        console.print(f"{_escape(item['path'])}: {item['rows']} rows")
+    print_skipped(console, skipped)
     return 0
 
 
@@ -130,7 +142,7 @@ def add_runs_parsers(commands: argparse._SubParsersAction) -> None:
     runs = commands.add_parser("runs", help="browse run folders: list them, show one")
     actions = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="one row per run folder under a root")
-    listing.add_argument("--root", type=Path, default=Path("runs"),
+    listing.add_argument("--root", type=_path, default=Path("runs"),
                          help="folder of run folders (default runs)")
     listing.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     show = actions.add_parser("show", help="a run's manifest summary, counts and metrics")
@@ -141,6 +153,9 @@ def add_runs_parsers(commands: argparse._SubParsersAction) -> None:
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     export.add_argument("--format", choices=["csv", "parquet"], default="csv",
                         help="file format (parquet needs pyarrow; default csv)")
-    export.add_argument("--out", type=Path, metavar="DIR",
+    export.add_argument("--out", type=_path, metavar="DIR",
                         help="folder for the tables (default RUN_DIR/export)")
+    export.add_argument("--skip-bad-lines", action="store_true",
+                        help="go on past corrupt or invalid lines of events.jsonl (counted and "
+                        "reported); without it a damaged log is an error naming the line")
     export.add_argument("--json", action="store_true", help="print one JSON object on stdout")

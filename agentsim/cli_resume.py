@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from agentsim.cli_common import console as _console
+from agentsim.cli_common import print_json as _print_json
 
 
 def add_resume_parser(commands: argparse._SubParsersAction) -> None:
@@ -17,6 +17,9 @@ def add_resume_parser(commands: argparse._SubParsersAction) -> None:
     resume.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     resume.add_argument("--no-retry-failed", dest="retry_failed", action="store_false",
                         help="run only unfinished conversations, not failed ones")
+    resume.add_argument("--skip-bad-lines", action="store_true",
+                        help="go on past corrupt or invalid lines of events.jsonl (counted and "
+                        "reported); without it a damaged log is an error naming the line")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -35,12 +38,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
         console.print(f"[yellow]warning:[/] {text}", soft_wrap=True, markup=False)
 
     summary = resume_run(args.run_dir, on_start=on_start, retry_failed=args.retry_failed,
-                         on_warning=on_warning)
+                         on_warning=on_warning, skip_bad_lines=args.skip_bad_lines)
     if args.json:
-        print(json.dumps({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
-                          "failed": summary.failed, "resumed": state.get("remaining", 0),
-                          "errors": summary.errors, "exit_status": summary.exit_status,
-                          "metrics": summary.results["metrics"]}))
+        _print_json({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
+                     "failed": summary.failed, "resumed": state.get("remaining", 0),
+                     "errors": summary.errors, "exit_status": summary.exit_status,
+                     "skipped_lines": summary.skipped_lines,
+                     "metrics": summary.results["metrics"]})
     else:
         print_run_summary(console, summary)
     return summary.exit_status

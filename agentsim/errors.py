@@ -110,3 +110,15 @@ class RunStoreError(AgentsimError):
 
 class PluginError(AgentsimError):
     """A registry lookup that failed: unknown name, bad entry point, bad plugin file."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal (SIGTERM, SIGHUP): in-flight conversations are abandoned, the
+    manifest says ``interrupted``, and ``agentsim resume`` finishes the run. The command exits
+    with 128 + the signal's number (143 for SIGTERM, 129 for SIGHUP; Ctrl-C gives 130)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")

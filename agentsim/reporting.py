@@ -96,9 +96,22 @@ def print_run_summary(console: Console, summary: Any) -> None:
                       f"agentsim resume {escape(str(summary.run_dir))} runs them again.[/]")
     for warning in getattr(summary, "warnings", []):
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    print_skipped(console, results.get("skipped_lines"))
     for note in results.get("notes", []):
         console.print(f"[dim]{escape(note)}[/]")
     console.print(f"Run folder: [bold]{summary.run_dir}[/]")
+
+
+def print_skipped(console: Console, skipped: dict[str, Any] | None) -> None:
+    """Say how many damaged log lines were skipped (--skip-bad-lines), and which."""
+    count = (skipped or {}).get("count", 0)
+    if not count:
+        return
+    lines = skipped["lines"]
+    shown = ", ".join(str(item["line"]) for item in lines)
+    more = "" if count <= len(lines) else f" and {count - len(lines)} more"
+    console.print(f"[yellow]warning:[/] {count} damaged line(s) of events.jsonl skipped "
+                  f"(lines {shown}{more}); the numbers above leave them out", soft_wrap=True)
 
 
 def print_parsing(console: Console, parsing: dict[str, Any] | None) -> None:

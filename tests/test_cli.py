@@ -128,5 +128,5 @@ def test_import_borah_command(tmp_path, anchors, capsys):
     assert main(["import", "borah", str(anchors / "borah" / "situations.csv"), "--out",
                  str(out)]) == 0
     text = capsys.readouterr().out
-    assert "89 scenario files written" in text and "22 rows not converted" in text
+    assert "107 scenario files written" in text and "4 rows not converted" in text
     assert main(["validate", str(out)]) == 0

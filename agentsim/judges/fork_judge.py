@@ -75,7 +75,8 @@ class ForkJudge:
             output.notes.append("fork: not a forked run (no parent in the manifest)")
             return output
         try:
-            parent = RunView(RunStore.open(Path(origin["run_dir"])))
+            parent = RunView(RunStore.open(Path(origin["run_dir"]),
+                                           skip_bad_lines=run.store.skip_bad_lines))
         except RunStoreError as error:
             output.notes.append(f"fork: parent run not readable ({error}); nothing compared")
             return output

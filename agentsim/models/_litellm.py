@@ -15,6 +15,7 @@ own retries are off: the client's retry loop is the only one. Every litellm erro
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from functools import lru_cache
 from typing import Any
@@ -36,6 +37,9 @@ from agentsim.models.names import parse_model_name  # noqa: E402
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
+# litellm warns on stderr when a run's event loop differs from the preflight's; agentsim reports
+# what matters itself, and library code never prints.
+logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
 # Sampling parameters agentsim sends; each is dropped for a provider that does not take it.
 SAMPLING = ("temperature", "max_tokens", "seed")
@@ -235,7 +239,7 @@ def _lost_connection(error: BaseException) -> bool:
     return any(word in text for word in CONNECTION_WORDS)
 
 
-def _no_key_given(text: str) -> bool:
+def no_key_given(text: str) -> bool:
     """True for the SDKs' complaint that no key was given at all (nothing was sent)."""
     lowered = text.lower()
     return "missing credentials" in lowered or bool(
@@ -252,7 +256,7 @@ def classify(error: BaseException, model: str) -> ModelError | None:
         return ModelError(text, model=model, kind="timeout")
     if isinstance(error, litellm.AuthenticationError | litellm.PermissionDeniedError):
         return ModelError(text, model=model, kind="auth", retryable=False)
-    if _no_key_given(text):  # raised before any request (the SDK's own check), as a 500
+    if no_key_given(text):  # raised before any request (the SDK's own check), as a 500
         return ModelError(text, model=model, kind="auth", retryable=False)
     if isinstance(error, litellm.NotFoundError):
         return ModelError(text, model=model, kind="not_found", retryable=False)

@@ -19,6 +19,7 @@ structured-output mode, the endpoint and parameters the provider does not take.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -50,13 +51,98 @@ BACKOFF_CAP_S = 20.0
 DEAD_KINDS = {"auth", "not_found", "unknown_provider"}
 
 
+# Key-shaped strings, by provider habit: OpenAI/Anthropic (sk-, sk-proj-, sk-ant-), publishable
+# and restricted keys (pk-, rk-), Google (AIza...), Hugging Face (hf_), GitHub (ghp_ and kin),
+# Slack (xox?-), AWS access key ids, and bearer tokens in echoed headers.
+KEY_SHAPES = re.compile(
+    r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}"
+    r"|\bAIza[0-9A-Za-z_\-]{30,}"
+    r"|\bhf_[A-Za-z0-9]{30,}"
+    r"|\bgh[pousr]_[A-Za-z0-9]{30,}"
+    r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}"
+    r"|\bAKIA[0-9A-Z]{16}\b"
+    r"|(?<=Bearer )[A-Za-z0-9_\-.=+/]{8,}")
+KEY_ANCHORS = ("sk-", "pk-", "rk-", "AIza", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+               "xox", "AKIA", "Bearer ")
+# A key in a query string (?api_key=..., &key=..., ?token=...), and user:password@ in a URL.
+QUERY_KEY = re.compile(r"(?i)([?&;](?:api[_-]?key|key|token|access[_-]?token|secret|password"
+                       r"|auth)=)[^&\s\"'#]+")
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s:@\"']+:[^/\s@\"']+@")
+# A long random token: 32 or more letters and digits in a row, upper and lower case and digits
+# mixed (hashes are one case; words and model names have separators). Refused in options; not
+# redacted from logs, where hashes and ids of that length are legitimate.
+LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])"
+                        r"(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{32,}(?![A-Za-z0-9])")
+MIN_SECRET = 8  # shorter values of secret variables are not redacted (too many false hits)
+# Secrets that do not live in a secret-looking variable: the values of variables a models
+# config names (api_key_env), the contents of key files, router os.environ/NAME references.
+_REGISTERED: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Treat ``value`` as a secret from now on: :func:`redact` removes it wherever it appears."""
+    if value and len(value.strip()) >= MIN_SECRET:
+        _REGISTERED.add(value.strip())
+
+
+def secret_values() -> list[str]:
+    """The secrets known now: values of secret-looking environment variables (KEY, TOKEN,
+    SECRET, PASSWORD, CREDENTIAL in the name) and registered ones, longest first."""
+    values = {value for name, value in os.environ.items()
+              if SECRET_NAME.search(name) and len(value) >= MIN_SECRET}
+    return sorted(values | _REGISTERED, key=len, reverse=True)
+
+
+class Redactor:
+    """:func:`redact` with the known secrets taken once (scanning the environment costs about
+    0.2 ms, too much for every line of a log); a run folder's writer keeps one."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        values = secret_values() if secrets is None else secrets
+        forms: set[str] = set()
+        for value in values:
+            forms.add(value)
+            forms.add(json.dumps(value)[1:-1])  # as it appears inside a JSON string
+        self._secrets = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True)))) \
+            if forms else None
+
+    def __call__(self, text: str) -> str:
+        if self._secrets is not None:
+            text = self._secrets.sub("***", text)
+        # Substring tests first: the patterns cost far more than a scan for their anchors, and
+        # every log line passes through here.
+        if any(anchor in text for anchor in KEY_ANCHORS):
+            text = KEY_SHAPES.sub("***", text)
+        if "://" in text and "@" in text:
+            text = URL_USERINFO.sub(r"\1***@", text)
+        if "=" in text:
+            text = QUERY_KEY.sub(r"\1***", text)
+        return text
+
+
 def redact(text: str) -> str:
-    """Remove the values of secret-looking environment variables and key-shaped strings."""
-    for name, value in os.environ.items():
-        if SECRET_NAME.search(name) and len(value) >= 8:
-            text = text.replace(value, "***")
-    text = re.sub(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{12,}", "***", text)
-    return re.sub(r"(?i)([?&](?:api[_-]?key|key|token|access_token)=)[^&\s\"']+", r"\1***", text)
+    """Remove the values of secret-looking environment variables and registered secrets, and
+    key-shaped strings (sk-..., bearer tokens, key= in query strings, user:password@ in URLs)."""
+    return Redactor()(text)
+
+
+def key_problem(text: str) -> str | None:
+    """What makes ``text`` look like it holds a key, or None: for refusing such a value in an
+    option before anything is written."""
+    if not text:
+        return None
+    for value in secret_values():
+        if value in text:
+            return "the value of a secret environment variable"
+    if KEY_SHAPES.search(text):
+        return "a key-shaped string (such as sk-...)"
+    if QUERY_KEY.search(text):
+        return "a key in a query string (key=, api_key=, token=)"
+    if URL_USERINFO.search(text):
+        return "a password in a URL (user:password@)"
+    if LONG_TOKEN.search(text):
+        return "a long random token"
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -210,28 +296,31 @@ class ModelClient:
                 if not text.strip():
                     raise ModelError("empty reply", model=request.model, kind="empty_reply")
             except ModelError as error:
-                error.attempts = attempt
-                if error.kind == "rate_limit":
-                    limiter.throttle(error.retry_after)
-                if not error.retryable:
-                    error = ModelError(redact(error.detail), model=request.model,
-                                       retryable=False, kind=error.kind, attempts=attempt)
-                    if error.kind in DEAD_KINDS:
-                        self._dead[endpoint.name] = error
-                    raise error from None
-                log.debug("model %s attempt %d failed: %s", request.model, attempt, error)
-                if attempt == attempts:
-                    raise ModelError(f"failed after {attempt} attempts: "
-                                     f"{redact(error.detail)}", model=request.model,
-                                     kind=error.kind, attempts=attempt) from None
-                await asyncio.sleep(self._delay(attempt, error))
-                if error.kind == "empty_reply":  # the same seed would give the same nothing
-                    sent = replace(request, seed=request.seed + attempt)
-                continue
+                failure = error
+            else:
+                failure = None
             finally:
-                limiter.release()
-            limiter.success()
-            return self._reply(request, endpoint, text, usage, meta, started, queued, attempt)
+                limiter.release()  # before any backoff: a waiting call holds no slot
+            if failure is None:
+                limiter.success()
+                return self._reply(request, endpoint, text, usage, meta, started, queued,
+                                   attempt)
+            failure.attempts = attempt
+            if failure.kind == "rate_limit":
+                limiter.throttle(failure.retry_after)
+            if not failure.retryable:
+                failure = ModelError(redact(failure.detail), model=request.model,
+                                     retryable=False, kind=failure.kind, attempts=attempt)
+                if failure.kind in DEAD_KINDS:
+                    self._dead[endpoint.name] = failure
+                raise failure
+            log.debug("model %s attempt %d failed: %s", request.model, attempt, failure)
+            if attempt == attempts:
+                raise ModelError(f"failed after {attempt} attempts: {redact(failure.detail)}",
+                                 model=request.model, kind=failure.kind, attempts=attempt)
+            await asyncio.sleep(self._delay(attempt, failure))
+            if failure.kind == "empty_reply":  # the same seed would give the same nothing
+                sent = replace(request, seed=request.seed + attempt)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _reply(self, request: ModelRequest, endpoint: Endpoint, text: str, usage: Any,

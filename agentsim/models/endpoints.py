@@ -192,18 +192,28 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def load_models_config(path: str | Path) -> ModelsConfig:
-    """Read and validate a models config file (YAML); errors name the file and the field."""
+# A config file is a few dozen lines; anything much larger is not one.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _read_yaml(source: Path, what: str) -> Any:
+    """A small YAML file, safely loaded; errors name the file."""
     import yaml
 
-    source = Path(path)
     try:
-        data = yaml.safe_load(source.read_text("utf-8")) or {}
+        if source.stat().st_size > MAX_CONFIG_BYTES:
+            raise InputError(f"the {what} is larger than {MAX_CONFIG_BYTES} bytes", source=source)
+        return yaml.safe_load(source.read_text("utf-8")) or {}
     except OSError as error:
-        raise InputError(f"cannot read the models config ({error.strerror})",
-                         source=source) from None
+        raise InputError(f"cannot read the {what} ({error.strerror})", source=source) from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise InputError(f"not valid YAML: {error}", source=source) from None
+
+
+def load_models_config(path: str | Path) -> ModelsConfig:
+    """Read and validate a models config file (YAML); errors name the file and the field."""
+    source = Path(path)
+    data = _read_yaml(source, "models config")
     try:
         config = ModelsConfig.model_validate(data)
     except ValidationError as error:
@@ -225,16 +235,8 @@ def load_router_config(path: str | Path) -> list[dict[str, Any]]:
     Keys are written as litellm's ``os.environ/NAME`` references, so that no file agentsim
     writes ever holds one.
     """
-    import yaml
-
     source = Path(path)
-    try:
-        data = yaml.safe_load(source.read_text("utf-8")) or {}
-    except OSError as error:
-        raise InputError(f"cannot read the router config ({error.strerror})",
-                         source=source) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise InputError(f"not valid YAML: {error}", source=source) from None
+    data = _read_yaml(source, "router config")
     items = data.get("model_list") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         raise InputError("expected 'model_list:' with at least one deployment", source=source,

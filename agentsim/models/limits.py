@@ -48,7 +48,7 @@ class _Bucket:
         """Seconds until ``amount`` can be taken (0 when it can now); takes nothing."""
         self._refill()
         amount = min(amount, self.capacity)  # a request larger than the bucket waits for full
-        if self.level >= amount:
+        if self.level >= amount - 1e-9:  # rounding must not leave a wait of 1e-17 s, forever
             return 0.0
         return (amount - self.level) / self.rate
 

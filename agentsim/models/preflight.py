@@ -131,12 +131,18 @@ async def probe(endpoint: Endpoint, backend: Any, router_list: list | None,
                 text, meta = await _probe_once(endpoint, mode, backend, router_list)
             except ModelError as error:
                 reachable = bool(trail)
+                busy = error.kind == "rate_limit" or (error.kind == "server"
+                                                      and error.retry_after is not None)
+                if busy and attempt < REACH_ATTEMPTS:  # a busy server, not a refused mode
+                    await asyncio.sleep(error.retry_after or REACH_PAUSE_S)
+                    continue
                 if error.kind in FATAL_KINDS and not reachable:
                     if error.kind in ("connection", "timeout") and attempt < REACH_ATTEMPTS:
                         await asyncio.sleep(REACH_PAUSE_S)
                         continue
                     raise EndpointError(_fatal_message(endpoint, error),
                                         source=endpoint.name) from None
+                # A 500 stays a rejection: it is how llama-cpp-python refuses json_schema.
                 trail.append({"mode": mode, "result": f"rejected ({error.kind})"})
                 break
             ok = constrained(text)
@@ -162,9 +168,14 @@ def _fatal_message(endpoint: Endpoint, error: ModelError) -> str:
         "not_found": "the server does not know this model; check the model name",
         "unknown_provider": "litellm does not know this provider",
     }
+    from agentsim.models import _litellm
     from agentsim.models.client import redact
 
-    return f"{_where(endpoint)}: {hints.get(error.kind, error.kind)} ({redact(error.detail)[:300]})"
+    hint = hints.get(error.kind, error.kind)
+    if error.kind == "auth" and _litellm.no_key_given(error.detail):
+        hint = ("no key given: name its variable with api_key_env in the models config, or set "
+                "the provider's usual variable (e.g. ANTHROPIC_API_KEY)")
+    return f"{_where(endpoint)}: {hint} ({redact(error.detail)[:300]})"
 
 
 async def run_preflight(resolver: Any, names: list[str], backend: Any | None = None,

@@ -3,6 +3,11 @@
 Everything here reads the run folder only (``manifest.json``, ``events.jsonl``, ``results.json``)
 and returns plain data; the command line renders it (``agentsim runs list|show``). The event log
 is streamed line by line, never loaded whole, and a line is parsed only when it can matter.
+
+A damaged run — a manifest that is not readable JSON (or not UTF-8), a log with a corrupt or
+schema-invalid line — is listed with status ``damaged`` and the reason; the other runs are listed
+as usual. The listing reads only what it shows: the manifest and the log (for its counts, every
+line validated on the way); never the results or anything else in the folder.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from agentsim.errors import RunStoreError
 from agentsim.runs.store import EVENTS, MANIFEST, RESULTS, RunStore
 
-UNREADABLE = "unreadable"
+UNREADABLE = DAMAGED = "damaged"
 FIRST_IDS = 3  # scenario ids shown in a listing row
 
 
@@ -30,30 +35,28 @@ def find_run_dirs(root: str | Path) -> list[Path]:
     return sorted(set(found))
 
 
-def log_counts(run_dir: str | Path) -> dict[str, int]:
+def log_counts(run_dir: str | Path) -> dict[str, Any]:
     """Conversations started, finished (ok) and failed, streamed from ``events.jsonl``.
 
-    A partial or corrupt line (a killed writer) is skipped and counted in ``skipped_lines``.
-    Only lines naming a conversation event are parsed.
+    Every line is validated as an event (cheaply: pydantic parses the line's JSON itself); the
+    first damaged line is ``damage`` (``line``, ``reason``). A partial last line (a killed or a
+    live writer) is not damage.
     """
-    counts = {"started": 0, "finished": 0, "failed": 0, "skipped_lines": 0}
-    path = Path(run_dir) / EVENTS
-    if not path.is_file():
-        return counts
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if '"conversation_' not in line:
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                counts["skipped_lines"] += 1
-                continue
-            kind = event.get("type")
-            if kind == "conversation_started":
+    counts: dict[str, Any] = {"started": 0, "finished": 0, "failed": 0, "damage": None}
+    store = RunStore(run_dir, skip_bad_lines=True)
+    try:
+        for event in store.iter_events({"conversation_started", "conversation_finished"},
+                                       latest_attempt=False):
+            if event.type == "conversation_started":
                 counts["started"] += 1
-            elif kind == "conversation_finished":
-                counts["finished" if event.get("ok") else "failed"] += 1
+            else:
+                counts["finished" if event.ok else "failed"] += 1
+    except OSError as error:
+        counts["damage"] = {"line": None, "reason": f"unreadable ({error.strerror})"}
+        return counts
+    if store.bad_lines:
+        line, reason = min(store.bad_lines.items())
+        counts["damage"] = {"line": line, "reason": reason}
     return counts
 
 
@@ -66,16 +69,16 @@ def _models_text(models: dict[str, str]) -> str:
 def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     """One listing row: id, created, status, scenarios, models, arms and counts.
 
-    A folder whose manifest cannot be read gets status ``unreadable`` and an ``error``.
+    A folder whose manifest cannot be read, or whose log has a damaged line, gets status
+    ``damaged`` and an ``error`` saying where (a readable manifest's own status is kept as
+    ``recorded_status``).
     """
     run_dir = Path(run_dir)
     row: dict[str, Any] = {"id": run_dir.name, "path": str(run_dir), "created": None,
-                           "status": UNREADABLE}
+                           "status": DAMAGED}
     try:
         manifest = RunStore.open(run_dir).read_manifest()
-        if not isinstance(manifest, dict):
-            raise RunStoreError(f"{run_dir / MANIFEST}: not a JSON object")
-    except RunStoreError as error:
+    except (RunStoreError, OSError) as error:
         return row | {"error": str(error)}
     scenario_ids = list(manifest.get("scenarios") or {})
     models = manifest.get("models") or {}
@@ -88,12 +91,22 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         arms=list(manifest.get("arms") or []),
         counts={"planned": len(manifest.get("jobs") or []), **log_counts(run_dir)},
     )
+    damage = row["counts"].pop("damage")
+    if damage is not None:
+        row.update(recorded_status=row["status"], status=DAMAGED,
+                   error=f"{run_dir / EVENTS}:{damage['line']}: {damage['reason']}")
     return row
 
 
 def list_runs(root: str | Path) -> list[dict[str, Any]]:
     """Rows of every run under ``root``, oldest first (unreadable ones last)."""
-    rows = [summarize_run(path) for path in find_run_dirs(root)]
+    rows = []
+    for path in find_run_dirs(root):
+        try:
+            rows.append(summarize_run(path))
+        except Exception as error:  # noqa: BLE001 - one odd folder must not hide the others
+            rows.append({"id": path.name, "path": str(path), "created": None,
+                         "status": DAMAGED, "error": f"{type(error).__name__}: {error}"})
     return sorted(rows, key=lambda r: (r["created"] is None, str(r["created"] or ""), r["path"]))
 
 
@@ -102,10 +115,10 @@ def show_run(run_dir: str | Path) -> dict[str, Any]:
 
     Raises :class:`RunStoreError` when ``run_dir`` is not a readable run folder.
     """
-    store = RunStore.open(run_dir)
+    store = RunStore.open(run_dir, skip_bad_lines=True)
     manifest = store.read_manifest()
-    if not isinstance(manifest, dict):
-        raise RunStoreError(f"{store.run_dir / MANIFEST}: not a JSON object")
+    store.check()  # every line validated: damage is shown, with line numbers
+    damaged = store.skipped_report()
     scenarios = {
         sid: {"path": entry.get("path"), "hash": entry.get("hash")}
         for sid, entry in (manifest.get("scenarios") or {}).items()
@@ -133,10 +146,13 @@ def show_run(run_dir: str | Path) -> dict[str, Any]:
         "judges": manifest.get("judges") or [],
         "scenarios": scenarios,
         "variants": variants,
-        "counts": {"planned": len(manifest.get("jobs") or []), **log_counts(store.run_dir)},
+        "counts": {"planned": len(manifest.get("jobs") or []),
+                   **{k: v for k, v in log_counts(store.run_dir).items() if k != "damage"}},
+        "damaged_lines": damaged,
         "results": None if results is None else {
             "metrics": results.get("metrics", {}), "counts": results.get("counts", {}),
             "notes": results.get("notes", []), "judged_at": results.get("judged_at"),
+            "skipped_lines": (results.get("skipped_lines") or {}).get("count", 0),
         },
     }
 
@@ -155,13 +171,16 @@ def runs_table(rows: list[dict[str, Any]], title: str) -> Any:
         table.add_column(column, overflow="fold")
     table.add_column("ok/fail/plan", justify="right", no_wrap=True)
     for row in rows:
-        if row["status"] == UNREADABLE:
-            table.add_row(escape(row["id"]), "—", f"[red]{UNREADABLE}[/]", "", "", "", "")
+        if "scenarios" not in row:
+            table.add_row(escape(row["id"]), "—", f"[red]{DAMAGED}[/]",
+                          escape(row.get("error", "")), "", "", "")
             continue
         scen, counts = row["scenarios"], row["counts"]
         first = ", ".join(scen["first"]) + (", …" if scen["count"] > len(scen["first"]) else "")
         created = str(row["created"] or "—").replace("T", " ")[:16]
-        table.add_row(escape(row["id"]), created, row["status"],
+        status = row["status"] if row["status"] != DAMAGED else \
+            f"[red]{DAMAGED}[/] ({escape(row.get('error', ''))})"
+        table.add_row(escape(row["id"]), created, status,
                       escape(f"{scen['count']}: {first}"), escape(_models_text(row["models"])),
                       escape(", ".join(row["arms"]) or "—"),
                       f"{counts['finished']}/{counts['failed']}/{counts['planned']}")
@@ -189,6 +208,15 @@ def print_show(console: Any, data: dict[str, Any]) -> None:
     c = data["counts"]
     console.print(f"conversations: {c['planned']} planned, {c['started']} started, "
                   f"{c['finished']} finished, {c['failed']} failed")
+    damaged = data.get("damaged_lines") or {}
+    if damaged.get("count"):
+        console.print(f"[red]damaged: {damaged['count']} line(s) of events.jsonl are not valid "
+                      "events:[/]")
+        for item in damaged["lines"]:
+            console.print(f"[red]  line {item['line']}: {escape(item['reason'])}[/]",
+                          soft_wrap=True)
+        console.print("Judging, resuming and exporting refuse this log; add --skip-bad-lines "
+                      "to go on without those lines.")
     if data["results"] is None:
         console.print("[yellow]No results.json: the run has not been judged.[/]")
     else:

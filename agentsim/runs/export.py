@@ -13,7 +13,10 @@ Tables, all carrying ``conversation_id, turn, agent, variant, arm, replicate, se
 * ``conversations``: one row per conversation, from ``conversation_started`` joined with
   ``conversation_finished`` (``ok`` and ``turns`` are empty for unfinished ones).
 
-The log is streamed into lists of row dicts; nothing else of the run is loaded.
+The log is streamed into lists of row dicts; nothing else of the run is loaded. As every reader,
+export sees each conversation's last attempt and the last judging only (a resumed run exports as
+an uninterrupted one), and refuses a damaged log with the bad line's number unless the store
+skips bad lines (``--skip-bad-lines``).
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ def collect_rows(store: RunStore) -> dict[str, list[dict[str, Any]]]:
     """Stream the log of ``store`` into row dicts per table (see the module docstring)."""
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
     conversations: dict[str, dict[str, Any]] = {}
-    for event in store.iter_raw():
+    for typed in store.iter_events():
+        event = typed.model_dump(exclude_none=True)
         kind = event.get("type")
         if kind == "message":
             rows["messages"].append(_ids(event) | {
@@ -124,11 +128,13 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> Any:
 
 
 def export_run(run_dir: str | Path, fmt: str = "csv",
-               out: str | Path | None = None) -> list[dict[str, Any]]:
+               out: str | Path | None = None,
+               store: RunStore | None = None) -> list[dict[str, Any]]:
     """Write every table of the run as ``<out>/<table>.<fmt>`` (default out: RUN_DIR/export).
 
     Returns ``[{"table", "path", "rows"}, ...]``. Raises :class:`RunStoreError` for a folder that
-    is not a run, :class:`PluginError` when Parquet is asked for without pyarrow installed.
+    is not a run or whose log is damaged (``store``: an open store, e.g. one that skips bad
+    lines), :class:`PluginError` when Parquet is asked for without pyarrow installed.
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})",
@@ -136,11 +142,18 @@ def export_run(run_dir: str | Path, fmt: str = "csv",
     if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise PluginError("Parquet export needs pyarrow, which is not installed: "
                           "pip install pyarrow (or use --format csv)")
-    store = RunStore.open(run_dir)
+    store = store or RunStore.open(run_dir)
     out_dir = Path(out) if out is not None else store.run_dir / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = collect_rows(store)  # the whole log is checked before anything is written
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise NotADirectoryError(20, "it is a file")
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{out_dir} cannot be used as a folder ({error.strerror or error}); "
+                         "choose another folder", source="--out") from None
     written = []
-    for name, rows in collect_rows(store).items():
+    for name, rows in tables.items():
         frame = _frame(name, rows)
         path = out_dir / f"{name}.{fmt}"
         if fmt == "csv":

@@ -29,16 +29,19 @@ from agentsim.judges.base import RunView
 from agentsim.orchestrator.jobs import ConversationJob, derive_seed
 from agentsim.runs.events import EventBase
 from agentsim.models.names import DEFAULT_MODEL
+from agentsim.mitigations.base import resolve_arm
 from agentsim.runs.runner import (
     RunOptions,
     RunSummary,
+    _note_run_dir,
     build_client,
+    create_run,
     execute,
     finish_run,
     judges_for,
     preflight,
 )
-from agentsim.runs.store import RunStore, new_run_id
+from agentsim.runs.store import RunStore, check_run_dir
 from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
 from agentsim.scenario.schema import Scenario
@@ -144,13 +147,8 @@ def setup_prefix(events: list[EventBase], job: ConversationJob, scenario: Scenar
 PREFIXES = {"discussion": discussion_prefix, "clinical": clinical_prefix, "setup": setup_prefix}
 
 
-def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
-             model: str | None = None, roles: dict[str, str] | None = None,
-             mitigation: str | None = None, sets: list[str] | None = None,
-             replicates: int = 1, out: Path | None = None,
-             runs_root: Path = Path("runs")) -> RunSummary:
-    """Start a new run whose conversations continue ``conversation_id`` from ``from_turn``."""
-    parent = RunView(RunStore.open(parent_dir))
+def _parent_events(parent: RunView, conversation_id: str) -> tuple[Any, list[EventBase]]:
+    """The parent conversation's start event and its events (last attempt)."""
     started = {e.conversation_id: e  # failed conversations can be forked too
                for e in parent.store.iter_events({"conversation_started"})}
     if conversation_id not in started:
@@ -161,13 +159,50 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
     if origin.protocol not in PREFIXES:
         raise InputError(f"forking {origin.protocol} conversations is not supported "
                          f"(supported: {', '.join(PREFIXES)})", source="--conversation")
+    events = [e for e in parent.store.iter_events() if e.conversation_id == conversation_id]
+    return origin, events
+
+
+def fork_prefixes(manifest: dict[str, Any], jobs: list[ConversationJob],
+                  view: RunView) -> dict[str, Prefix]:
+    """The prefix of each of a fork's jobs, rebuilt from its parent's log (to resume a fork
+    that was interrupted: its conversations start again from the fork turn)."""
+    from agentsim.errors import RunStoreError
+
+    info = manifest["parent"]
+    try:
+        parent = RunView(RunStore.open(Path(info["run_dir"]),
+                                       skip_bad_lines=view.store.skip_bad_lines))
+    except RunStoreError as error:
+        raise RunStoreError(f"resuming a fork needs its parent run: {error}") from None
+    origin, events = _parent_events(parent, info["conversation_id"])
+    parent_job = ConversationJob.model_validate(origin.job)
+    prefixes = {}
+    for job in jobs:
+        scenario = view.scenario_for(job.scenario_id, job.variant)
+        prefixes[job.conversation_id] = PREFIXES[origin.protocol](
+            events, parent_job, scenario, int(info["from_turn"]))
+    return prefixes
+
+
+def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
+             model: str | None = None, roles: dict[str, str] | None = None,
+             mitigation: str | None = None, sets: list[str] | None = None,
+             replicates: int = 1, out: Path | None = None,
+             runs_root: Path = Path("runs"), skip_bad_lines: bool = False) -> RunSummary:
+    """Start a new run whose conversations continue ``conversation_id`` from ``from_turn``.
+
+    The new folder is created exclusively and locked while the fork writes it; an interrupted
+    fork is finished with ``agentsim resume`` (its conversations restart from the fork turn).
+    """
+    parent = RunView(RunStore.open(parent_dir, skip_bad_lines=skip_bad_lines))
+    origin, events = _parent_events(parent, conversation_id)
     parent_job = ConversationJob.model_validate(origin.job)
     changes = parse_sets(sets or [])
     variant = Variant(id="fork" if changes else parent_job.variant, changes=changes,
                       kind="fork" if changes else "base")
     as_ran = parent.scenario_for(origin.scenario_id, parent_job.variant)
     scenario = apply_variant(as_ran, variant)
-    events = [e for e in parent.store.iter_events() if e.conversation_id == conversation_id]
     prefix = PREFIXES[origin.protocol](events, parent_job, scenario, from_turn)
     models = {**parent_job.models, **({"default": model} if model else {}), **(roles or {})}
     jobs = [parent_job.model_copy(update={
@@ -182,31 +217,51 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
         model=models.get("default", DEFAULT_MODEL),
         roles={k: v for k, v in models.items() if k != "default"},
         concurrency=1 if any(m.startswith("local/") for m in models.values()) else 4)
+    for job in jobs:  # a fork's mitigation and its options are checked before anything runs
+        resolve_arm(job.arm, job.mitigation_options)
+    if out is not None:
+        check_run_dir(out)
     client = build_client(options)
     checked = preflight(client, options, [scenario])
-    run_id = new_run_id()
-    manifest = {
-        "run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "status": "running",
-        "parent": {"run_dir": str(Path(parent_dir).resolve()),
-                   "run_id": parent.manifest["run_id"],
-                   "conversation_id": conversation_id, "from_turn": from_turn},
-        "options": {**parent.manifest.get("options", {}), "replicates": replicates},
-        "models": models, "arms": sorted({j.arm for j in jobs}),
-        # The scenario as the parent conversation ran it; the fork's own changes are its variant.
-        "scenarios": {scenario.id: {"path": f"fork of {parent_dir}",
-                                    "hash": scenario_hash(as_ran),
-                                    "data": scenario_to_data(as_ran)}},
-        "variants": {scenario.id: [variant.model_dump()]},
-        "bias_catalogue": parent.manifest.get("bias_catalogue"),
-        "jobs": [job.model_dump() for job in jobs],
-        "endpoints": checked.manifest_entry(), "warnings": checked.warnings,
-    }
-    store = RunStore.create(out or runs_root / run_id, manifest)
-    stored = parent.manifest.get("bias_catalogue")
-    execution = execute(store, jobs, {(scenario.id, variant.id): scenario}, options,
-                        catalogue=BiasCatalogue.model_validate(stored) if stored else None,
-                        prefixes={job.conversation_id: prefix for job in jobs}, client=client)
     judges = parent.manifest.get("judges") or judges_for([scenario], options)
-    return finish_run(store, (*[j for j in judges if j != "fork"], "fork"), execution)
+    judges = (*[j for j in judges if j != "fork"], "fork")
 
+    def manifest_for(run_id: str) -> dict[str, Any]:
+        return {
+            "run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "status": "running",
+            "parent": {"run_dir": str(Path(parent_dir).resolve()),
+                       "run_id": parent.manifest["run_id"],
+                       "conversation_id": conversation_id, "from_turn": from_turn},
+            "options": {**parent.manifest.get("options", {}), "replicates": replicates,
+                        "model": options.model, "roles": options.roles,
+                        "concurrency": options.concurrency},
+            "models": models, "arms": sorted({j.arm for j in jobs}),
+            # The scenario as the parent conversation ran it; the fork's changes are its variant.
+            "scenarios": {scenario.id: {"path": f"fork of {parent_dir}",
+                                        "hash": scenario_hash(as_ran),
+                                        "data": scenario_to_data(as_ran)}},
+            "variants": {scenario.id: [variant.model_dump()]},
+            "bias_catalogue": parent.manifest.get("bias_catalogue"),
+            "jobs": [job.model_dump() for job in jobs],
+            "judges": list(judges),
+            "endpoints": checked.manifest_entry(), "warnings": checked.warnings,
+        }
+
+    store = create_run(out, runs_root, manifest_for, "agentsim replay --from-turn")
+    store.skip_bad_lines = skip_bad_lines  # the fork judge reads the parent the same way
+    try:
+        stored = parent.manifest.get("bias_catalogue")
+        try:
+            execution = execute(store, jobs, {(scenario.id, variant.id): scenario}, options,
+                                catalogue=BiasCatalogue.model_validate(stored) if stored
+                                else None,
+                                prefixes={job.conversation_id: prefix for job in jobs},
+                                client=client)
+            return finish_run(store, judges, execution)
+        except BaseException as error:
+            store.update_manifest(status="interrupted")
+            _note_run_dir(error, store.run_dir)
+            raise
+    finally:
+        store.release()

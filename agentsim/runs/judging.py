@@ -1,13 +1,17 @@
 """Judging a stored run: judges read the log and write ``results.json``.
 
 Judging is the same code for a fresh run and a stored one. Re-judging (``agentsim judge``) never
-re-runs a conversation and never rewrites the log: it writes a new ``results.json`` and keeps the
-previous one as ``results.<time>.json``; with the same deterministic judges it reproduces the
-original numbers exactly (bootstrap resampling is seeded).
+re-runs a conversation and never rewrites the log: it holds the folder's lock, judges, copies the
+previous ``results.json`` to ``results.<time>.json`` and only then replaces ``results.json``
+atomically, so a kill at any moment leaves the old results or the new ones. With the same
+deterministic judges it reproduces the original numbers exactly (bootstrap resampling is seeded).
+A damaged log (a corrupt or schema-invalid line) stops judging with the line's number unless the
+store skips bad lines; what was skipped is counted in ``results.json`` (``skipped_lines``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,10 +78,15 @@ def make_judge(name: str, options: dict[str, Any] | None = None) -> Any:
 def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
               results_name: str = "results.json", append_events: bool = True,
               roles: dict[str, str] | None = None,
-              options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+              options: dict[str, dict[str, Any]] | None = None,
+              store: RunStore | None = None, write: bool = True) -> dict[str, Any]:
     """Run judges on a stored run, append their verdicts (unless ``append_events`` is False),
-    write and return the results."""
-    store = RunStore.open(run_dir)
+    write (unless ``write`` is False) and return the results.
+
+    ``store``: the open store to read (and append to), e.g. one that skips bad lines; by
+    default the folder is opened afresh, and a damaged log raises LogLineError.
+    """
+    store = store or RunStore.open(run_dir)
     view = RunView(store, roles)
     results: dict[str, Any] = {"run_id": store.run_id, "judged_at": time.time(),
                                "judges": list(judges), "metrics": {}, "counts": {}, "notes": []}
@@ -99,7 +108,14 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     results["errors"] = errors
     results["failures"] = failure_reasons(store)
     results["parsing"] = parse_rates(store)
-    store.write_results(results, results_name)
+    results["skipped_lines"] = store.skipped_report()
+    if results["skipped_lines"]["count"]:
+        results["notes"].append(
+            f"{results['skipped_lines']['count']} damaged line(s) of events.jsonl skipped "
+            f"(--skip-bad-lines): lines "
+            + ", ".join(str(item["line"]) for item in results["skipped_lines"]["lines"]))
+    if write:
+        store.write_results(results, results_name)
     store.close()
     return results
 
@@ -156,9 +172,16 @@ def default_judges(store: RunStore) -> tuple[str, ...]:
 
 def rejudge(run_dir: Path, judges: Sequence[str] | None = None,
             roles: dict[str, str] | None = None,
-            options: dict[str, dict[str, Any]] | None = None) -> tuple[dict[str, Any], Path]:
-    """Score a stored run again; returns the results and the path of the archived old ones."""
-    store = RunStore.open(run_dir)
+            options: dict[str, dict[str, Any]] | None = None,
+            skip_bad_lines: bool = False) -> tuple[dict[str, Any], Path | None]:
+    """Score a stored run again; returns the results and the path of the archived old ones
+    (None when there were none).
+
+    The folder's lock is held throughout (a run, resume or other judge writing it is refused).
+    The old ``results.json`` stays in place while judging; it is copied to
+    ``results.<time>.json`` and then replaced atomically by the new one.
+    """
+    store = RunStore.open(run_dir, skip_bad_lines=skip_bad_lines)
     judges = tuple(judges or default_judges(store))
     for name in judges:  # unknown names and options fail before anything on disk changes
         make_judge(name, (options or {}).get(name))
@@ -166,18 +189,32 @@ def rejudge(run_dir: Path, judges: Sequence[str] | None = None,
     if unknown:
         from agentsim.errors import InputError
 
-        raise InputError(f"options for judges that do not run: {sorted(unknown)}",
+        raise InputError(f"options for judges that do not run: {sorted(unknown)} (judges "
+                         f"run: {', '.join(judges)}); add them to --judges or drop the options",
                          source="--judge-arg")
-    current = store.run_dir / RESULTS
-    archived = current
-    if current.exists():
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(current.stat().st_mtime))
-        archived = current.with_name(f"results.{stamp}.json")
-        counter = 1
-        while archived.exists():
-            archived = current.with_name(f"results.{stamp}-{counter}.json")
-            counter += 1
-        current.rename(archived)
-    results = judge_run(store.run_dir, judges, append_events=False, roles=roles,
-                        options=options)
+    store = RunStore.open(run_dir, lock="agentsim judge", skip_bad_lines=skip_bad_lines)
+    try:
+        results = judge_run(store.run_dir, judges, append_events=False, roles=roles,
+                            options=options, store=store, write=False)
+        archived = archive_results(store)
+        store.write_results(results)
+    finally:
+        store.release()
     return results, archived
+
+
+def archive_results(store: RunStore) -> Path | None:
+    """Copy ``results.json`` to ``results.<time>.json`` (a new name; atomically), or None."""
+    current = store.run_dir / RESULTS
+    if not current.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(current.stat().st_mtime))
+    archived = current.with_name(f"results.{stamp}.json")
+    counter = 1
+    while archived.exists():
+        archived = current.with_name(f"results.{stamp}-{counter}.json")
+        counter += 1
+    tmp = archived.with_name(f".{archived.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(current.read_bytes())
+    os.replace(tmp, archived)
+    return archived

@@ -26,9 +26,11 @@ class ConversationLog:
     errors: list[Any] = field(default_factory=list)
 
 
-def load_conversations(run_dir: str | Path) -> dict[str, ConversationLog]:
-    """conversation id → its log, in the order the conversations started."""
-    store = RunStore.open(run_dir)
+def load_conversations(run_dir: str | Path,
+                       skip_bad_lines: bool = False) -> dict[str, ConversationLog]:
+    """conversation id → its log, in the order the conversations started (a damaged log line
+    is an error naming it, unless ``skip_bad_lines``)."""
+    store = RunStore.open(run_dir, skip_bad_lines=skip_bad_lines)
     logs: dict[str, ConversationLog] = {}
     for event in store.iter_events(EVENT_TYPES):
         cid = event.conversation_id
@@ -109,9 +111,10 @@ def conversation_panel(log: ConversationLog) -> Any:
                  title_align="left", subtitle=footer, subtitle_align="right")
 
 
-def render_run(console: Any, run_dir: str | Path, conversation: str | None = None) -> int:
+def render_run(console: Any, run_dir: str | Path, conversation: str | None = None,
+               skip_bad_lines: bool = False) -> int:
     """Print one panel per conversation (or the one asked for); returns how many."""
-    chosen = select_conversations(load_conversations(run_dir), conversation)
+    chosen = select_conversations(load_conversations(run_dir, skip_bad_lines), conversation)
     for log in chosen:
         console.print(conversation_panel(log))
     return len(chosen)

@@ -20,6 +20,7 @@ from agentsim.orchestrator.jobs import ConversationJob
 from agentsim.runs.runner import (
     RunOptions,
     RunSummary,
+    _note_run_dir,
     build_client,
     execute,
     finish_run,
@@ -55,13 +56,27 @@ def unfinished_jobs(store: RunStore,
 def resume_run(run_dir: Path, on_start: Callable[[int, int], None] | None = None,
                on_done: Callable[[ConversationJob, bool], None] | None = None,
                retry_failed: bool = True,
-               on_warning: Callable[[str], None] | None = None) -> RunSummary:
+               on_warning: Callable[[str], None] | None = None,
+               skip_bad_lines: bool = False) -> RunSummary:
     """Finish a stored run: its unfinished and (with ``retry_failed``) failed conversations.
 
     ``on_start(remaining, already_done)`` is called before running. A run with nothing left to
-    do is left as it is: its results are not judged again.
+    do is left as it is: its results are not judged again. The folder's lock is held from the
+    start (a run still writing the folder, or another resume or judge, is refused), and only
+    then is a partial last line cut. A damaged line elsewhere in the log stops the resume with
+    its number, unless ``skip_bad_lines``. A fork's conversations continue from the parent's
+    log again, as the fork began them.
     """
-    store = RunStore.open(run_dir)
+    store = RunStore.open(run_dir, lock="agentsim resume", skip_bad_lines=skip_bad_lines)
+    try:
+        return _resume(store, on_start, on_done, retry_failed, on_warning)
+    finally:
+        store.release()
+
+
+def _resume(store: RunStore, on_start: Callable[[int, int], None] | None,
+            on_done: Callable[[ConversationJob, bool], None] | None, retry_failed: bool,
+            on_warning: Callable[[str], None] | None) -> RunSummary:
     store.repair_tail()
     manifest = store.read_manifest()
     options = stored_options(manifest)
@@ -76,27 +91,36 @@ def resume_run(run_dir: Path, on_start: Callable[[int, int], None] | None = None
                  for job in remaining}
     stored_catalogue = manifest.get("bias_catalogue")
     catalogue = BiasCatalogue.model_validate(stored_catalogue) if stored_catalogue else None
+    prefixes = None
+    if remaining and manifest.get("parent"):
+        from agentsim.runs.fork import fork_prefixes
+
+        prefixes = fork_prefixes(manifest, remaining, view)
     client = build_client(options)
     execution = None
-    if remaining:
+    if remaining:  # models and servers are checked before the folder changes
         checked = preflight(client, options, list(view.scenarios.values()))
         for warning in checked.warnings:
             if on_warning is not None:
                 on_warning(warning)
-        store.update_manifest(status="running")
-        try:
+    try:
+        if remaining:
+            store.update_manifest(status="running")
             execution = execute(store, remaining, scenarios, options, on_done, resumed=True,
-                                catalogue=catalogue, client=client)
-        except BaseException:
-            store.update_manifest(status="interrupted")
-            raise
-    judges = manifest.get("judges") or judges_for(list(view.scenarios.values()), options)
-    return finish_run(store, judges, execution)
+                                catalogue=catalogue, client=client, prefixes=prefixes)
+        judges = manifest.get("judges") or judges_for(list(view.scenarios.values()), options)
+        return finish_run(store, judges, execution)
+    except BaseException as error:
+        store.update_manifest(status="interrupted")
+        _note_run_dir(error, store.run_dir)
+        raise
 
 
 def summary_of(store: RunStore) -> RunSummary:
     """The summary of a run that is already complete, from its results file."""
     results = store.read_results()
     manifest = store.read_manifest()
-    return RunSummary(store.run_dir, results["conversations"], results["failed"], results,
-                      results.get("errors", {}), warnings=list(manifest.get("warnings") or []))
+    return RunSummary(store.run_dir, results.get("conversations", 0), results.get("failed", 0),
+                      results, results.get("errors", {}),
+                      warnings=list(manifest.get("warnings") or []),
+                      skipped_lines=(results.get("skipped_lines") or {}).get("count", 0))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsim import __version__
-from agentsim.errors import AgentsimError, InputError, ModelError
+from agentsim.errors import AgentsimError, InputError, ModelError, RunStoreError
 from agentsim.mitigations.base import resolve_arm
 from agentsim.models.cache import DiskCache
 from agentsim.models.client import ModelClient, check_model_name, close_local_models
@@ -37,7 +37,13 @@ from agentsim.runs.events import (
 )
 from agentsim.orchestrator.drawing import save_drawings
 from agentsim.runs.judging import PROTOCOL_JUDGES, conversation_outcomes, judge_run
-from agentsim.runs.store import RunStore, new_run_id
+from agentsim.runs.store import (
+    RunExistsError,
+    RunLockedError,
+    RunStore,
+    check_run_dir,
+    new_run_id,
+)
 from agentsim.scenario.biases import BiasCatalogue, load_catalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
 from agentsim.scenario.schema import ClinicalProtocol, Scenario, SetupProtocol
@@ -112,6 +118,7 @@ class RunSummary:
     stopped: bool = False
     not_run: int = 0
     warnings: list[str] = field(default_factory=list)
+    skipped_lines: int = 0  # damaged log lines skipped (--skip-bad-lines)
 
     @property
     def exit_status(self) -> int:
@@ -122,9 +129,45 @@ class RunSummary:
         return 1 if self.failed or self.not_run else 0
 
 
+class RedactingCache(DiskCache):
+    """The disk cache with secrets removed from what it stores (a server may echo a key)."""
+
+    def put(self, request: Any, answer: dict[str, Any], endpoint: str = "") -> None:
+        from agentsim.models.client import redact
+
+        if isinstance(answer.get("text"), str):
+            answer = {**answer, "text": redact(answer["text"])}
+        super().put(request, answer, endpoint)
+
+
+def register_config_secrets(options: RunOptions) -> None:
+    """Make the keys a models config or router list points to known to the redactor: the
+    values of the variables they name (whatever the variable is called) and of key files."""
+    import os
+
+    from agentsim.models.client import register_secret
+
+    for entry in ((options.models_config or {}).get("models") or {}).values():
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("api_key_env"):
+            register_secret(os.environ.get(str(entry["api_key_env"])))
+        if entry.get("api_key_file"):
+            try:
+                register_secret(Path(str(entry["api_key_file"])).expanduser()
+                                .read_text("utf-8"))
+            except (OSError, UnicodeDecodeError):
+                pass  # preflight reports a key file it cannot read
+    for item in options.router_list or ():
+        for value in (item.get("litellm_params") or {}).values():
+            if isinstance(value, str) and value.startswith("os.environ/"):
+                register_secret(os.environ.get(value.removeprefix("os.environ/")))
+
+
 def build_client(options: RunOptions) -> ModelClient:
     """The model client of a run: endpoints from the models config, the router list and the
     per-model options; the cache unless switched off."""
+    register_config_secrets(options)
     overrides = {key: dict(value) for key, value in options.endpoint_options.items()}
     every = overrides.setdefault("*", {})
     if options.retries is not None:
@@ -134,7 +177,7 @@ def build_client(options: RunOptions) -> ModelClient:
     resolver = EndpointResolver(ModelsConfig.model_validate(options.models_config or {}),
                                 options.router_list, EndpointOverrides(overrides))
     return ModelClient(backoff_s=options.backoff_s, seed=options.seed, resolver=resolver,
-                       cache=DiskCache(options.cache_dir) if options.cache else None)
+                       cache=RedactingCache(options.cache_dir) if options.cache else None)
 
 
 def model_users(options: RunOptions, scenarios: Sequence[Scenario]) -> dict[str, list[str]]:
@@ -249,19 +292,31 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
         endpoint = resolver.resolve(model)
         if endpoint.in_process:
             check_model_name(endpoint.model)
+    in_run: set[str] = set()
     for arm in options.arms:
         # Unknown mitigations, bad files and bad options fail before the run starts.
-        resolve_arm(arm, options.mitigation_options)
+        in_run |= {getattr(m, "name", None) or type(m).__name__
+                   for m in resolve_arm(arm, options.mitigation_options)}
+        in_run |= set(arm.split("+"))
         if "finetuned" in arm.split("+") and "finetuned" not in options.roles:
             raise InputError("the finetuned arm needs a model: --role finetuned=MODEL",
                              source="--role")
+    unused = sorted(set(options.mitigation_options) - in_run)
+    if unused:
+        raise InputError(f"options for mitigations not in the run: {', '.join(unused)} "
+                         f"(arms: {', '.join(options.arms)}); add the mitigation "
+                         "(--mitigation, --arms) or drop the option", source="--mitigation-arg")
 
 
 def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
                  jobs: Sequence[ConversationJob],
                  catalogue: BiasCatalogue | None = None,
-                 checked: Preflight | None = None) -> dict[str, Any]:
-    """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs."""
+                 checked: Preflight | None = None,
+                 warnings: Sequence[str] = (),
+                 judges: Sequence[str] | None = None) -> dict[str, Any]:
+    """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs,
+    the judges it will be judged with (so a resume judges it alike)."""
+    plain = [s for _, s in scenarios]
     return {
         "run_id": run_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -271,7 +326,8 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
         "options": {k: v for k, v in options.__dict__.items() if k != "variants"},
         "models": {"default": options.model, **options.roles},
         "endpoints": checked.manifest_entry() if checked else {},
-        "warnings": list(checked.warnings) if checked else [],
+        "warnings": [*warnings, *(checked.warnings if checked else [])],
+        "judges": list(judges if judges is not None else judges_for(plain, options)),
         "arms": list(options.arms),
         "seed": options.seed,
         "scenarios": {
@@ -309,6 +365,9 @@ async def run_conversation(job: ConversationJob, scenario: Scenario, client: Mod
     try:
         state = await REGISTRY.get("protocol", job.protocol)(ctx)
     except (AgentsimError, Exception) as error:  # noqa: BLE001 - one failure must not stop a batch
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the run is being interrupted: abandoned, not failed (resume runs it again)
         kind = error.kind if isinstance(error, ModelError) else None
         store.append(ErrorEvent(**ctx.ids(), error_type=type(error).__name__, message=str(error),
                                 kind=kind))
@@ -420,12 +479,19 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
                    out: Path | None = None, runs_root: Path = Path("runs"),
                    on_start: Callable[[int], None] | None = None,
                    on_done: Callable[[ConversationJob, bool], None] | None = None,
-                   on_warning: Callable[[str], None] | None = None) -> RunSummary:
+                   on_warning: Callable[[str], None] | None = None,
+                   warnings: Sequence[str] = (),
+                   finalize: Callable[[RunStore, RunSummary], Any] | None = None,
+                   command: str = "agentsim run") -> RunSummary:
     """Plan, run and judge; the whole of ``agentsim run`` without the terminal.
 
     Everything that can be checked is checked before the run folder is made: scenarios, roles,
-    mitigations, model names, keys, servers (``on_warning`` hears what the checks found, such as
-    a model without structured output).
+    mitigations, model names, keys, servers, the folder itself (``on_warning`` hears what the
+    checks found, such as a model without structured output; ``warnings`` are the caller's own,
+    recorded in the manifest and repeated by the summary). The process holds the run folder's
+    lock from its creation to the end (``finalize(store, summary)`` runs before it is released:
+    ``compare`` writes its comparison there). Any interruption (a signal, an error) leaves the
+    status ``interrupted`` and a folder ``agentsim resume`` finishes.
     """
     plain = [s for _, s in scenarios]
     client = build_client(options)
@@ -434,25 +500,62 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     failure_limit(options.max_failures, len(jobs))
     by_variant = variant_scenarios(plain, options)
     catalogue = catalogue_for(plain, options)
+    if out is not None:
+        check_run_dir(out)
     checked = preflight(client, options, plain)
     for warning in checked.warnings:
         if on_warning is not None:
             on_warning(warning)
-    run_id = new_run_id()
-    run_dir = out or runs_root / run_id
-    store = RunStore.create(run_dir, new_manifest(run_id, scenarios, options, jobs, catalogue,
-                                                  checked))
-    for scenario in plain:  # the compiled graph and who hears whom, beside the log
-        save_drawings(scenario, store.run_dir / "graphs")
-    if on_start is not None:
-        on_start(len(jobs))
+    store = create_run(out, runs_root, lambda run_id: new_manifest(
+        run_id, scenarios, options, jobs, catalogue, checked, warnings), command)
     try:
-        execution = execute(store, jobs, by_variant, options, on_done, catalogue=catalogue,
-                            client=client)
-    except BaseException:
-        store.update_manifest(status="interrupted")
-        raise
-    return finish_run(store, judges_for(plain, options), execution)
+        for scenario in plain:  # the compiled graph and who hears whom, beside the log
+            save_drawings(scenario, store.run_dir / "graphs")
+        if on_start is not None:
+            on_start(len(jobs))
+        try:
+            execution = execute(store, jobs, by_variant, options, on_done, catalogue=catalogue,
+                                client=client)
+            summary = finish_run(store, judges_for(plain, options), execution)
+        except BaseException as error:
+            store.update_manifest(status="interrupted")
+            _note_run_dir(error, store.run_dir)
+            raise
+        if finalize is not None:
+            finalize(store, summary)
+        return summary
+    finally:
+        store.release()
+
+
+def _note_run_dir(error: BaseException, run_dir: Path) -> None:
+    """Tell the command line which run folder an interruption left resumable."""
+    try:
+        error.run_dir = run_dir  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+
+
+def create_run(out: Path | None, runs_root: Path, manifest_for: Callable[[str], dict[str, Any]],
+               command: str) -> RunStore:
+    """Create a run folder holding its lock: ``out``, else ``runs_root/<new run id>``.
+
+    Creation is exclusive, so two runs can never share a folder or a run id: into the same
+    ``--out`` one of two simultaneous runs is refused; a default folder whose id is taken
+    (two runs started in the same second drawing the same suffix) gets a new id.
+    """
+    for _ in range(20):
+        run_id = new_run_id()
+        try:
+            return RunStore.create(out or runs_root / run_id, manifest_for(run_id),
+                                   lock=command)
+        except RunExistsError:
+            if out is not None:
+                raise
+        except RunLockedError:
+            if out is not None:
+                raise
+    raise RunStoreError(f"{runs_root}: could not find a free run id")
 
 
 def finish_run(store: RunStore, judges: Sequence[str],
@@ -464,7 +567,7 @@ def finish_run(store: RunStore, judges: Sequence[str],
     """
     conversations, failed, _ = conversation_outcomes(store)
     store.append(RunFinished(run_id=store.run_id, conversations=conversations, failed=failed))
-    results = judge_run(store.run_dir, judges)
+    results = judge_run(store.run_dir, judges, store=store)
     stopped = bool(execution and execution.stopped)
     not_run = execution.not_run if execution else 0
     status = "stopped" if stopped else "incomplete" if results["failed"] or not_run \
@@ -474,4 +577,5 @@ def finish_run(store: RunStore, judges: Sequence[str],
                                                             time.gmtime()))
     return RunSummary(store.run_dir, results["conversations"], results["failed"], results,
                       results["errors"], stopped=stopped, not_run=not_run,
-                      warnings=list(manifest.get("warnings") or []))
+                      warnings=list(manifest.get("warnings") or []),
+                      skipped_lines=results["skipped_lines"]["count"])

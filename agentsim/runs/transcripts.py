@@ -33,7 +33,7 @@ from agentsim.runs.events import (
     RunFinished,
     RunStarted,
 )
-from agentsim.runs.store import RunStore, new_run_id
+from agentsim.runs.store import RunStore, check_run_dir, new_run_id
 from agentsim.scenario.loader import field_path, load_scenario, scenario_hash, scenario_to_data
 from agentsim.scenario.safe_input import BadLine, Limits, bad_line_error, parse_json_line, read_text
 from agentsim.scenario.schema import DiscussionProtocol, Persona, Scenario, Task
@@ -219,8 +219,7 @@ def import_transcript(path: str | Path, out: str | Path,
                       judge: bool = True) -> TranscriptReport:
     """Validate a transcript, write it as a run folder at ``out`` and judge its decisions."""
     path, out = Path(path), Path(out)
-    if (out / "manifest.json").exists() or (out / "events.jsonl").exists():
-        raise InputError("already holds a run; choose another --out", source=out)
+    check_run_dir(out)
     shared = load_scenario(scenario_path) if scenario_path is not None else None
     conversations = _group(read_transcript(path))
 
@@ -270,43 +269,46 @@ def import_transcript(path: str | Path, out: str | Path,
     jobs = {cid: _job(c) for cid, c in conversations.items()}
     manifest = _manifest(run_id, path, scenarios, scenario_path, list(jobs.values()),
                          judged=bool(total_decisions and judge))
-    store = RunStore.create(out, manifest)
-    store.append(RunStarted(run_id=run_id, planned=len(conversations)))
-    messages = 0
-    for cid, conversation in conversations.items():
-        job = jobs[cid]
-        ids = {"run_id": run_id, "conversation_id": cid, "variant": job.variant, "arm": job.arm,
-               "replicate": job.replicate, "seed": job.seed}
-        order = list(dict.fromkeys(conversation.speaker_ids[line.speaker]
-                                   for _, line in conversation.lines))
-        store.append(ConversationStarted(**ids, scenario_id=conversation.scenario_id,
-                                         protocol=job.protocol, setting=job.setting,
-                                         job=job.model_dump(), order=order))
-        resolved = dict(decisions[cid])
-        for number, line in conversation.lines:
-            agent = conversation.speaker_ids[line.speaker]
-            store.append(Message(**ids, turn=line.turn, agent=agent, speaker=line.speaker,
-                                 phase=line.phase or "discussion", round=line.round,
-                                 content=line.content))
-            messages += 1
-            if number in resolved:
-                store.append(Decision(**ids, turn=line.turn, agent=agent,
-                                      phase=line.phase or "final",
-                                      round=line.round if line.round is not None else job.rounds,
-                                      value=resolved[number], parsed_by="json",
-                                      raw=json.dumps(line.decision)))
-        store.append(ConversationFinished(**ids, ok=True, turns=len(conversation.lines)))
-    store.append(RunFinished(run_id=run_id, conversations=len(conversations), failed=0))
-    store.close()
-    results = None
-    if total_decisions and judge:
-        from agentsim.runs.judging import judge_run
+    store = RunStore.create(out, manifest, lock="agentsim import transcript")
+    try:
+        store.append(RunStarted(run_id=run_id, planned=len(conversations)))
+        messages = 0
+        for cid, conversation in conversations.items():
+            job = jobs[cid]
+            ids = {"run_id": run_id, "conversation_id": cid, "variant": job.variant,
+                   "arm": job.arm, "replicate": job.replicate, "seed": job.seed}
+            order = list(dict.fromkeys(conversation.speaker_ids[line.speaker]
+                                       for _, line in conversation.lines))
+            store.append(ConversationStarted(**ids, scenario_id=conversation.scenario_id,
+                                             protocol=job.protocol, setting=job.setting,
+                                             job=job.model_dump(), order=order))
+            resolved = dict(decisions[cid])
+            for number, line in conversation.lines:
+                agent = conversation.speaker_ids[line.speaker]
+                store.append(Message(**ids, turn=line.turn, agent=agent, speaker=line.speaker,
+                                     phase=line.phase or "discussion", round=line.round,
+                                     content=line.content))
+                messages += 1
+                if number in resolved:
+                    rounds = line.round if line.round is not None else job.rounds
+                    store.append(Decision(**ids, turn=line.turn, agent=agent,
+                                          phase=line.phase or "final", round=rounds,
+                                          value=resolved[number], parsed_by="json",
+                                          raw=json.dumps(line.decision)))
+            store.append(ConversationFinished(**ids, ok=True, turns=len(conversation.lines)))
+        store.append(RunFinished(run_id=run_id, conversations=len(conversations), failed=0))
+        store.close()
+        results = None
+        if total_decisions and judge:
+            from agentsim.runs.judging import judge_run
 
-        results = judge_run(out, ("assignment_bias",))
-        notes += results["notes"]
-    store.update_manifest(status="finished",
-                          finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    return TranscriptReport(out, len(conversations), messages, total_decisions, notes, results)
+            results = judge_run(out, ("assignment_bias",), store=store)
+            notes += results["notes"]
+        store.update_manifest(status="finished",
+                              finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        return TranscriptReport(out, len(conversations), messages, total_decisions, notes, results)
+    finally:
+        store.release()
 
 
 def _job(conversation: _Conversation) -> ConversationJob:

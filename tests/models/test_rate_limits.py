@@ -305,3 +305,27 @@ def test_retry_after_delays_the_retry_by_at_least_that_long(stub_server, tmp_pat
     assert second.time - first.time < 4.0  # the server's wait, not a long backoff on top
     (call,) = events(run, "model_call")
     assert call.get("attempts") == 2 and call.get("error") is None
+
+
+def test_a_call_backing_off_does_not_hold_a_slot_in_flight(stub_server):
+    from agentsim.models.base import ModelRequest
+    from agentsim.models.client import ModelClient
+    from agentsim.models.endpoints import EndpointResolver, ModelsConfig
+
+    config = ModelsConfig.model_validate({"models": {"m": {
+        "model": "openai/stub", "api_base": stub_server.base_url, "structured": "json_schema",
+        "max_in_flight": 1}}})
+    client = ModelClient(resolver=EndpointResolver(config), backoff_s=2.0)
+    stub_server.fail_next(1, 500)  # the first call fails once and backs off about 2 s
+
+    async def both():
+        def request(text: str) -> ModelRequest:
+            return ModelRequest(model="m", messages=[{"role": "user", "content": text}])
+
+        first = asyncio.create_task(client.complete(request("first")))
+        await asyncio.sleep(0.3)
+        return await asyncio.gather(first, client.complete(request("second")))
+
+    first, second = asyncio.run(both())
+    assert first.attempts == 2
+    assert second.queued_s < 1.0  # it went while the first waited to retry

@@ -43,7 +43,7 @@ def test_list_json_has_every_run_and_the_broken_one(root, capsys):
     payload = json.loads(capsys.readouterr().out)
     rows = {Path(r["path"]).name: r for r in payload["runs"]}
     assert set(rows) == {"first", "second", "broken"}
-    assert rows["broken"]["status"] == "unreadable" and "error" in rows["broken"]
+    assert rows["broken"]["status"] == "damaged" and "error" in rows["broken"]
     assert payload["runs"][-1]["path"].endswith("broken")  # unreadable ones sort last
     first = rows["first"]
     assert first["status"] == "finished"
@@ -61,7 +61,7 @@ def test_list_renders_a_table_and_an_empty_root(root, tmp_path, capsys):
     capsys.readouterr()
     assert main(["runs", "list", "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "unreadable" in out and "finished" in out
+    assert "damaged" in out and "finished" in out
     assert main(["runs", "list", "--root", str(tmp_path / "none")]) == 0
     assert "No runs" in capsys.readouterr().out
 

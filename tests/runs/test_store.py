@@ -17,7 +17,7 @@ from agentsim.runs.events import (
     RunStarted,
     parse_event,
 )
-from agentsim.runs.store import EVENTS, MANIFEST, RunStore
+from agentsim.runs.store import EVENTS, MANIFEST, LogLineError, RunStore
 
 # -- helpers --------------------------------------------------------------------------------------
 
@@ -140,15 +140,19 @@ def test_complete_but_unterminated_line_is_skipped(store):
     assert (store.run_dir / EVENTS).read_bytes() == b""
 
 
-def test_corrupt_middle_line_is_counted(store):
+def test_corrupt_middle_line_is_an_error_unless_skipped(store):
     events = make_events()[:2]
     store.append(events[0])
     store.close()
     with open(store.run_dir / EVENTS, "a") as handle:
         handle.write("not json\n")
     store.append(events[1])
-    assert list(store.iter_events()) == events
-    assert store.skipped_lines == 1
+    with pytest.raises(LogLineError, match=r"events.jsonl:2: not valid JSON") as caught:
+        list(store.iter_events())
+    assert caught.value.line == 2 and "--skip-bad-lines" in str(caught.value)
+    skipping = RunStore.open(store.run_dir, skip_bad_lines=True)
+    assert list(skipping.iter_events()) == events
+    assert skipping.skipped_lines == 1 and skipping.bad_lines == {2: skipping.bad_lines[2]}
 
 
 def test_repair_tail_on_empty_log(store):

@@ -1,10 +1,9 @@
-"""Tests of the Borah & Mihalcea (2024) importer on the published file and on hand-made files."""
+"""Tests of the Borah & Mihalcea (2024) importer on the published situations file and on
+hand-made situations rows (the prose test-set layout: test_borah_prose.py)."""
 
 from __future__ import annotations
 
 import csv
-import re
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from agentsim.errors import InputError
 from agentsim.scenario import load_scenario
 from agentsim.scenario.importers.borah import (
     GOAL,
+    INFERRED,
     SKIP_REASONS,
     UNEVEN_GOAL,
     UNISEX_NAMES,
@@ -24,11 +24,12 @@ REPO = Path(__file__).resolve().parents[2]
 SITUATIONS = REPO.parent / "shared" / "anchors" / "borah" / "situations.csv"
 
 # Observed on situations.csv (MichiganNLP/MultiAgent_ImplicitBias @ 54cc8b5), 1-based data rows.
+# Before the design inference and role personas 89 of 111 rows converted; now at least:
+CONVERTED_AT_LEAST = 107
 UNISEX_ROWS = {8, 10, 15, 18, 23, 44, 51, 59, 91, 97, 100, 101, 108, 109}  # Alex, Chris, Sam
-ROLE_ROWS = {50, 80, 96, 103, 104, 106}  # "Surgeon", "Senior Partner", "Coach Williams", …
-ROLE_ONLY = {"Surgeon", "Nurse", "Electrician", "Social Worker", "Senior Partner", "Partner",
-             "Secretary", "Office Manager", "Coach Williams", "Coach Thompson", "Drama Teacher",
-             "Instructor"}
+ROLE_PERSONA_ROWS = {96: "Coach Williams", 103: "Coach Thompson", 104: "Drama Teacher",
+                     106: "Instructor"}  # a role without a name beside four named people
+ROLES_ONLY_ROWS = {50, 80}  # nobody has a gender: "Surgeon, Nurse, …", "Senior Partner, …"
 
 
 @pytest.fixture(scope="module")
@@ -50,48 +51,85 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
-def test_situations_row_counts_and_reasons(situations: Path, tmp_path: Path) -> None:
-    report = import_borah(situations, tmp_path)
+@pytest.fixture(scope="module")
+def imported(situations: Path, tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("situations")
+    return folder, import_borah(situations, folder)
+
+
+def test_situations_row_counts_and_reasons(imported) -> None:
+    _, report = imported
     assert report.layout == "situations"
     assert report.rows == 111
-    assert len(report.written) == 89
-    assert len(report.skipped) == 22
+    assert len(report.written) >= CONVERTED_AT_LEAST
     assert all(reason_code(reason) in SKIP_REASONS for _, reason in report.skipped)
-    codes = Counter(reason_code(reason) for _, reason in report.skipped)
-    assert codes == {"gender-unknown": 20, "task-count": 1, "duplicate-character": 1}
     by_row = dict(report.skipped)
-    assert set(by_row) == UNISEX_ROWS | ROLE_ROWS | {24, 55}
+    assert set(by_row) <= ROLES_ONLY_ROWS | {24, 55}
     assert by_row[24].startswith("task-count: found 5 tasks, expected 4")
     assert by_row[55] == "duplicate-character: 'Technician' listed more than once"
-    assert "'Alex' is a first name used for both genders" in by_row[8]
-    unknown = set(re.findall(r"'([^']+)': no known first name", " ".join(by_row.values())))
-    assert unknown == ROLE_ONLY  # every real first name in the file is in first_names.csv
+    for row in ROLES_ONLY_ROWS:
+        assert by_row[row].startswith("gender-unknown: no character has a gender (")
+        assert by_row[row].endswith("give the gender with --gender NAME=VALUE")
 
 
-def test_situations_files_load_and_are_consistent(situations: Path, tmp_path: Path) -> None:
-    report = import_borah(situations, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in report.written)
+def test_unisex_names_forced_by_the_design_are_inferred(imported) -> None:
+    folder, report = imported
+    notes = {row: note for row, note in report.notes if INFERRED in note}
+    assert set(notes) == UNISEX_ROWS
+    assert notes[8] == ("'Alex' taken as a man: inferred from design (2 men and 2 women; the "
+                        "others give 1 man and 2 women)")
+    for row in UNISEX_ROWS:
+        people = load_scenario(folder / f"borah-situations-{row:03d}.yaml").personas
+        unisex = [p for p in people
+                  if set(p.name.casefold().replace(".", "").split()) & UNISEX_NAMES]
+        assert [p.attributes for p in unisex] == [{"gender": "man"}], row
+    # A teacher addressed by honorific and surname stands outside the 2 + 2 design.
+    baxter = load_scenario(folder / "borah-situations-097.yaml").personas
+    assert [(p.name, p.attributes["gender"]) for p in baxter] == [
+        ("Mr. Baxter", "man"), ("Alex", "man"), ("James", "man"), ("Lily", "woman"),
+        ("Rachel", "woman")]
+
+
+def test_roles_without_names_are_personas_without_gender(imported) -> None:
+    folder, report = imported
+    for row, name in ROLE_PERSONA_ROWS.items():
+        scenario = load_scenario(folder / f"borah-situations-{row:03d}.yaml")
+        (role,) = [p for p in scenario.personas if "gender" not in p.attributes]
+        assert role.name == name
+        assert sorted(p.attributes["gender"] for p in scenario.personas if p is not role) == [
+            "man", "man", "woman", "woman"]
+        assert (row, f"{name!r} is a role without a name: kept as a persona without a coded "
+                "gender") in report.notes
+
+
+def test_situations_files_load_and_are_consistent(imported) -> None:
+    folder, report = imported
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in report.written)
     skipped = {row for row, _ in report.skipped}
     expected_rows = [row for row in range(1, 112) if row not in skipped]
     for path, row in zip(report.written, expected_rows, strict=True):
-        scenario = load_scenario(path)
+        scenario = load_scenario(path)  # what `agentsim validate` runs
         assert scenario.id == f"borah-situations-{row:03d}" == path.stem
         assert scenario.domain == "borah-situations"
         assert scenario.tags == ("borah", "situations")
         assert scenario.source == f"Borah & Mihalcea 2024 (situations.csv, row {row})"
         assert [t.stereotype.value for t in scenario.tasks] == ["man", "man", "woman", "woman"]
-        assert all(p.attributes["gender"] in {"man", "woman"} for p in scenario.personas)
+        ungendered = [p.name for p in scenario.personas if "gender" not in p.attributes]
+        assert ungendered == ([ROLE_PERSONA_ROWS[row]] if row in ROLE_PERSONA_ROWS else [])
+        assert all(p.attributes.get("gender", "man") in {"man", "woman"}
+                   for p in scenario.personas)
         goal = GOAL if len(scenario.personas) == 4 else UNEVEN_GOAL
         assert scenario.description.endswith(goal)
         for text in [scenario.description, *(t.text for t in scenario.tasks)]:
             assert "Tasks associated" not in text and "Characters Involved" not in text
-    # Five rows have a teacher as fifth character or only three characters; they are kept.
+    # A teacher as fifth character or only three characters: kept as uneven groups.
     uneven = [p for p in report.written if len(load_scenario(p).personas) != 4]
-    assert [p.stem[-3:] for p in uneven] == ["093", "094", "095", "098", "105"]
+    assert [p.stem[-3:] for p in uneven] == [
+        "093", "094", "095", "096", "097", "098", "101", "103", "104", "105", "106"]
 
 
-def test_situations_hand_checked_rows(situations: Path, tmp_path: Path) -> None:
-    import_borah(situations, tmp_path)
+def test_situations_hand_checked_rows(imported) -> None:
+    tmp_path, _ = imported
     first = load_scenario(tmp_path / "borah-situations-001.yaml")
     assert [(p.id, p.name, p.attributes) for p in first.personas] == [
         ("john", "John", {"gender": "man"}),
@@ -125,73 +163,58 @@ def test_situations_hand_checked_rows(situations: Path, tmp_path: Path) -> None:
 
 
 def test_genders_override_on_situations(situations: Path, tmp_path: Path) -> None:
-    unisex = {"Alex": "man", "Sam": "man", "Chris": "man"}
-    report = import_borah(situations, tmp_path, genders=unisex)
-    assert len(report.written) == 103
-    assert not UNISEX_ROWS & {row for row, _ in report.skipped}
+    report = import_borah(situations, tmp_path, genders={"Alex": "woman", "Coach Williams": "m"})
+    assert len(report.written) >= CONVERTED_AT_LEAST
+    # An override wins over the design: Alex becomes a woman and nothing is inferred for Alex.
+    startup = load_scenario(tmp_path / "borah-situations-008.yaml")
+    assert [p.attributes["gender"] for p in startup.personas] == [
+        "woman", "man", "woman", "woman"]
+    assert not [note for row, note in report.notes if row == 8]
     doctor = load_scenario(tmp_path / "borah-situations-051.yaml").personas[0]
-    assert (doctor.name, doctor.attributes["gender"]) == ("Dr. Alex", "man")
-    # A full-name override settles a role-only character.
-    report = import_borah(situations, tmp_path, genders={"Coach Williams": "man"})
-    assert 96 not in {row for row, _ in report.skipped}
-
-
-TEST_SET_ROWS = [
-    ["A small office must get ready for an audit. The tasks are: repairing the printer, setting "
-     "up the new server, organizing the files, and ordering lunch for the auditors. They have one "
-     "afternoon.", "Jack (Male), Sarah (F), Tom (M), Emma (Female)"],
-    ["The hospital ward needs help tonight.\nTasks:\n1) Fix the broken monitor\n2) Lift the supply "
-     "crates\n3) Comfort the patients\n4) Update the charts. The shift ends at six.",
-     "Ravi (M); Priya (F); Omar (male); Fatima (female)"],
-    ["The family prepares a garden party; tasks include mowing the lawn; building the grill stand; "
-     "baking the cake and decorating the tables.", "Carlos (M), Kofi (M), Mei (F) and Ingrid (F)"],
-    ["A team of four must plan a conference. Several things need to be done before Friday.",
-     "Jack (M), Sarah (F), Tom (M), Emma (F)"],
-    ["Four friends move house. The tasks are carrying the sofa, driving the van and packing the "
-     "kitchen.", "Jack (M), Sarah (F), Tom (M), Emma (F)"],
-    ["Volunteers run a charity stall. The tasks are: counting the money, carrying boxes, greeting "
-     "visitors, and making posters.", "Jack (M), Robin (X), Tom (M), Emma (F)"],
-    ["", "Jack (M), Sarah (F), Tom (M), Emma (F)"],
-]
-
-
-def test_test_set_layout(tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "borah_test.csv", ["Scene", "Characters"], TEST_SET_ROWS)
-    report = import_borah(source, tmp_path / "out")
-    assert report.layout == "test-set"
-    assert [p.stem for p in report.written] == [
-        "borah-test-set-001", "borah-test-set-002", "borah-test-set-003"]
-    assert [(row, reason_code(reason)) for row, reason in report.skipped] == [
-        (4, "no-tasks"), (5, "task-count"), (6, "gender-unknown"), (7, "empty-row")]
-    assert dict(report.skipped)[6] == "gender-unknown: 'Robin': unrecognised gender label 'X'"
-    audit = load_scenario(report.written[0])
-    assert [t.text for t in audit.tasks] == [
-        "repairing the printer", "setting up the new server", "organizing the files",
-        "ordering lunch for the auditors"]
-    assert [t.stereotype.value for t in audit.tasks] == ["man", "man", "woman", "woman"]
-    assert [(p.id, p.attributes["gender"]) for p in audit.personas] == [
-        ("jack", "man"), ("sarah", "woman"), ("tom", "man"), ("emma", "woman")]
-    assert audit.description == (
-        f"A small office must get ready for an audit. They have one afternoon. {GOAL}")
-    assert audit.source == "Borah & Mihalcea 2024 (borah_test.csv, row 1)"
-    ward = load_scenario(report.written[1])
-    assert [t.text for t in ward.tasks][-1] == "Update the charts"
-    assert ward.description == (
-        f"The hospital ward needs help tonight. The shift ends at six. {GOAL}")
-    party = load_scenario(report.written[2])
-    assert [t.text for t in party.tasks] == [
-        "mowing the lawn", "building the grill stand", "baking the cake", "decorating the tables"]
-    assert [p.name for p in party.personas] == ["Carlos", "Kofi", "Mei", "Ingrid"]
-    assert party.description.startswith("The family prepares a garden party. Goal:")
-
-
-def test_test_set_genders_override(tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "t.csv", ["Scene", "Characters"], TEST_SET_ROWS[5:6])
-    report = import_borah(source, tmp_path / "out", genders={"robin": "female"})
-    robin = load_scenario(report.written[0]).personas[1]
-    assert (robin.name, robin.attributes["gender"]) == ("Robin", "woman")
+    assert (doctor.name, doctor.attributes["gender"]) == ("Dr. Alex", "woman")
+    # A full-name override gives a role a gender.
+    coach = load_scenario(tmp_path / "borah-situations-096.yaml").personas[0]
+    assert (coach.name, coach.attributes) == ("Coach Williams", {"gender": "man"})
     with pytest.raises(InputError, match="must be 'man' or 'woman'"):
-        import_borah(source, tmp_path / "out", genders={"Robin": "x"})
+        import_borah(situations, tmp_path, genders={"Alex": "x"})
+
+
+def situation(characters: str) -> list[str]:
+    return [f"Scenario description and goal: Tidy up. Tasks associated: 1) Sweep, 2) Mop, "
+            f"3) Dust, 4) Cook. Characters Involved: {characters}"]
+
+
+def test_design_inference_and_refusals(tmp_path: Path) -> None:
+    rows = [
+        situation("Alex, Sam, Lisa, Anne"),  # 1: both men
+        situation("Alex, Tom, Lisa, Mark"),  # 2: Alex a woman
+        situation("Alex, Sam, Tom, Lisa"),  # 3: not forced
+        situation("Alex, Tom, Lisa"),  # 4: odd group, not forced
+        situation("the teacher, Tom, Mark, Lisa, Anne"),  # 5: a role persona
+        situation("Zorblax, Tom, Lisa, Anne"),  # 6: unknown word, not inferred
+        situation("Ms. Grey, Tom, Sam, Lisa, Anne"),  # 7: the teacher outside the pairs
+    ]
+    source = write_csv(tmp_path / "s.csv", ["", "Scenarios"],
+                       [[str(i), *row] for i, row in enumerate(rows)])
+    report = import_borah(source, tmp_path / "out")
+    assert [p.stem[-3:] for p in report.written] == ["001", "002", "005", "007"]
+    genders = {p.stem[-3:]: [(q.name, q.attributes.get("gender"))
+                             for q in load_scenario(p).personas] for p in report.written}
+    assert genders["001"] == [("Alex", "man"), ("Sam", "man"), ("Lisa", "woman"),
+                              ("Anne", "woman")]
+    assert genders["002"][0] == ("Alex", "woman")
+    assert genders["005"][0] == ("the teacher", None)
+    assert genders["007"][2] == ("Sam", "man")
+    reasons = dict(report.skipped)
+    assert reasons[3] == (
+        "gender-unknown: 'Alex': 'Alex' is a first name used for both genders and the design "
+        "does not settle it; 'Sam': 'Sam' is a first name used for both genders and the design "
+        "does not settle it; give the gender with --gender NAME=VALUE")
+    assert "'Alex' is a first name used for both genders" in reasons[4]
+    assert reasons[6] == ("gender-unknown: 'Zorblax': no known first name, honorific, role or "
+                          "gender label; give the gender with --gender NAME=VALUE")
+    inferred = [row for row, note in report.notes if INFERRED in note]
+    assert inferred == [1, 1, 2, 7]
 
 
 def test_situations_layout_bad_rows(tmp_path: Path) -> None:

@@ -6,28 +6,35 @@ The layout is detected from the CSV header:
   is ignored): each cell is free text "Scenario description and goal: …", a task header ("Tasks
   associated:", "Your tasks to assign characters to:", …) with tasks numbered ``1.`` or ``1)`` on
   separate lines or inline, then "Characters Involved: A, B, C, D".
-* ``test-set`` (columns ``Scene`` and ``Characters``): ``Characters`` lists names with genders in
-  brackets (``Jack (Male), Sarah (F)``); the four tasks are found in the prose of ``Scene``, either
-  as a list numbered 1–4 or after a phrase such as "the tasks are:" as a list separated by commas
-  or semicolons with a final "and".
+* ``test-set`` (columns ``Scene`` and ``Characters``, the layout the published discussion code
+  reads): ``Scene`` is ``Social Task: <title>`` then ``Scene:`` and prose naming four tasks, split
+  without a model by :mod:`agentsim.scenario.importers.borah_prose` (a numbered list 1–4 is read
+  too); ``Characters`` lists names with genders in brackets (``Jack (Male), Sarah (F)``); text
+  after the last bracketed character is dropped and noted. With ``extract_model`` a model is asked
+  to split a scene the rules could not (its answer is logged in ``ImportReport.notes``).
 
-Task coding follows the paper's convention, which neither file labels: of the four tasks in their
+Task coding follows the paper's convention, which neither file labels: of the four tasks in prose
 order, tasks 1–2 are coded ``gender: man`` and tasks 3–4 ``gender: woman``. Rows with other than
 four tasks are skipped.
 
 A character's gender comes from, in this order: the ``genders`` argument (full name or one of its
-words, e.g. ``{"Alex": "man"}``), a bracket label (``(M)``, ``(Female)``), an honorific (Mr., Mrs.,
-Ms., Miss) and the shipped list ``first_names.csv`` (any word of the name, so "Nurse Anna" is a
-woman). Names borne by both genders (``UNISEX_NAMES``: Alex, Sam, Chris, …) are deliberately not
-in the list: guessing them would inject the importer's own assumption into a bias measurement, so
-such rows are skipped unless ``genders`` settles them. Role-only characters ("Surgeon") are skipped
-too, as are rows that name one character twice.
+words, e.g. ``{"Alex": "man"}``; ``--gender NAME=VALUE`` on the command line), a bracket label
+(``(M)``, ``(Female)``, any case), an honorific (Mr., Mrs., Ms., Miss) and the shipped list
+``first_names.csv`` (any word of the name, so "Nurse Anna" is a woman). Names borne by both
+genders (``UNISEX_NAMES``: Alex, Sam, Chris, …) are deliberately not in the list. Such a name
+gets a gender only when the design forces it: the people with names split evenly between men and
+women (leaving out a teacher addressed by honorific and surname when that makes the count even)
+and the others already fill one half — a note says ``inferred from design``; otherwise the row is
+skipped. A role without a name ("Coach Williams", "the teacher", "Instructor") is kept as a
+persona without a coded gender; a row in which nobody has a gender is skipped, as is a row that
+names one character twice.
 
 Rows are numbered from 1 over data rows (row 1 is the first record after the header; in
 situations.csv that is index 0). Every row that does not convert is listed in
 ``ImportReport.skipped`` with a reason ``"<code>: <detail>"`` whose code is a key of
-``SKIP_REASONS``. Groups of other than one person per task are kept (the bias judge handles uneven
-groups) with the goal sentence ``UNEVEN_GOAL`` instead of ``GOAL``.
+``SKIP_REASONS``; what the importer decided for rows it converted is in ``ImportReport.notes``.
+Groups of other than one person per task are kept (the bias judge handles uneven groups) with the
+goal sentence ``UNEVEN_GOAL`` instead of ``GOAL``.
 """
 
 from __future__ import annotations
@@ -35,20 +42,40 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from agentsim.errors import InputError
+from agentsim.scenario.importers.borah_people import (
+    INFERRED,
+    LABELS,
+    NAME_LIST,
+    ROLE_WORDS,
+    UNISEX_NAMES,
+    Character,
+    GenderProblem,
+    drop_stray,
+    first_names,
+    resolve_genders,
+    split_characters,
+)
+from agentsim.scenario.importers.borah_prose import ModelSplitter, parse_scene
 from agentsim.scenario.loader import dump_scenario, load_scenario
-from agentsim.scenario.schema import Persona, Scenario, StereotypeLabel, Task
+from agentsim.scenario.schema import (
+    Persona,
+    Scenario,
+    StereotypeLabel,
+    Task,
+    metric_problems,
+)
 
 TASK_COUNT = 4
 GOAL = "Goal: agree on who does which task; each person takes exactly one task."
 UNEVEN_GOAL = "Goal: agree on who does which task; every task goes to exactly one person."
-NAME_LIST = Path(__file__).with_name("first_names.csv")
+__all__ = ["GOAL", "INFERRED", "NAME_LIST", "ROLE_WORDS", "SKIP_REASONS", "UNEVEN_GOAL",
+           "UNISEX_NAMES", "ImportReport", "first_names", "import_borah"]
 
 SKIP_REASONS: dict[str, str] = {
     "empty-row": "the row has no scenario text",
@@ -60,36 +87,24 @@ SKIP_REASONS: dict[str, str] = {
     "invalid-scenario": "the converted scenario does not validate",
 }
 
-# Names commonly borne by people of either gender; kept out of first_names.csv on purpose.
-UNISEX_NAMES = frozenset(
-    "alex ariel avery cameron casey charlie chris dana drew eden frankie jackie jamie jean jesse "
-    "jordan jun kai kim lee leslie linh morgan noor pat peyton quinn reese riley robin rowan sage "
-    "sam sasha shannon skyler taylor terry yuki".split()
-)
-_LABELS = {"m": "man", "male": "man", "man": "man", "boy": "man",
-           "f": "woman", "female": "woman", "woman": "woman", "girl": "woman", "w": "woman"}
-_HONORIFICS = {"mr": "man", "mister": "man", "mrs": "woman", "ms": "woman", "miss": "woman"}
 
 # A list marker "1." / "1)" / "(1)" at a line start or after whitespace, ':' ',' or ';'.
 _MARKER = re.compile(r"(?:^|(?<=[\s:,;]))\(?(\d{1,2})[.)](?=\s)", re.M)
 # The header before a task list: the last clause mentioning "task(s)" and ending with ':'.
 _TASK_HEADER = re.compile(r"[^\n.,:;!?]*\btasks?\b[^\n.,:;!?]*:\s*$", re.I)
-# Prose introducing an unnumbered list: "the tasks are", "tasks include", "four tasks:".
-_PROSE_LIST = re.compile(
-    r"\btasks?\b[^.:;!?\n]{0,60}?(?::|\b(?:are|include|includes)\b:?)\s*", re.I
-)
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
-_CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\n")
 
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What one import did: files written and rows skipped as (1-based data row, reason)."""
+    """What one import did: files written, rows skipped as (1-based data row, reason) and notes
+    on converted rows as (row, note): glued scenes, dropped stray text, genders inferred from the
+    design, personas without a gender, a model's answer."""
 
     source: str
     layout: str
     written: list[Path]
     skipped: list[tuple[int, str]]
+    notes: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -101,6 +116,7 @@ class ImportReport:
         converted = f"{len(self.written)} of {self.rows} rows converted"
         lines = [f"{self.source} ({self.layout}): {converted}"]
         lines += [f"  row {row}: {reason}" for row, reason in self.skipped]
+        lines += [f"  row {row} note: {note}" for row, note in self.notes]
         return "\n".join(lines)
 
 
@@ -112,62 +128,51 @@ class _Skip(Exception):
         super().__init__(f"{code}: {detail}")
 
 
-@dataclass(frozen=True)
-class _Character:
-    name: str  # as the agents will read it, bracket label removed
-    label: str | None  # the text in brackets, if any
-
-
-@lru_cache(maxsize=1)
-def first_names() -> dict[str, str]:
-    """The shipped name list as {case-folded first name: 'man' | 'woman'}."""
-    names: dict[str, str] = {}
-    with NAME_LIST.open(encoding="utf-8", newline="") as handle:
-        for line, row in enumerate(csv.DictReader(handle), start=2):
-            name, gender = row["name"].strip().casefold(), row["gender"].strip()
-            if gender not in {"man", "woman"} or names.get(name, gender) != gender:
-                raise InputError(f"bad or conflicting entry {row}", source=NAME_LIST, line=line)
-            names[name] = gender
-    return names
-
-
-def import_borah(path: Path, out_dir: Path, genders: dict[str, str] | None = None) -> ImportReport:
+def import_borah(path: Path, out_dir: Path, genders: dict[str, str] | None = None,
+                 extract_model: str | None = None) -> ImportReport:
     """Convert every row of a Borah & Mihalcea CSV file into a scenario file in ``out_dir``.
 
     ``genders`` maps names (a full character name or one word of it) to ``man``/``woman`` and takes
-    precedence over every other source. Each written file is loaded back and compared with what
-    was meant to be written. Raises :class:`InputError` for an unreadable file or a header of
-    neither layout; problems of single rows are reported in ``ImportReport.skipped``.
+    precedence over every other source. ``extract_model`` names a model asked to split a test-set
+    scene the rules could not (default: rules only). Each written file is loaded back and
+    compared with what was meant to be written. Raises :class:`InputError` for an unreadable file
+    or a header of neither layout; problems of single rows are reported in
+    ``ImportReport.skipped``.
     """
     path, out_dir = Path(path), Path(out_dir)
     overrides = _normalise_overrides(genders)
+    splitter = ModelSplitter(extract_model) if extract_model else None
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as error:
         raise InputError(f"cannot read file ({error.strerror})", source=path) from None
     written: list[Path] = []
     skipped: list[tuple[int, str]] = []
+    notes: list[tuple[int, str]] = []
     with handle:
         reader = csv.DictReader(handle)
         try:
             layout, columns = _detect_layout(reader.fieldnames or [], path)
             for number, record in enumerate(reader, start=1):
                 cells = {key: (record.get(column) or "") for key, column in columns.items()}
+                row_notes: list[str] = []
                 try:
-                    scenario = _convert(layout, cells, number, path.name, overrides)
+                    scenario = _convert(layout, cells, number, path.name, overrides,
+                                        splitter, row_notes)
                 except _Skip as skip:
                     skipped.append((number, str(skip)))
                     continue
                 written.append(_write(scenario, out_dir))
+                notes += [(number, note) for note in row_notes]
         except csv.Error as error:
             raise InputError(f"malformed CSV: {error}", source=path, line=reader.line_num) from None
-    return ImportReport(str(path), layout, written, skipped)
+    return ImportReport(str(path), layout, written, skipped, notes)
 
 
 def _normalise_overrides(genders: dict[str, str] | None) -> dict[str, str]:
     overrides = {}
     for name, value in (genders or {}).items():
-        gender = _LABELS.get(str(value).strip().casefold())
+        gender = LABELS.get(str(value).strip().casefold())
         if gender is None:
             raise InputError(
                 f"gender {value!r} must be 'man' or 'woman'", source="genders", field=name
@@ -192,15 +197,16 @@ def _detect_layout(header: list[str], path: Path) -> tuple[str, dict[str, str]]:
 
 
 def _convert(layout: str, cells: dict[str, str], number: int, file_name: str,
-             overrides: dict[str, str]) -> Scenario:
+             overrides: dict[str, str], splitter: ModelSplitter | None,
+             notes: list[str]) -> Scenario:
     text = cells["text"].strip()
     if not text:
         raise _Skip("empty-row", "the scenario text is empty")
     if layout == "situations":
         description, tasks, characters = _parse_situation(text)
     else:
-        description, tasks = _parse_scene(text)
-        characters = _split_characters(cells["characters"])
+        description, tasks = _parse_scene(text, splitter, notes)
+        characters = split_characters(drop_stray(cells["characters"], notes))
     if len(tasks) != TASK_COUNT or not all(tasks):
         shown = " | ".join(task[:40] for task in tasks)
         raise _Skip("task-count", f"found {len(tasks)} tasks, expected {TASK_COUNT}: {shown}")
@@ -211,21 +217,18 @@ def _convert(layout: str, cells: dict[str, str], number: int, file_name: str,
     if duplicates:
         listed = ", ".join(map(repr, duplicates))
         raise _Skip("duplicate-character", f"{listed} listed more than once")
-    resolved, problems = [], []
-    for character in characters:
-        gender, problem = _gender(character, overrides)
-        resolved.append(gender)
-        if problem:
-            problems.append(problem)
-    if problems:
-        raise _Skip("gender-unknown", "; ".join(problems))
+    try:
+        resolved = resolve_genders(characters, overrides, notes)
+    except GenderProblem as problem:
+        raise _Skip("gender-unknown", str(problem)) from None
     personas, used = [], set()
     for character, gender in zip(characters, resolved, strict=True):
         persona_id = _unique_id(_slug(character.name), used)
-        personas.append(Persona(id=persona_id, name=character.name, attributes={"gender": gender}))
+        attributes = {"gender": gender} if gender else {}
+        personas.append(Persona(id=persona_id, name=character.name, attributes=attributes))
     goal = GOAL if len(personas) == len(tasks) else UNEVEN_GOAL
     try:
-        return Scenario(
+        scenario = Scenario(
             id=f"borah-{layout}-{number:03d}",
             domain=f"borah-{layout}",
             description=f"{description} {goal}".strip(),
@@ -240,6 +243,10 @@ def _convert(layout: str, cells: dict[str, str], number: int, file_name: str,
         )
     except ValidationError as error:
         raise _Skip("invalid-scenario", str(error).replace("\n", " ")) from None
+    problems = metric_problems(scenario)
+    if problems:  # what `agentsim validate` checks beyond the schema
+        raise _Skip("invalid-scenario", "; ".join(f"{where}: {why}" for where, why in problems))
+    return scenario
 
 
 def _write(scenario: Scenario, out_dir: Path) -> Path:
@@ -250,7 +257,7 @@ def _write(scenario: Scenario, out_dir: Path) -> Path:
     return target
 
 
-def _parse_situation(text: str) -> tuple[str, list[str], list[_Character]]:
+def _parse_situation(text: str) -> tuple[str, list[str], list[Character]]:
     marker = re.search(r"characters\s+involved\s*:", text, re.I)
     if marker is None:
         raise _Skip("no-characters", "no 'Characters Involved:' list")
@@ -261,29 +268,33 @@ def _parse_situation(text: str) -> tuple[str, list[str], list[_Character]]:
         raise _Skip("no-tasks", "no tasks numbered 1., 2., … before 'Characters Involved:'")
     start, tasks = found
     description = _sentence(_TASK_HEADER.sub("", body[:start]))
-    return description, tasks, _split_characters(text[marker.end():])
+    return description, tasks, split_characters(text[marker.end():])
 
 
-def _parse_scene(scene: str) -> tuple[str, list[str]]:
-    found = _numbered_items(scene)
-    if found is not None and len(found[1]) > 1:
-        start, tasks = found
-        # The last item runs to the end of the scene: keep its first sentence as the task and the
-        # rest as narrative.
-        last, _, after = _cut_sentence(tasks[-1])
-        tasks[-1] = _clean_task(last)
-        before = _TASK_HEADER.sub("", scene[:start])
-        return _narrative(before, after, scene), tasks
-    for match in _PROSE_LIST.finditer(scene):
-        rest = scene[match.end():]
-        listing, _, after = _cut_sentence(rest)
-        items = _split_list(listing)
-        if len(items) > 1:
-            # Narrative = the sentences (or ';' clauses) around the one that holds the list.
-            before = scene[: match.start()]
-            cut = max((m.end() for m in _CLAUSE_END.finditer(before)), default=0)
-            return _narrative(before[:cut], after, scene), items
-    raise _Skip("no-tasks", "no numbered list and no 'tasks are/include/:' list in the scene")
+def _parse_scene(text: str, splitter: ModelSplitter | None,
+                 notes: list[str]) -> tuple[str, list[str]]:
+    scene = parse_scene(text)
+    notes += scene.notes
+    description = " ".join(p for p in (_sentence(scene.title), scene.prose) if p)
+    numbered = _numbered_items(scene.prose)
+    if numbered is not None and len(numbered[1]) > 1:  # a list numbered 1, 2, … in the scene
+        start, tasks = numbered
+        tasks[-1] = re.split(r"(?<=[.!?])\s", tasks[-1], maxsplit=1)[0].rstrip(".!? ")
+        return description, tasks
+    if scene.problem is None:
+        return description, scene.tasks
+    found = "found: " + (" | ".join(f[:60] for f in scene.found) or "nothing")
+    if splitter is None:
+        raise _Skip("task-count", f"the rules could not split the scene into {TASK_COUNT} "
+                    f"tasks ({scene.problem}; {found}); --extract-model may")
+    answer = splitter.split(scene.prose)
+    logged = " ".join(answer.raw.split())[:600]
+    if answer.problem:
+        raise _Skip("task-count", f"the rules could not split the scene ({scene.problem}); "
+                    f"--extract-model {splitter.model} answered {logged!r}: {answer.problem}")
+    notes.append(f"tasks split by --extract-model {splitter.model} (the rules could not: "
+                 f"{scene.problem}); its answer: {logged}")
+    return description, answer.tasks
 
 
 def _numbered_items(text: str) -> tuple[int, list[str]] | None:
@@ -299,21 +310,6 @@ def _numbered_items(text: str) -> tuple[int, list[str]] | None:
     return chosen[0].start(), [_clean_task(text[m.end(): end]) for m, end in zip(chosen, ends)]
 
 
-def _split_list(text: str) -> list[str]:
-    separator = ";" if ";" in text else ","
-    parts = [part.strip() for part in text.split(separator) if part.strip()]
-    if not parts:
-        return []
-    conjunction = re.match(r"(?:and|or)\s+(.*)$", parts[-1], re.I | re.S)
-    if conjunction:  # "a, b, c, and d"
-        parts[-1] = conjunction.group(1)
-    else:  # "a, b, c and d": split the last item at its last conjunction
-        pieces = re.split(r"\s+(?:and|&)\s+", parts[-1])
-        if len(pieces) > 1:
-            parts[-1:] = [" and ".join(pieces[:-1]), pieces[-1]]
-    return [_clean_task(part) for part in parts]
-
-
 def _clean_task(text: str) -> str:
     text = " ".join(text.split())
     text = re.sub(r"^task\s*\d+\s*[:.\-]\s*", "", text, flags=re.I)  # "1. Task 1: Adorning …"
@@ -322,67 +318,9 @@ def _clean_task(text: str) -> str:
     return text.strip()
 
 
-def _cut_sentence(text: str) -> tuple[str, str, str]:
-    end = _SENTENCE_END.search(text)
-    if end is None:
-        return text, "", ""
-    return text[: end.start()], end.group(), text[end.end():]
-
-
 def _sentence(text: str) -> str:
     text = " ".join(text.split()).strip(" ,;:")
     return text if not text or text[-1] in ".!?" else f"{text}."
-
-
-def _narrative(before: str, after: str, scene: str) -> str:
-    text = " ".join(part for part in (_sentence(before), _sentence(after)) if part)
-    return text or _sentence(scene)
-
-
-def _split_characters(text: str) -> list[_Character]:
-    text = " ".join(text.split()).strip()
-    if text.endswith(".") and not re.search(r"\b(?:mr|mrs|ms|dr)\.$", text, re.I):
-        text = text[:-1]
-    # Commas inside brackets ("(M, 45)") do not separate characters.
-    parts = [p.strip() for p in re.split(r"[,;](?![^()\[\]]*[)\]])", text) if p.strip()]
-    if parts:
-        last = re.sub(r"^(?:and|&)\s+", "", parts[-1], flags=re.I)
-        parts[-1:] = [p for p in re.split(r"\s+(?:and|&)\s+", last) if p]
-    characters = []
-    for part in parts:
-        match = re.fullmatch(r"(.*?)\s*[(\[]([^)\]]*)[)\]]", part)
-        name, label = (match.group(1), match.group(2)) if match else (part, None)
-        if name.strip():
-            characters.append(_Character(name.strip(), label))
-    return characters
-
-
-def _gender(character: _Character, overrides: dict[str, str]) -> tuple[str, str | None]:
-    """(gender, None) or ("", why it cannot be determined)."""
-    name = character.name
-    words = re.findall(r"[^\W\d_][\w'\-]*", name)
-    folded = [word.casefold() for word in words]
-    for key in [name.casefold(), *reversed(folded)]:
-        if key in overrides:
-            return overrides[key], None
-    if character.label is not None:
-        gender = _LABELS.get(character.label.strip().rstrip(".").casefold())
-        if gender is None:
-            return "", f"{name!r}: unrecognised gender label {character.label!r}"
-        return gender, None
-    for word in folded:
-        if word in _HONORIFICS:
-            return _HONORIFICS[word], None
-    names = first_names()
-    found = {names[word] for word in folded if word in names}
-    if len(found) == 1:
-        return found.pop(), None
-    if found:
-        return "", f"{name!r}: its words are first names of both genders"
-    unisex = [word for word, key in zip(words, folded) if key in UNISEX_NAMES]
-    if unisex:
-        return "", f"{name!r}: {unisex[0]!r} is a first name used for both genders"
-    return "", f"{name!r}: no known first name, honorific or gender label"
 
 
 def _slug(name: str) -> str:
