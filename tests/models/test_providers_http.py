@@ -22,38 +22,15 @@ from agentsim.models.base import ModelRequest
 from agentsim.models.client import ModelClient
 from agentsim.models.endpoints import EndpointResolver, ModelsConfig
 from agentsim.models.preflight import PROBE_SCHEMA, run_preflight
+from support.network import LOOPBACK, only_loopback  # noqa: F401 - autouse fixture
 
 REPO = Path(__file__).resolve().parents[2]
 FLAT = REPO / "scenarios" / "workplace" / "family-shared-flat-move.yaml"
-LOOPBACK = {"127.0.0.1", "localhost", "::1", None, ""}
 SCHEMA = {"type": "object", "properties": {"task": {"type": "string", "enum": ["t1", "t2"]}},
           "required": ["task"], "additionalProperties": False}
 KEY = "stub-secret-0123456789"  # planted in the variable a models config names
 
 
-@pytest.fixture(autouse=True)
-def only_loopback(monkeypatch):
-    """Refuse (and fail on) any connection or look-up that is not 127.0.0.1."""
-    attempts: list[object] = []
-    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
-
-    def connect(self, address):
-        if isinstance(address, tuple) and address[0] not in LOOPBACK:
-            attempts.append(address)
-            raise OSError(f"test guard: connection to {address!r} refused")
-        return real_connect(self, address)
-
-    def getaddrinfo(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else host
-        if name not in LOOPBACK:
-            attempts.append(name)
-            raise socket.gaierror(f"test guard: look-up of {name!r} refused")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield
-    assert not attempts, f"traffic to outside 127.0.0.1 was attempted: {attempts}"
 
 
 def prepare(entry: dict, users: list[str] | None = None):

@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from agentsim.cli import main
+from support.network import LOOPBACK, only_loopback  # noqa: F401 - autouse fixture
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "workplace" / "family-shared-flat-move.yaml"
-LOOPBACK = {"127.0.0.1", "localhost", "::1", None, ""}
 
 KEYS = {
     "openai_env": "sk-plantedOPENAI0123456789abcdefXYZ",
@@ -38,29 +38,6 @@ KEYS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def only_loopback(monkeypatch):
-    """No traffic leaves 127.0.0.1 (hosted names are pointed at the stub)."""
-    attempts: list[object] = []
-    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
-
-    def connect(self, address):
-        if isinstance(address, tuple) and address[0] not in LOOPBACK:
-            attempts.append(address)
-            raise OSError(f"test guard: connection to {address!r} refused")
-        return real_connect(self, address)
-
-    def getaddrinfo(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else host
-        if name not in LOOPBACK:
-            attempts.append(name)
-            raise socket.gaierror(f"test guard: look-up of {name!r} refused")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield
-    assert not attempts, f"traffic to outside 127.0.0.1 was attempted: {attempts}"
 
 
 def leaks(paths: list[Path], texts: list[str]) -> list[str]:
