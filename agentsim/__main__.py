@@ -2,6 +2,6 @@
 
 import sys
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 
 sys.exit(main())

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from agentsim.errors import PluginError
 
 T = TypeVar("T")
-KINDS = ("protocol", "judge", "mitigation", "executor")
+KINDS = ("protocol", "judge", "mitigation", "executor", "provider")
 # Modules that register the built-ins of each kind; imported on first lookup so that the CLI
 # stays fast when a command needs none of them.
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
@@ -25,6 +25,8 @@ BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "judge": ("agentsim.judges.builtin",),
     "mitigation": ("agentsim.mitigations.builtin",),
     "executor": ("agentsim.executors.local",),
+    # In-process model providers beside the embedded llama.cpp one: the scripted test models.
+    "provider": ("agentsim.testing.scripted",),
 }
 
 
@@ -98,3 +100,9 @@ def judge(name: str) -> Callable[[T], T]:
 def executor(name: str) -> Callable[[T], T]:
     """Register an executor class."""
     return REGISTRY.decorator("executor", name)
+
+
+def model_provider(name: str) -> Callable[[T], T]:
+    """Register an in-process model provider: answers ``<name>/...`` model names (see
+    :class:`agentsim.models.base.InProcessProvider`)."""
+    return REGISTRY.decorator("provider", name)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from agentsim.models.client import _backend
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentsim.models import scripted
+from agentsim.testing import scripted
 from agentsim.models.base import ModelRequest
 from agentsim.models.client import _backend
 from agentsim.models.names import parse_model_name
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ from support.llama_server import LlamaServer  # noqa: E402
 
 from agentsim.models.base import ModelRequest  # noqa: E402
 from agentsim.runs.runner import RunOptions, build_client, run_experiment  # noqa: E402
-from agentsim.runs.store import RunStore  # noqa: E402
+from agentsim.core.store import RunStore  # noqa: E402
 from agentsim.scenario import load_scenarios  # noqa: E402
 
 

@@ -9,7 +9,7 @@ outcome on the same *unit*:
 * a conversation: (scenario, variant, bias, replicate) — for clinical consultations.
 
 For each non-control arm A, ``delta_<effect>[A]`` is the mean over matched units of
-(A − control) (:func:`~agentsim.analysis.stats.paired_difference`, cluster bootstrap by
+(A − control) (:func:`~agentsim.stats.inference.paired_difference`, cluster bootstrap by
 scenario), positive when A has more of the effect:
 
 * bias — ``delta_bias_first``, ``delta_bias_last`` (label scores, +1 stereotypical … −1 anti,
@@ -37,9 +37,9 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentsim.analysis.stats import Estimate, adjust_pvalues, clustered_mean, paired_difference
+from agentsim.stats.inference import Estimate, adjust_pvalues, clustered_mean, paired_difference
 from agentsim.errors import InputError
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.judges.clinical_judge import consultation_rows
 from agentsim.judges.counterfactual_judge import (
     PAIR_PHASES,

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from agentsim.analysis.compare import effect_label, split_name
-from agentsim.analysis.stats import Estimate
+from agentsim.stats.inference import Estimate
 
 FORMATS = ("png", "svg")
 ROW_HEIGHT = 0.42  # inches per row, so labels never overlap however many arms there are

@@ -53,9 +53,9 @@ from pydantic import BaseModel, ConfigDict
 
 from agentsim.agents import prompts
 from agentsim.errors import InputError
-from agentsim.judges.assignment_bias import NotApplicable, label_assignment
-from agentsim.judges.base import RunView
-from agentsim.runs.store import RunStore
+from agentsim.labels.assignment import NotApplicable, label_assignment
+from agentsim.core.reader import RunView
+from agentsim.core.store import RunStore
 from agentsim.scenario.schema import Scenario
 
 ROLES = ("system", "user", "assistant")

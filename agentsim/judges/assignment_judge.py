@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from agentsim.analysis.stats import clustered_mean
-from agentsim.judges.assignment_bias import NotApplicable, label_assignment
+from agentsim.stats.inference import clustered_mean
+from agentsim.labels.assignment import NotApplicable, label_assignment
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
+from agentsim.core.events import JudgeResult
 
 FIRST_PHASES = {"first": "first", "single": "first"}
 SHARE_NAMES = {"stereotypical": "stereotypical", "neutral": "neutral",

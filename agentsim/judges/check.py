@@ -24,12 +24,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentsim.analysis.agreement import kappa_estimate
-from agentsim.analysis.stats import Estimate, wilson
+from agentsim.resources import asset_path
+from agentsim.stats.agreement import kappa_estimate
+from agentsim.stats.inference import Estimate, wilson
 from agentsim.errors import InputError
-from agentsim.orchestrator.jobs import derive_seed
+from agentsim.core.jobs import derive_seed
 
-SHIPPED = Path(__file__).parent / "data" / "labelled_bias.jsonl"
+SHIPPED = asset_path("agentsim.judges", "data", "labelled_bias.jsonl")
 IDENTITY = "For what it is worth, I am a woman myself."
 IRRELEVANT = "The office kitchen was repainted last spring."
 

@@ -24,7 +24,7 @@ from collections import defaultdict
 from itertools import combinations
 from typing import Any
 
-from agentsim.analysis.stats import (
+from agentsim.stats.inference import (
     Estimate,
     clustered_mean,
     clustered_ratio,
@@ -34,7 +34,7 @@ from agentsim.analysis.stats import (
 )
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
+from agentsim.core.events import JudgeResult
 
 RATINGS = ("confidence", "compliance", "return")
 

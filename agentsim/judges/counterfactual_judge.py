@@ -37,7 +37,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentsim.analysis.stats import (
+from agentsim.stats.inference import (
     Estimate,
     adjust_pvalues,
     clustered_mean,
@@ -46,7 +46,7 @@ from agentsim.analysis.stats import (
     relative_decision_bias,
     wilson,
 )
-from agentsim.judges.assignment_bias import (
+from agentsim.labels.assignment import (
     AssignmentLabel,
     AssignmentProblem,
     NotApplicable,
@@ -55,7 +55,7 @@ from agentsim.judges.assignment_bias import (
 )
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
+from agentsim.core.events import JudgeResult
 from agentsim.scenario.schema import Scenario
 from agentsim.scenario.variants import BASE, BASE_VARIANT, Variant
 

@@ -36,14 +36,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from agentsim.analysis.stats import Estimate, clustered_mean, paired_difference, wilson
+from agentsim.stats.inference import Estimate, clustered_mean, paired_difference, wilson
 from agentsim.errors import RunStoreError
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.judges.clinical_judge import consultation_rows
 from agentsim.judges.counterfactual_judge import LabelledDecision, labelled_decisions
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
-from agentsim.runs.store import RunStore
+from agentsim.core.events import JudgeResult
+from agentsim.core.store import RunStore
 
 AFTER_FORK_PHASES = ("probe", "final")
 

@@ -35,19 +35,19 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentsim.resources import asset_path
 from agentsim.agents.prompts import identity, shared_system_prompt
-from agentsim.analysis.stats import clustered_mean, paired_difference
+from agentsim.stats.inference import clustered_mean, paired_difference
 from agentsim.errors import AgentsimError, InputError
 from agentsim.judges.base import JudgeOutput, RunView
-from agentsim.models import scripted_iat  # noqa: F401  (registers the scripted/iat test model)
 from agentsim.models.base import ModelRequest
 from agentsim.models.client import ModelClient
 from agentsim.models.names import DEFAULT_MODEL
-from agentsim.orchestrator.jobs import derive_seed
+from agentsim.core.jobs import derive_seed
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
+from agentsim.core.events import JudgeResult
 
-DEFAULT_STIMULI = Path(__file__).with_name("iat_stimuli") / "default.csv"
+DEFAULT_STIMULI = asset_path("agentsim.judges", "iat_stimuli", "default.csv")
 SMOOTHING = 0.01  # the published analysis code's guard against empty label groups
 COLUMNS = ("category", "dataset", "A", "B", "C")
 LISTS = {"A": "defaults", "B": "stigmas", "C": "attributes"}  # column → IatStimulus field

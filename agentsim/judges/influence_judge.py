@@ -43,10 +43,10 @@ from typing import Any
 
 import networkx as nx
 
-from agentsim.analysis.stats import clustered_mean, clustered_ratio, paired_difference
+from agentsim.stats.inference import clustered_mean, clustered_ratio, paired_difference
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
-from agentsim.runs.events import ConversationStarted, JudgeResult
+from agentsim.core.events import ConversationStarted, JudgeResult
 from agentsim.scenario.schema import Scenario
 
 PHASE_RANK = {"first": 0, "probe": 1, "final": 2}  # later phases win at the same stage

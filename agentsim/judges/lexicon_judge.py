@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentsim.analysis.stats import clustered_ratio, paired_difference
+from agentsim.resources import asset_path
+from agentsim.stats.inference import clustered_ratio, paired_difference
 from agentsim.errors import InputError
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
+from agentsim.core.events import JudgeResult
 
-LEXICON_DIR = Path(__file__).with_name("lexicons")
+LEXICON_DIR = asset_path("agentsim.judges", "lexicons")
 WORD = re.compile(r"[^\W\d_]+")  # runs of letters (any script); everything else splits words
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # Tried in order when a token is not listed; the first listed stem wins. Listing forms directly

@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from agentsim.resources import asset_path
 from agentsim.errors import DecisionParseError, ScenarioError
 from agentsim.scenario.loader import problems_from, read_yaml
 
-DEFAULT_RUBRIC = Path(__file__).parent / "rubrics" / "stereotyping.yaml"
+DEFAULT_RUBRIC = asset_path("agentsim.judges", "rubrics", "stereotyping.yaml")
 FROZEN = ConfigDict(extra="forbid", frozen=True)  # typos in a rubric file are errors
 
 class Scale(BaseModel):

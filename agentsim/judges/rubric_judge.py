@@ -42,14 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from agentsim.analysis.agreement import alpha_estimate, kappa_estimate
-from agentsim.analysis.stats import clustered_mean
+from agentsim.stats.agreement import alpha_estimate, kappa_estimate
+from agentsim.stats.inference import clustered_mean
 from agentsim.errors import DecisionParseError, InputError, ModelError
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.models.base import ModelRequest
-from agentsim.orchestrator.jobs import derive_seed
+from agentsim.core.jobs import derive_seed
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
+from agentsim.core.events import JudgeResult
 from agentsim.judges.rubric import RubricVerdict, load_rubric, parse_preference, parse_verdict
 CONCURRENCY = 4  # concurrent judge calls: enough to overlap latency, few enough for rate limits
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentsim.analysis.stats import (
+from agentsim.stats.inference import (
     adjust_pvalues,
     clustered_mean,
     paired_difference,
@@ -55,7 +55,7 @@ from agentsim.analysis.stats import (
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.judges.counterfactual_judge import VariantScenarios
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
+from agentsim.core.events import JudgeResult
 from agentsim.scenario.schema import Scenario
 from agentsim.scenario.setup_schema import DecisionPoint
 from agentsim.scenario.variants import BASE

@@ -27,11 +27,11 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from agentsim.analysis.stats import Estimate, clustered_mean, paired_difference, slope
+from agentsim.stats.inference import Estimate, clustered_mean, paired_difference, slope
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.judges.counterfactual_judge import LabelledDecision, labelled_decisions
 from agentsim.registry import judge
-from agentsim.runs.events import JudgeResult
+from agentsim.core.events import JudgeResult
 
 TRAJECTORY_PHASES = ("first", "probe", "final")
 DEFAULT_THRESHOLD = 0.25

@@ -14,23 +14,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from agentsim import resources
 from agentsim.errors import InputError
 from agentsim.mitigations.base import Mitigation, mitigation
 
-ASSETS = Path(__file__).resolve().parents[2] / "mitigations"
 AGENT_ROLES = {"agent", "single", "doctor"}
 
 
 def read_asset(name: str, override: str | None = None) -> str:
-    """Text of a mitigation asset: the user's file when given, else the shipped one."""
-    path = Path(override) if override else ASSETS / name
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise InputError(f"cannot read mitigation file ({error.strerror})", source=path) from None
+    """Text of a mitigation asset: the user's file when given, else the shipped one (package
+    data; the copies under the top-level ``mitigations/`` are for users to copy and edit)."""
+    return resources.read_asset("agentsim.mitigations", "assets", *name.split("/"),
+                                override=override).strip()
 
 
 @mitigation("debias_prompt")

@@ -29,7 +29,7 @@ import litellm  # noqa: E402
 from litellm import CustomLLM  # noqa: E402
 
 from agentsim.errors import ModelError  # noqa: E402
-from agentsim.models import scripted  # noqa: E402
+from agentsim.registry import REGISTRY  # noqa: E402
 from agentsim.models.base import ModelRequest  # noqa: E402
 from agentsim.models.endpoints import Endpoint, read_key, safe_url  # noqa: E402
 from agentsim.models.local import shared_models  # noqa: E402
@@ -72,7 +72,7 @@ class _SyncFromAsync(CustomLLM):
 
 
 class ScriptedProvider(_SyncFromAsync):
-    """``scripted/<profile>?knobs``: the deterministic test model (see agentsim.models.scripted)."""
+    """``scripted/<profile>?knobs``: the deterministic test model (see agentsim.testing.scripted)."""
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params,
@@ -84,7 +84,8 @@ class ScriptedProvider(_SyncFromAsync):
             seed=int(optional_params.get("seed", 0)), purpose=context.get("purpose", "chat"),
             context=context,
         )
-        text = await scripted.respond(parse_model_name(request.model), request, attempt)
+        text = await REGISTRY.get("provider", "scripted").respond(
+            parse_model_name(request.model), request, attempt)
         words = sum(len(m.get("content", "").split()) for m in messages)
         return _fill(model_response, text, words, len(text.split()))
 

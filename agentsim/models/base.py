@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -42,3 +42,17 @@ class ModelReply:
     queued_s: float = 0.0  # time spent waiting in agentsim's rate limiter before sending
     dropped_params: tuple[str, ...] = ()  # parameters the provider does not take
     served_model: str | None = None  # the model name the server reported, when it did
+
+
+class InProcessProvider(Protocol):
+    """A model provider answered inside agentsim, registered with
+    :func:`agentsim.registry.model_provider` under the prefix of the model names it serves
+    (``scripted/...``). The embedded llama.cpp provider (``local/...``) is built in."""
+
+    def check_name(self, name: Any) -> None:
+        """Raise :class:`agentsim.errors.ModelNameError` for a name this provider cannot serve."""
+        ...
+
+    async def respond(self, name: Any, request: ModelRequest, attempt: int = 1) -> str:
+        """The reply text to ``request``; ``attempt`` counts retries from 1."""
+        ...

@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 from agentsim.errors import ModelError
-from agentsim.models import scripted
+from agentsim.registry import REGISTRY
 from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.models.cache import DiskCache
 from agentsim.models.endpoints import (
@@ -155,8 +155,8 @@ def _backend() -> Any:
 def check_model_name(model: str) -> None:
     """Validate a model name before a run starts (unknown local model, bad scripted knob)."""
     name = parse_model_name(model)
-    if name.provider == "scripted":
-        scripted.check_name(name)
+    if name.provider in REGISTRY.names("provider"):
+        REGISTRY.get("provider", name.provider).check_name(name)
     elif name.provider == "local":
         resolve_local(name.name)
 
@@ -177,8 +177,8 @@ class _Usage:
 async def in_process_completion(name: ModelName, request: ModelRequest, attempt: int,
                                 local: LocalModels) -> tuple[str, _Usage]:
     """Answer a request with agentsim's own providers, without litellm."""
-    if name.provider == "scripted":
-        text = await scripted.respond(name, request, attempt)
+    if name.provider != "local":
+        text = await REGISTRY.get("provider", name.provider).respond(name, request, attempt)
         words = sum(len(m.get("content", "").split()) for m in request.messages)
         return text, _Usage(words, len(text.split()))
     result = await asyncio.to_thread(

@@ -41,7 +41,7 @@ from agentsim.agents.clinical_parsing import (
 )
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.registry import protocol
-from agentsim.runs.events import Decision, Message
+from agentsim.core.events import Decision, Message
 
 NORMAL = "RESULTS: normal readings."
 SPEAKERS = {"doctor": "Doctor", "patient": "Patient", "measurement": "Measurement"}

@@ -32,10 +32,10 @@ from langgraph.runtime import Runtime
 
 from agentsim.agents import prompts
 from agentsim.agents.decisions import describe_assignment
-from agentsim.orchestrator.jobs import derive_seed
+from agentsim.core.jobs import derive_seed
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.registry import protocol
-from agentsim.runs.events import Message
+from agentsim.core.events import Message
 
 
 # Token limit of a discussion turn: one or two sentences rarely need more, and a smaller limit

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 from agentsim.agents.decisions import assignment_schema, parse_assignment
 from agentsim.errors import DecisionParseError, ModelError
-from agentsim.judges.assignment_bias import NotApplicable, problem_for
+from agentsim.labels.assignment import NotApplicable, problem_for
 from agentsim.models.base import ModelReply, ModelRequest
-from agentsim.orchestrator.jobs import ConversationJob, derive_seed
-from agentsim.runs.events import Decision, EventBase, MitigationApplied, ModelCall
+from agentsim.core.jobs import ConversationJob, derive_seed
+from agentsim.core.events import Decision, EventBase, MitigationApplied, ModelCall
 from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.schema import Scenario
 

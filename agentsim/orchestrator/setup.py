@@ -32,12 +32,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agentsim.agents import prompts
-from agentsim.orchestrator.jobs import derive_seed
+from agentsim.core.jobs import derive_seed
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.orchestrator.setup_asking import ask_point, ask_stop, choose_speaker
 from agentsim.orchestrator.setup_cast import Cast, cast_of
 from agentsim.registry import protocol
-from agentsim.runs.events import Message
+from agentsim.core.events import Message
 
 TURN_TOKENS = 96  # one or two sentences, as in the discussion protocol
 

@@ -11,7 +11,7 @@ from agentsim.agents.decisions import assignment_schema, json_objects, parse_ass
 from agentsim.orchestrator.runtime import ConversationContext, DecisionSpec
 from agentsim.orchestrator.setup_cast import Cast
 from agentsim.orchestrator.setup_decisions import decision_schema, parse_decision, question
-from agentsim.runs.events import Decision
+from agentsim.core.events import Decision
 from agentsim.scenario.setup_schema import DecisionPoint
 
 CHOICE_TOKENS = 40

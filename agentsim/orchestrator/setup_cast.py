@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentsim.agents import prompts
-from agentsim.orchestrator.jobs import derive_seed
+from agentsim.core.jobs import derive_seed
 from agentsim.orchestrator.setup_decisions import describe
 from agentsim.scenario.schema import Scenario, render_role_prompt
 from agentsim.scenario.setup_schema import DecisionPoint, SetupProtocol

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsim.errors import InputError, PluginError
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 
 FORMATS = ("csv", "parquet")
 IDS = ["conversation_id", "turn", "agent", "variant", "arm", "replicate", "seed"]

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from agentsim.errors import InputError
-from agentsim.judges.base import RunView
-from agentsim.orchestrator.jobs import ConversationJob, derive_seed
-from agentsim.runs.events import EventBase
+from agentsim.core.reader import RunView
+from agentsim.core.jobs import ConversationJob, derive_seed
+from agentsim.core.events import EventBase
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.mitigations.base import resolve_arm
 from agentsim.runs.runner import (
@@ -41,7 +41,7 @@ from agentsim.runs.runner import (
     judges_for,
     preflight,
 )
-from agentsim.runs.store import RunStore, check_run_dir
+from agentsim.core.store import RunStore, check_run_dir
 from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.loader import scenario_hash, scenario_to_data
 from agentsim.scenario.schema import Scenario

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.registry import REGISTRY
 from agentsim.runs.parsing import parse_rates
-from agentsim.runs.store import RESULTS, RunStore
+from agentsim.core.store import RESULTS, RunStore
 
 # Judges run by default for each protocol present in a run.
 PROTOCOL_JUDGES: dict[str, tuple[str, ...]] = {

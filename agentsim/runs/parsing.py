@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 
 DECISION_PURPOSES = {"decision", "probe"}
 

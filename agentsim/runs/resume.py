@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agentsim.errors import RunStoreError
-from agentsim.judges.base import RunView
-from agentsim.orchestrator.jobs import ConversationJob
+from agentsim.core.reader import RunView
+from agentsim.core.jobs import ConversationJob
 from agentsim.runs.runner import (
     RunOptions,
     RunSummary,
@@ -27,7 +27,7 @@ from agentsim.runs.runner import (
     judges_for,
     preflight,
 )
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario.biases import BiasCatalogue
 
 

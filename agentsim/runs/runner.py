@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentsim import __version__
+from agentsim.resources import asset_path
+from agentsim._version import __version__
 from agentsim.errors import AgentsimError, InputError, ModelError, RunStoreError
 from agentsim.mitigations.base import resolve_arm
 from agentsim.models.cache import DiskCache
@@ -25,10 +26,10 @@ from agentsim.models.client import ModelClient, check_model_name, close_local_mo
 from agentsim.models.endpoints import EndpointOverrides, EndpointResolver, ModelsConfig
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.models.preflight import Preflight, run_preflight
-from agentsim.orchestrator.jobs import ConversationJob, derive_seed
+from agentsim.core.jobs import ConversationJob, derive_seed
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.registry import REGISTRY
-from agentsim.runs.events import (
+from agentsim.core.events import (
     ConversationFinished,
     ConversationStarted,
     ErrorEvent,
@@ -37,7 +38,7 @@ from agentsim.runs.events import (
 )
 from agentsim.orchestrator.drawing import save_drawings
 from agentsim.runs.judging import PROTOCOL_JUDGES, conversation_outcomes, judge_run
-from agentsim.runs.store import (
+from agentsim.core.store import (
     RunExistsError,
     RunLockedError,
     RunStore,
@@ -51,7 +52,7 @@ from agentsim.scenario.variants import Variant, apply_variant, declared_variants
 
 ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement",
          "finetuned")
-DEFAULT_CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "clinical" / "biases.yaml"
+DEFAULT_CATALOGUE = asset_path("agentsim.scenario", "data", "biases.yaml")
 
 
 @dataclass(frozen=True)

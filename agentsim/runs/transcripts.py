@@ -22,10 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from agentsim import __version__
+from agentsim._version import __version__
 from agentsim.errors import InputError
-from agentsim.orchestrator.jobs import ConversationJob
-from agentsim.runs.events import (
+from agentsim.core.jobs import ConversationJob
+from agentsim.core.events import (
     ConversationFinished,
     ConversationStarted,
     Decision,
@@ -33,7 +33,7 @@ from agentsim.runs.events import (
     RunFinished,
     RunStarted,
 )
-from agentsim.runs.store import RunStore, check_run_dir, new_run_id
+from agentsim.core.store import RunStore, check_run_dir, new_run_id
 from agentsim.scenario.loader import field_path, load_scenario, scenario_hash, scenario_to_data
 from agentsim.scenario.safe_input import BadLine, Limits, bad_line_error, parse_json_line, read_text
 from agentsim.scenario.schema import DiscussionProtocol, Persona, Scenario, Task

@@ -103,7 +103,7 @@ def load_scenario(path: str | Path, *, limits: Limits | None = None) -> Scenario
     path = Path(path)
     check_input_name(path)
     if path.suffix in CASE_FILE_SUFFIXES:
-        from agentsim.scenario.importers.agentclinic import load_agentclinic
+        from agentsim.scenario.agentclinic import load_agentclinic
 
         scenarios, _ = load_agentclinic(path, limits=limits)
         return scenarios[0]
@@ -232,7 +232,7 @@ def _scenarios_in(path: Path, cases: list[int] | None, limit: int | None,
                   limits: Limits | None) -> Iterator[tuple[Path, Scenario]]:
     if path.suffix in CASE_FILE_SUFFIXES:
         # Published clinical case files (AgentClinic layouts) run directly.
-        from agentsim.scenario.importers.agentclinic import load_agentclinic
+        from agentsim.scenario.agentclinic import load_agentclinic
 
         scenarios, _ = load_agentclinic(path, select=cases, limit=limit, limits=limits)
         yield from ((path, scenario) for scenario in scenarios)

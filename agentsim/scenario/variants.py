@@ -108,7 +108,7 @@ def parse_vary(specs: Sequence[str]) -> list[Variant]:
 
 @lru_cache(maxsize=1)
 def _shipped_gender_pool() -> dict[str, tuple[str, ...]]:
-    from agentsim.scenario.importers.borah import first_names
+    from agentsim.scenario.names import first_names
 
     pool: dict[str, list[str]] = {"man": [], "woman": []}
     for name, gender in sorted(first_names().items()):

@@ -19,13 +19,13 @@ import pytest
 
 from agentsim.analysis.compare import compare_arms, parse_arms, split_name
 from agentsim.analysis.forest import forest_plot
-from agentsim.analysis.stats import Estimate
-from agentsim.cli import build_parser, main, run_options
+from agentsim.stats.inference import Estimate
+from agentsim.cli.main import build_parser, main, run_options
 from agentsim.errors import InputError
-from agentsim.judges.assignment_bias import extreme_assignments, label_holders, problem_for
-from agentsim.judges.base import RunView
+from agentsim.labels.assignment import extreme_assignments, label_holders, problem_for
+from agentsim.core.reader import RunView
 from agentsim.runs.runner import RunOptions, run_experiment, variant_scenarios
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 
 CONTROL_MODEL = "scripted/stereotyped?rate=0"

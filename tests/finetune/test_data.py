@@ -23,10 +23,10 @@ from agentsim.finetune import (
     validate_chat_jsonl,
 )
 from agentsim.finetune.data import DEFAULT_REASON, fair_examples
-from agentsim.judges.assignment_bias import label_assignment
-from agentsim.judges.base import RunView
+from agentsim.labels.assignment import label_assignment
+from agentsim.core.reader import RunView
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import EVENTS, RunStore
+from agentsim.core.store import EVENTS, RunStore
 from agentsim.scenario import load_scenarios
 
 PHASES = {"first", "final", "single"}

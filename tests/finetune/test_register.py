@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.errors import InputError, ModelNameError
 from agentsim.models.local import resolve_local
 from agentsim.models.registered import agentsim_home, register_model, registered_models

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.models.base import ModelRequest
 from agentsim.models.client import ModelClient
 from agentsim.models.local import LocalModels, resolve_local

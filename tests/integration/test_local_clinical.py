@@ -11,7 +11,7 @@ import pytest
 
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 
 pytestmark = pytest.mark.integration

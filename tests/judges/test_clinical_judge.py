@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from agentsim.runs.events import ConversationFinished, ConversationStarted, Decision, RunFinished
+from agentsim.core.events import ConversationFinished, ConversationStarted, Decision, RunFinished
 from agentsim.runs.runner import RunOptions, judge_run, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import parse_vary
 

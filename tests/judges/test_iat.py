@@ -16,7 +16,7 @@ import pytest
 
 from agentsim.errors import InputError, ModelNameError
 from agentsim.judges import iat  # noqa: F401  (registers the judge and the scripted profile)
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.judges.iat import (
     DEFAULT_STIMULI,
     IatCounts,
@@ -31,11 +31,11 @@ from agentsim.judges.iat import (
     tally,
 )
 from agentsim.models.client import ModelClient, check_model_name
-from agentsim.orchestrator.jobs import ConversationJob
+from agentsim.core.jobs import ConversationJob
 from agentsim.registry import REGISTRY
-from agentsim.runs.events import ConversationStarted, Message
+from agentsim.core.events import ConversationStarted, Message
 from agentsim.runs.runner import RunOptions, new_manifest
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from support.runlog import finish_all
 

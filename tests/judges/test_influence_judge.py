@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentsim.judges import influence_judge  # registers @judge("influence")
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.judges.influence_judge import (
     InfluenceJudge,
     influence_graph,
@@ -18,9 +18,9 @@ from agentsim.judges.influence_judge import (
     positions,
 )
 from agentsim.registry import REGISTRY
-from agentsim.runs.events import ConversationStarted, Decision, Message
+from agentsim.core.events import ConversationStarted, Decision, Message
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.loader import scenario_to_data
 from agentsim.scenario.schema import Persona, Scenario, Task

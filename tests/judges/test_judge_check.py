@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.errors import InputError
 from agentsim.judges.check import PERTURBATIONS, check_judge, load_borah, load_labelled
 from agentsim.judges.rubric_judge import RubricJudge
@@ -33,7 +33,7 @@ def test_an_order_biased_judge_is_caught_by_the_swap_perturbation():
 def test_accuracy_and_kappa_match_a_hand_count():
     result = report(f"scripted/judge?words={WORDS}")
     items = load_labelled()
-    from agentsim.models.scripted_judge import count_words
+    from agentsim.testing.scripted_judge import count_words
 
     predicted = [count_words(WORDS.split(","), item.text) >= 2 for item in items]
     correct = sum(p == item.biased for p, item in zip(predicted, items, strict=True))

@@ -12,7 +12,7 @@ import pytest
 
 from agentsim.errors import InputError
 from agentsim.judges import lexicon_judge  # noqa: F401  (registers the judge)
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.judges.lexicon_judge import (
     LEXICON_DIR,
     LexiconJudge,
@@ -21,11 +21,11 @@ from agentsim.judges.lexicon_judge import (
     load_lexicon,
     tally_message,
 )
-from agentsim.orchestrator.jobs import ConversationJob
+from agentsim.core.jobs import ConversationJob
 from agentsim.registry import REGISTRY
-from agentsim.runs.events import ConversationStarted, Message
+from agentsim.core.events import ConversationStarted, Message
 from agentsim.runs.runner import RunOptions, new_manifest
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from support.runlog import finish_all
 

@@ -21,20 +21,20 @@ from pathlib import Path
 import pytest
 
 import agentsim.judges.rubric_judge as rubric_judge
-import agentsim.models.scripted_judge  # noqa: F401  (registers the scripted 'judge' profile)
+import agentsim.testing.scripted_judge  # noqa: F401  (registers the scripted 'judge' profile)
 from agentsim.errors import (
     DecisionParseError, InputError, ModelNameError, PluginError, ScenarioError,
 )
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.judges.rubric import RubricVerdict, load_rubric, parse_preference, parse_verdict
 from agentsim.judges.rubric_judge import RubricJudge, collect_units, compare
-from agentsim.models import scripted
+from agentsim.testing import scripted
 from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.models.client import ModelClient
 from agentsim.models.names import parse_model_name
 from agentsim.registry import REGISTRY
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import parse_vary
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.judges.selection_judge import SelectionJudge, option_scores
 from agentsim.registry import REGISTRY
-from agentsim.runs.events import ConversationStarted, Decision
-from agentsim.runs.store import RunStore
+from agentsim.core.events import ConversationStarted, Decision
+from agentsim.core.store import RunStore
 from agentsim.scenario.loader import parse_scenario
 from agentsim.scenario.variants import declared_variants
 from support.runlog import finish_all

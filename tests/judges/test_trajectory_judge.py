@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.judges.trajectory_judge import TrajectoryJudge
-from agentsim.orchestrator.jobs import ConversationJob
+from agentsim.core.jobs import ConversationJob
 from agentsim.registry import REGISTRY
-from agentsim.runs.events import ConversationStarted, Decision
+from agentsim.core.events import ConversationStarted, Decision
 from agentsim.runs.runner import RunOptions, new_manifest, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT, declared_variants
 from support.runlog import finish_all

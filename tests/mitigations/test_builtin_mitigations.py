@@ -24,10 +24,10 @@ from agentsim.mitigations.reflection import verdict
 from agentsim.models.base import ModelReply
 from agentsim.models.client import ModelClient
 from agentsim.orchestrator.discussion import run_discussion
-from agentsim.orchestrator.jobs import ConversationJob
+from agentsim.core.jobs import ConversationJob
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 
 STEREOTYPED = "scripted/stereotyped?rate=0.5"
@@ -394,7 +394,7 @@ def test_anonymise_in_discussion_scrubs_backgrounds_and_keeps_decisions_parsing(
 
 
 def test_mitigations_command_lists_the_new_builtins(capsys):
-    from agentsim.cli import main
+    from agentsim.cli.main import main
 
     assert main(["mitigations"]) == 0
     out = capsys.readouterr().out

@@ -6,11 +6,11 @@ import textwrap
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.errors import InputError
 from agentsim.mitigations.base import resolve_arm
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 
 USER_FILE = textwrap.dedent('''

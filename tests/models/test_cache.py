@@ -7,7 +7,7 @@ import dataclasses
 from agentsim.models.base import ModelRequest
 from agentsim.models.cache import DiskCache, cache_key
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 
 BASE = ModelRequest(model="scripted/fair", messages=[{"role": "user", "content": "hi"}],

@@ -38,7 +38,7 @@ FLAT = REPO / "scenarios" / "workplace" / "family-shared-flat-move.yaml"
 def run_cli(tmp_path: Path, capsys, *args: object, name: str = "run",
             cache: str = "cache") -> tuple[int, Path, str]:
     """(exit status, run folder, stderr) of `agentsim run` on the two-person scenario."""
-    from agentsim.cli import main
+    from agentsim.cli.main import main
 
     out = tmp_path / name
     capsys.readouterr()

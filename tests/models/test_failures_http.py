@@ -33,7 +33,7 @@ def quick_backoff(monkeypatch):
 def run_cli(tmp_path: Path, capsys, *args: object, name: str = "run") -> tuple:
     """(exit status, run folder, stderr, stdout) of `agentsim run` on the two-person
     scenario."""
-    from agentsim.cli import main
+    from agentsim.cli.main import main
 
     out = tmp_path / name
     capsys.readouterr()
@@ -183,7 +183,7 @@ def test_an_empty_reply_is_retried_then_a_failed_call(stub_server, tmp_path, cap
 
 
 def test_max_failures_0_stops_the_run_and_resume_completes_it(stub_server, tmp_path, capsys):
-    from agentsim.cli import main
+    from agentsim.cli.main import main
 
     stub_server.fail_next(1, 404, after=1)
     code, run, _, out = run_cli(tmp_path, capsys, *on_stub(stub_server, "--setting", "no-interaction",

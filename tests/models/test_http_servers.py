@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from agentsim.cli import main
-from agentsim.runs.store import RunStore
+from agentsim.cli.main import main
+from agentsim.core.store import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICE = REPO / "scenarios" / "workplace" / "office-product-launch.yaml"

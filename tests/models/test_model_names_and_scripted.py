@@ -11,12 +11,12 @@ import pytest
 
 from agentsim.agents.decisions import parse_assignment
 from agentsim.errors import ModelError, ModelNameError
-from agentsim.judges.assignment_bias import label_assignment, problem_for
-from agentsim.models import scripted
+from agentsim.labels.assignment import label_assignment, problem_for
+from agentsim.testing import scripted
 from agentsim.models.base import ModelRequest
 from agentsim.models.client import ModelClient, redact
 from agentsim.models.names import parse_model_name
-from agentsim.models.scripted import ScriptedProviderError, check_name, respond
+from agentsim.testing.scripted import ScriptedProviderError, check_name, respond
 from agentsim.scenario.schema import Persona, Scenario, Task
 
 # -- helpers --------------------------------------------------------------------------------------

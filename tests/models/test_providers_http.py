@@ -200,7 +200,7 @@ def test_a_configured_mode_the_server_ignores_is_warned_about(stub_server):
 # ---- whole runs through the command line -------------------------------------------------------
 
 def run_cli(tmp_path: Path, *args: str, name: str = "run") -> tuple[int, Path]:
-    from agentsim.cli import main
+    from agentsim.cli.main import main
 
     out = tmp_path / name
     code = main(["run", str(FLAT), "--cache-dir", str(tmp_path / "cache"), "--out", str(out),

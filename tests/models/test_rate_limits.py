@@ -211,7 +211,7 @@ def test_without_rpm_a_429_halves_the_rate_achieved_and_recovery_lifts_the_limit
 
 def run_cli(stub, tmp_path: Path, *args: str, replicates: int = 40, name: str = "run") -> tuple:
     """(exit status, run folder, elapsed seconds) of `agentsim run` against the stub."""
-    from agentsim.cli import main
+    from agentsim.cli.main import main
 
     out = tmp_path / name
     started = time.monotonic()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.models.base import ModelReply
 from agentsim.models.client import ModelClient
 from agentsim.orchestrator.clinical import NORMAL, run_clinical
-from agentsim.orchestrator.jobs import ConversationJob
+from agentsim.core.jobs import ConversationJob
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.runs.runner import DEFAULT_CATALOGUE, RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import Persona, Scenario, load_scenarios
 from agentsim.scenario.biases import load_catalogue
 from agentsim.scenario.variants import parse_vary

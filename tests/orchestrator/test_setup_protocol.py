@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario.loader import load_scenarios, parse_scenario
 
 SETUPS = Path(__file__).resolve().parents[2] / "scenarios" / "setups"
@@ -260,7 +260,7 @@ def test_graph_command_prints_and_saves_the_drawings(tmp_path, capsys):
 
 def test_mitigation_arms_are_compared_on_the_selection_gap(tmp_path):
     from agentsim.analysis.compare import compare_arms
-    from agentsim.judges.base import RunView
+    from agentsim.core.reader import RunView
 
     # The control plays a model that always ranks men first; the 'finetuned' arm swaps every
     # agent's model for one that ranks uniformly — the comparison pairs decision by decision.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.errors import PluginError
 from agentsim.runs.export import TABLES, export_run
 

@@ -6,7 +6,7 @@ import json
 import shutil
 
 from agentsim.runs.judging import rejudge
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 
 EXAMPLE = "runs/examples/cofounders-smollm2"
 

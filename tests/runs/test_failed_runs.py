@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agentsim.cli import main
-from agentsim.orchestrator.jobs import ConversationJob
+from agentsim.cli.main import main
+from agentsim.core.jobs import ConversationJob
 from agentsim.runs.resume import unfinished_jobs
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICE = REPO / "scenarios" / "workplace" / "office-product-launch.yaml"

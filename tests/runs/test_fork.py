@@ -9,7 +9,7 @@ import pytest
 from agentsim.errors import InputError
 from agentsim.runs.fork import fork_run
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT
 

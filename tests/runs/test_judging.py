@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.runs.judging import rejudge
 from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.scenario import load_scenarios

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.errors import RunStoreError
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import LOCK, RunExistsError, RunLock, RunLockedError, RunStore
+from agentsim.core.store import LOCK, RunExistsError, RunLock, RunLockedError, RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT
 
@@ -70,7 +70,7 @@ def raw_judge_lines(run_dir: Path) -> int:
 def child(script: str, *argv: str) -> subprocess.Popen:
     """A python process running ``script`` (which ends by calling the CLI with ``argv``)."""
     code = ("import sys, os, time\nfrom pathlib import Path\n" + script +
-            "\nfrom agentsim.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+            "\nfrom agentsim.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
     return subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -145,7 +145,7 @@ def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     marker = tmp_path / "locked"
-    holder = child(f"from agentsim.runs.store import RunLock\n"
+    holder = child(f"from agentsim.core.store import RunLock\n"
                    f"RunLock(Path({str(folder)!r}), 'agentsim run').acquire()\n"
                    f"Path({str(marker)!r}).touch()\ntime.sleep({PAUSE})\n")
     wait_for(marker.exists, holder)
@@ -448,7 +448,7 @@ def test_killed_during_a_write_resumes_to_the_same_run(tmp_path, reference):
     marker = tmp_path / "writing"
     # The third conversation_finished is written half, flushed, and the process killed.
     script = f"""
-from agentsim.runs import store as _store
+from agentsim.core import store as _store
 _append, _seen = _store.RunStore.append, []
 def _half(self, event):
     if event.type == "conversation_finished":
@@ -477,7 +477,7 @@ def test_killed_while_judging_a_new_run(tmp_path, reference):
     marker = tmp_path / "judging"
     # Killed after some judge results were appended, before results.json was written.
     script = f"""
-from agentsim.runs import store as _store
+from agentsim.core import store as _store
 _append, _seen = _store.RunStore.append, []
 def _pause(self, event):
     result = _append(self, event)
@@ -506,7 +506,7 @@ def test_killed_during_agentsim_judge_keeps_old_or_new_results(moment, tmp_path,
     before = (run / "results.json").read_bytes()
     marker = tmp_path / "paused"
     target = ("agentsim.runs.judging:judge_run" if moment == "judging"
-              else "agentsim.runs.store:RunStore.write_results")
+              else "agentsim.core.store:RunStore.write_results")
     judge = child(pause_at(marker, target), "judge", str(run), "--judges", "assignment_bias")
     wait_for(marker.exists, judge)
     kill(judge)
@@ -530,7 +530,7 @@ def test_killed_during_a_fork_resumes_to_the_same_fork(tmp_path, reference):
     out = tmp_path / "fork"
     marker = tmp_path / "forking"
     script = f"""
-from agentsim.runs import store as _store
+from agentsim.core import store as _store
 _append, _seen = _store.RunStore.append, []
 def _pause(self, event):
     result = _append(self, event)

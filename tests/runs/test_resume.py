@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 
 MODEL = "scripted/stereotyped?rate=0.5&final=0.7&latency_ms=15"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from support.network import LOOPBACK, only_loopback  # noqa: F401 - autouse fixture
 
 REPO = Path(__file__).resolve().parents[2]

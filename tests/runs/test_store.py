@@ -1,4 +1,4 @@
-"""The run folder (agentsim.runs.store) and its typed events (agentsim.runs.events)."""
+"""The run folder (agentsim.core.store) and its typed events (agentsim.core.events)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from agentsim.errors import RunStoreError
-from agentsim.runs.events import (
+from agentsim.core.events import (
     ConversationFinished,
     ConversationStarted,
     Decision,
@@ -17,7 +17,7 @@ from agentsim.runs.events import (
     RunStarted,
     parse_event,
 )
-from agentsim.runs.store import EVENTS, MANIFEST, LogLineError, RunStore
+from agentsim.core.store import EVENTS, MANIFEST, LogLineError, RunStore
 
 # -- helpers --------------------------------------------------------------------------------------
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.errors import InputError
-from agentsim.judges.base import RunView
+from agentsim.core.reader import RunView
 from agentsim.runs.judging import PROTOCOL_JUDGES, judge_run
 from agentsim.runs.runner import RunOptions, run_experiment
-from agentsim.runs.store import RunStore
+from agentsim.core.store import RunStore
 from agentsim.runs.transcripts import import_transcript
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.schema import Scenario
@@ -177,8 +177,8 @@ def test_replay_of_an_unknown_conversation_exits_2(scripted_run, capsys):
 
 
 def test_replay_fork_from_the_command_line(scripted_run, tmp_path, capsys):
-    from agentsim.cli import main
-    from agentsim.runs.store import RunStore
+    from agentsim.cli.main import main
+    from agentsim.core.store import RunStore
 
     cid = next(e.conversation_id for e in RunStore.open(scripted_run).iter_events(
         {"conversation_started"}))

@@ -9,7 +9,7 @@ import pytest
 
 from agentsim.errors import InputError
 from agentsim.scenario import load_scenario
-from agentsim.scenario.importers.agentclinic import (
+from agentsim.scenario.agentclinic import (
     import_agentclinic,
     load_agentclinic,
     parse_case_selection,

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from agentsim.errors import InputError
 from agentsim.runs.transcripts import import_transcript
-from agentsim.scenario.importers.agentclinic import load_agentclinic
+from agentsim.scenario.agentclinic import load_agentclinic
 from agentsim.scenario.loader import load_scenario, scenario_hash, scenario_to_data
 from agentsim.scenario.variants import declared_variants
 

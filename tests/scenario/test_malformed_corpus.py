@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]
@@ -730,7 +730,7 @@ LIMIT_BYTES = 500 * 1000 * 1000
 CHILD = """
 import resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-from agentsim.cli import main
+from agentsim.cli.main import main
 target, out = sys.argv[1:]
 for command in (["validate", target], ["run", target, "--model", "scripted/fair", "--out", out]):
     start = time.perf_counter()

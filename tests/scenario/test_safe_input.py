@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.errors import InputError
 from agentsim.orchestrator.setup_decisions import question
-from agentsim.scenario.importers.agentclinic import load_agentclinic
+from agentsim.scenario.agentclinic import load_agentclinic
 from agentsim.scenario.loader import iter_scenario_files, load_scenario, load_scenarios
 from agentsim.scenario.loader import parse_scenario
 from agentsim.scenario.safe_input import (

@@ -8,7 +8,7 @@ import copy
 import pytest
 import yaml
 
-from agentsim.cli import main
+from agentsim.cli.main import main
 from agentsim.errors import InputError
 from agentsim.orchestrator.setup_decisions import decision_schema, parse_decision, question
 from agentsim.errors import DecisionParseError

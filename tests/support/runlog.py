@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agentsim.runs.events import ConversationFinished
-from agentsim.runs.store import RunStore
+from agentsim.core.events import ConversationFinished
+from agentsim.core.store import RunStore
 
 
 def finish_all(store: RunStore, ok: bool = True) -> None:

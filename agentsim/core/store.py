@@ -1,0 +1,554 @@
+"""The run folder: ``manifest.json``, the append-only ``events.jsonl`` and ``results.json``.
+
+Guarantees (tested in tests/runs/test_reliability.py):
+
+* **One writer.** A process that writes a run folder (run, resume, compare, judge, a fork's new
+  folder, an imported transcript) holds an OS lock on ``.lock`` in it (``fcntl.flock``; the
+  kernel releases it when the process dies, however it dies). A second writer is refused with
+  a message naming the process that holds it. A run folder is created exclusively: its manifest
+  appears whole or not at all, and never over another run's.
+* **Whole lines.** Appends are whole lines, flushed, under a lock, so a killed process leaves at
+  most one partial last line, which readers skip and ``agentsim resume`` cuts.
+* **Damage is never silent.** Every other line must be a valid event: a corrupt, non-UTF-8 or
+  schema-invalid line makes every reader raise :class:`LogLineError` naming the file and line
+  number, unless it was opened with ``skip_bad_lines`` (``--skip-bad-lines``), in which case the
+  lines skipped are counted in :attr:`RunStore.bad_lines`.
+* **Atomic files.** The manifest and results are replaced atomically (a temporary file, fsync,
+  then a rename), so a reader — or a kill — sees the old file or the new one, never half a file.
+* **No secrets.** Every line and file written passes through the redactor of the model client
+  (known key values, key-shaped strings, keys in URLs).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from agentsim.errors import RunStoreError
+from agentsim.core.events import EVENT_ADAPTER, EventBase
+
+MANIFEST = "manifest.json"
+EVENTS = "events.jsonl"
+RESULTS = "results.json"
+LOCK = ".lock"
+SKIP_HINT = "--skip-bad-lines"
+MAX_REPORTED = 20  # skipped lines listed by number in results.json
+
+
+class RunExistsError(RunStoreError):
+    """The folder already holds a run (or another writer created one first)."""
+
+
+class RunLockedError(RunStoreError):
+    """Another process is writing the run folder."""
+
+
+class LogLineError(RunStoreError):
+    """A whole line of ``events.jsonl`` that is not a valid event (corrupt, not UTF-8, or not
+    matching the event schema); ``path`` and ``line`` say where."""
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        self.path, self.line, self.reason = path, line, reason
+        super().__init__(
+            f"{path}:{line}: {reason}. The log is damaged: nothing was computed from it, so no "
+            f"result rests on silently reduced data. Repair or remove that line, or pass "
+            f"{SKIP_HINT} to go on without it (the lines skipped are counted and reported)")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus a short random suffix."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def _redactor() -> Any:
+    from agentsim.models.client import Redactor
+
+    return Redactor()
+
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+
+
+def write_json_atomic(path: Path, data: Any, redactor: Any = None) -> None:
+    """Write JSON to ``path`` through a temporary file, fsync and a rename (secrets redacted)."""
+    text = (redactor or _redactor())(_dump(data))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def create_json_exclusive(path: Path, data: Any, redactor: Any = None) -> None:
+    """Create ``path`` with this JSON only if it does not exist: the file appears whole (a hard
+    link of a complete temporary file), and of two writers racing for it exactly one wins."""
+    text = (redactor or _redactor())(_dump(data))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise RunExistsError(f"{path.parent}: already holds a run; choose another --out "
+                                 f"(or finish that run: agentsim resume {path.parent})") from None
+        except OSError as error:
+            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                raise
+            with open(path, "x", encoding="utf-8") as handle:  # no hard links: O_EXCL
+                handle.write(text)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# -- the --out folder ------------------------------------------------------------------------------
+
+
+def _first_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path(".")
+
+
+def check_run_dir(path: Path, option: str = "--out") -> None:
+    """Refuse a run folder that cannot be one, before anything is written: a file, a path under
+    a file, a dangling symbolic link, a folder that cannot be written, a folder holding a run."""
+    from agentsim.errors import InputError
+
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise InputError(f"{path} is a symbolic link to {os.readlink(path)}, which does not "
+                         "exist; remove the link or choose another folder", source=option)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path} is a file, not a folder; choose another folder",
+                         source=option)
+    if path.is_dir():
+        if (path / MANIFEST).exists() or (path / EVENTS).exists():
+            raise RunExistsError(f"{path}: already holds a run; choose another {option} (or "
+                                 f"finish that run: agentsim resume {path})")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise InputError(f"{path} is not writable (permission denied); choose a folder "
+                             "you can write", source=option)
+        return
+    ancestor = _first_existing(path)
+    if not ancestor.is_dir():
+        what = "a dangling symbolic link" if ancestor.is_symlink() and not ancestor.exists() \
+            else "a file"
+        raise InputError(f"{path} cannot be made: {ancestor} is {what}, not a folder",
+                         source=option)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{path} cannot be made: {ancestor} is not writable (permission "
+                         "denied); choose a folder you can write", source=option)
+
+
+def make_run_dir(path: Path, option: str = "--out") -> None:
+    """Make the folder (and its parents), with the reasons of :func:`check_run_dir` when the
+    file system refuses."""
+    from agentsim.errors import InputError
+
+    check_run_dir(path, option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise InputError(f"{path} cannot be made: permission denied; choose a folder you can "
+                         "write", source=option) from None
+    except OSError as error:
+        raise InputError(f"{path} cannot be made: {error.strerror or error}", source=option) \
+            from None
+
+
+# -- the lock --------------------------------------------------------------------------------------
+
+
+class RunLock:
+    """An exclusive OS lock (``flock``) on ``RUN_DIR/.lock``, naming its holder in the file.
+
+    The kernel drops the lock when the holding process dies, so a killed writer never leaves a
+    folder locked. The lock file is removed on release; an acquirer checks that the file it
+    locked is still the one at the path (otherwise two processes could each lock a different
+    file).
+    """
+
+    def __init__(self, run_dir: str | Path, command: str) -> None:
+        self.run_dir = Path(run_dir)
+        self.command = command
+        self.path = self.run_dir / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock or raise :class:`RunLockedError` naming who holds it."""
+        for _ in range(50):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except PermissionError:
+                raise RunStoreError(f"{self.run_dir}: cannot write the lock file (permission "
+                                    "denied)") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self._holder(fd)
+                os.close(fd)
+                raise RunLockedError(self._refusal(holder)) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the previous holder removed the file as we opened it: try again
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "command": self.command,
+                                     "since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                            time.gmtime())}).encode())
+            self._fd = fd
+            return self
+        raise RunLockedError(f"{self.run_dir}: could not take the lock (it kept changing)")
+
+    def release(self) -> None:
+        """Give the lock up (idempotent)."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
+
+    def _holder(self, fd: int) -> dict[str, Any]:
+        for _ in range(20):  # the holder writes its name just after taking the lock
+            try:
+                data = os.pread(fd, 4096, 0)
+                if data:
+                    holder = json.loads(data)
+                    if isinstance(holder, dict):
+                        return holder
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+        return {}
+
+    def _refusal(self, holder: dict[str, Any]) -> str:
+        pid = holder.get("pid", "unknown")
+        command = holder.get("command") or "another agentsim command"
+        since = f" since {holder['since']}" if holder.get("since") else ""
+        return (f"{self.run_dir} is being written by '{command}' (pid {pid}){since}; one "
+                f"process writes a run folder at a time. Wait for it to finish, or stop it "
+                f"(kill {pid}; a stopped run is finished later with agentsim resume "
+                f"{self.run_dir}), then try again")
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _describe(line: bytes, error: ValidationError) -> str:
+    """Why a line is not a valid event, in words."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8 (byte {bad.start + 1} of the line)"
+    if not text.strip():
+        return "an empty line"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as bad:
+        return f"not valid JSON ({bad.msg} at column {bad.colno})"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    first = error.errors()[0]
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return f"not an event (unknown or missing type {data.get('type')!r})"
+    where = ".".join(str(part) for part in first["loc"][1:]) or "event"
+    return f"an invalid {data.get('type')} event ({where}: {first['msg']})"
+
+
+class RunStore:
+    """Read and write one run folder.
+
+    ``skip_bad_lines``: skip (and count in :attr:`bad_lines`) whole lines that are not valid
+    events instead of raising :class:`LogLineError`.
+    """
+
+    def __init__(self, run_dir: str | Path, skip_bad_lines: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        self.skip_bad_lines = skip_bad_lines
+        self._lock = threading.Lock()
+        self._handle: Any = None
+        self._redact: Any = None
+        self.lock: RunLock | None = None
+        self.bad_lines: dict[int, str] = {}  # line number → why, for lines skipped
+        self.partial_tail = False  # the last read met a partial last line (a killed writer)
+
+    @property
+    def skipped_lines(self) -> int:
+        """Lines the last reads skipped: bad lines (with ``skip_bad_lines``) and a partial
+        last line."""
+        return len(self.bad_lines) + int(self.partial_tail)
+
+    def skipped_report(self) -> dict[str, Any]:
+        """What was skipped, for results.json: the count and the first lines with reasons."""
+        return {"count": len(self.bad_lines),
+                "lines": [{"line": n, "reason": r}
+                          for n, r in sorted(self.bad_lines.items())[:MAX_REPORTED]]}
+
+    # -- creation -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, run_dir: str | Path, manifest: dict[str, Any],
+               lock: str | None = None) -> RunStore:
+        """Make a new run folder; refuses a folder that already holds a run.
+
+        With ``lock`` (the command's name), the new store holds the folder's lock until
+        :meth:`release`: another writer can neither create a run there nor write it.
+        """
+        store = cls(run_dir)
+        make_run_dir(store.run_dir)
+        if lock is not None:
+            store.lock = RunLock(store.run_dir, lock).acquire()
+        try:
+            if (store.run_dir / EVENTS).exists():
+                raise RunExistsError(f"{store.run_dir}: already holds a run; choose another "
+                                     f"--out (or finish that run: agentsim resume "
+                                     f"{store.run_dir})")
+            create_json_exclusive(store.run_dir / MANIFEST, manifest, store.redactor)
+            with open(store.run_dir / EVENTS, "x", encoding="utf-8"):
+                pass
+        except BaseException:
+            store.release()
+            raise
+        return store
+
+    @classmethod
+    def open(cls, run_dir: str | Path, lock: str | None = None,
+             skip_bad_lines: bool = False) -> RunStore:
+        """Open an existing run folder (checks that it has a manifest); with ``lock`` (the
+        command's name), take the folder's lock for writing it."""
+        store = cls(run_dir, skip_bad_lines=skip_bad_lines)
+        if not (store.run_dir / MANIFEST).is_file():
+            raise RunStoreError(f"{store.run_dir}: not a run folder (no {MANIFEST})")
+        if lock is not None:
+            store.lock = RunLock(store.run_dir, lock).acquire()
+        return store
+
+    def release(self) -> None:
+        """Close the log and give up the folder's lock, if held."""
+        self.close()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    @property
+    def redactor(self) -> Any:
+        """The redactor of everything this store writes (secrets known when first used)."""
+        if self._redact is None:
+            self._redact = _redactor()
+        return self._redact
+
+    # -- manifest and results ---------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        """The run id recorded in the manifest."""
+        return str(self.read_manifest()["run_id"])
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest as data."""
+        path = self.run_dir / MANIFEST
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise RunStoreError(f"{path}: unreadable (not UTF-8 at byte {error.start})") \
+                from None
+        except (OSError, json.JSONDecodeError) as error:
+            raise RunStoreError(f"{path}: unreadable ({error})") from None
+        if not isinstance(data, dict) or "run_id" not in data:
+            raise RunStoreError(f"{path}: unreadable (not a run manifest)")
+        return data
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Replace the manifest atomically."""
+        write_json_atomic(self.run_dir / MANIFEST, manifest, self.redactor)
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        """Merge ``changes`` into the manifest and write it back."""
+        manifest = self.read_manifest() | changes
+        self.write_manifest(manifest)
+        return manifest
+
+    def write_results(self, results: dict[str, Any], name: str = RESULTS) -> Path:
+        """Write a results file atomically; returns its path."""
+        path = self.run_dir / name
+        write_json_atomic(path, results, self.redactor)
+        return path
+
+    def read_results(self, name: str = RESULTS) -> dict[str, Any]:
+        """Read a results file."""
+        path = self.run_dir / name
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError) as error:
+            raise RunStoreError(f"{path}: unreadable ({error})") from None
+        if not isinstance(data, dict):
+            raise RunStoreError(f"{path}: unreadable (not a JSON object)")
+        return data
+
+    # -- events -------------------------------------------------------------------------------
+    def append(self, event: EventBase) -> None:
+        """Append one event as a whole, flushed line (thread-safe; secrets redacted)."""
+        line = self.redactor(event.model_dump_json(exclude_none=True)) + "\n"
+        with self._lock:
+            if self._handle is None:
+                self._handle = open(self.run_dir / EVENTS, "a", encoding="utf-8")  # noqa: SIM115
+            self._handle.write(line)
+            self._handle.flush()
+
+    def close(self) -> None:
+        """Close the events file (appends reopen it)."""
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, bytes) of every whole line; a partial last line is noted, not given."""
+        self.partial_tail = False
+        path = self.run_dir / EVENTS
+        if not path.exists():
+            return
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.endswith(b"\n"):
+                    self.partial_tail = True  # killed mid-write: the last line is incomplete
+                    return
+                yield number, line
+
+    def _checked(self) -> Iterator[tuple[int, Any]]:
+        """(line number, typed event) of every valid line; a bad one raises or is skipped."""
+        path = self.run_dir / EVENTS
+        for number, line in self._lines():
+            try:
+                yield number, EVENT_ADAPTER.validate_json(line)
+            except ValidationError as error:
+                reason = _describe(line, error)
+                if not self.skip_bad_lines:
+                    raise LogLineError(path, number, reason) from None
+                self.bad_lines[number] = reason
+
+    def check(self) -> int:
+        """Read the whole log once, validating every line; returns the number of valid events.
+        Raises :class:`LogLineError` at the first bad line (unless ``skip_bad_lines``)."""
+        return sum(1 for _ in self._checked())
+
+    def iter_raw(self) -> Iterator[dict[str, Any]]:
+        """Stream every valid event as a dict (all attempts; see :meth:`iter_events`)."""
+        for _, event in self._checked():
+            yield event.model_dump(exclude_none=True)
+
+    def iter_events(self, types: set[str] | None = None, latest_attempt: bool = True,
+                    complete_only: bool = False) -> Iterator[EventBase]:
+        """Stream typed events, optionally only those whose ``type`` is in ``types``.
+
+        A conversation interrupted by a kill (or failed) and run again on resume has several
+        attempts in the log; with ``latest_attempt`` (the default) only the events from its last
+        ``conversation_started`` on are yielded, so every reader sees each conversation once,
+        and only the judge results of the last judging (those after the last ``run_finished``;
+        a resumed run, or one killed while judging, is judged again in full).
+        With ``complete_only``, conversations whose last attempt did not finish successfully
+        are left out altogether: their partial decisions must not enter any metric. Either costs
+        a first pass over the file that keeps a few numbers per conversation.
+        """
+        if latest_attempt or complete_only:
+            starts, excluded, judged_from = self._attempts(complete_only)
+        else:
+            starts, excluded, judged_from = {}, set(), 0
+        for number, event in self._checked():
+            if types is not None and event.type not in types:
+                continue
+            cid = event.conversation_id
+            if cid is not None and (number < starts.get(cid, 0) or cid in excluded):
+                continue  # an abandoned earlier attempt, or a conversation that failed
+            if event.type == "judge_result" and number < judged_from:
+                continue  # an earlier (or interrupted) judging of the run
+            yield event
+
+    def _attempts(self, complete_only: bool) -> tuple[dict[str, int], set[str], int]:
+        """(line of the last start of each conversation started more than once, conversations
+        to leave out because their last attempt did not finish successfully, line of the last
+        ``run_finished``)."""
+        starts: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        ok: dict[str, bool] = {}
+        last_finished = 0
+        for number, event in self._checked():
+            kind = event.type
+            if kind == "conversation_started":
+                cid = event.conversation_id
+                starts[cid] = number
+                counts[cid] = counts.get(cid, 0) + 1
+                ok[cid] = False
+            elif kind == "conversation_finished":
+                ok[event.conversation_id] = bool(event.ok)
+            elif kind == "run_finished":
+                last_finished = number
+        excluded = {cid for cid, good in ok.items() if not good} if complete_only else set()
+        # Only conversations started more than once need filtering by position.
+        return ({cid: line for cid, line in starts.items() if counts[cid] > 1}, excluded,
+                last_finished)
+
+    def repair_tail(self) -> bool:
+        """Cut a partial last line left by a killed writer; True when something was cut.
+        Only the holder of the folder's lock may call it (a live writer's line is not partial)."""
+        path = self.run_dir / EVENTS
+        if not path.exists() or path.stat().st_size == 0:
+            return False
+        with open(path, "rb+") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return False
+            size = handle.seek(0, os.SEEK_END)
+            keep, block = 0, 65536
+            position = size
+            while position > 0:  # find the last newline from the end, block by block
+                start = max(0, position - block)
+                handle.seek(start)
+                chunk = handle.read(position - start)
+                index = chunk.rfind(b"\n")
+                if index >= 0:
+                    keep = start + index + 1
+                    break
+                position = start
+            handle.truncate(keep)
+            return True
