@@ -88,8 +88,16 @@ REGISTRY = Registry()
 
 
 def protocol(name: str) -> Callable[[T], T]:
-    """Register a protocol (a builder of a compiled LangGraph graph)."""
-    return REGISTRY.decorator("protocol", name)
+    """Register a protocol: a subclass of
+    :class:`agentsim.orchestrator.kernel.ConversationProtocol` (one instance serves every
+    conversation, so it keeps no per-conversation state)."""
+
+    def register(cls: T) -> T:
+        cls.name = name  # type: ignore[attr-defined]
+        REGISTRY.register("protocol", name, cls() if isinstance(cls, type) else cls)
+        return cls
+
+    return register
 
 
 def judge(name: str) -> Callable[[T], T]:

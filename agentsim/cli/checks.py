@@ -94,21 +94,31 @@ def _share(some: int, total: int, kind: str) -> str:
     return f"{some} of the {total} scenarios {'is' if some == 1 else 'are'} {kind}"
 
 
+def _all_protocols() -> list[str]:
+    from agentsim.registry import REGISTRY
+
+    return REGISTRY.names("protocol")
+
+
 def applicable(args: argparse.Namespace, scenarios: Sequence[tuple[Path, Any]]) -> list[str]:
     """Refuse options that apply to none of the scenarios being run; return warnings for
     options that apply to some of them only."""
     from agentsim.errors import InputError
 
+    from agentsim.orchestrator.kernel import plugin_for
+
     warnings: list[str] = []
     total = len(scenarios)
     protocols = [s.protocol.name for _, s in scenarios]
-    clinical = protocols.count("clinical")
-    discussion = protocols.count("discussion")
-    setups = protocols.count("setup")
 
-    def only(option: str, count: int, kind: str, given: bool) -> None:
+    def only(option: str, given: bool) -> None:
+        # Each protocol says which run options it takes (ConversationProtocol.takes).
         if not given:
             return
+        name = option.removeprefix("--").replace("-", "_")
+        count = sum(1 for _, s in scenarios
+                    if plugin_for(s.protocol.name).takes(name, s, args.setting))
+        kind = " and ".join(n for n in _all_protocols() if name in plugin_for(n).options)
         if count == 0:
             raise InputError(f"applies to {kind} scenarios only, and none is being run "
                              f"({total} scenario(s): {', '.join(sorted(set(protocols)))}); "
@@ -117,22 +127,16 @@ def applicable(args: argparse.Namespace, scenarios: Sequence[tuple[Path, Any]]) 
             warnings.append(f"{option} applies to {kind} scenarios only: "
                             f"{_share(count, total, kind)}; the others run without it")
 
-    only("--bias", clinical, "clinical", bool(args.bias))
-    only("--max-turns", clinical, "clinical", args.max_turns is not None)
-    only("--bias-catalogue", clinical, "clinical", args.bias_catalogue is not None)
-    if args.bias_catalogue is not None and clinical and not args.bias and not any(
-            s.protocol.name == "clinical" and s.protocol.biases for _, s in scenarios):
+    only("--bias", bool(args.bias))
+    only("--max-turns", args.max_turns is not None)
+    only("--bias-catalogue", args.bias_catalogue is not None)
+    if args.bias_catalogue is not None and not args.bias and not any(
+            getattr(s.protocol, "biases", ()) for _, s in scenarios):
         raise InputError("no bias condition runs (no --bias, and no clinical scenario lists "
                          "protocol.biases), so the catalogue would not be read; add --bias or "
                          "drop the option", source="--bias-catalogue")
-    only("--setting", discussion, "discussion", args.setting is not None)
-    if args.rounds is not None:
-        single = args.setting == "no-interaction"
-        rounds_apply = setups + (0 if single else sum(
-            1 for _, s in scenarios if s.protocol.name == "discussion"
-            and s.protocol.setting != "no-interaction"))
-        kind = "setup and discussion (interaction, goal)"
-        only("--rounds", rounds_apply, kind, True)
+    only("--setting", args.setting is not None)
+    only("--rounds", args.rounds is not None)
     if (args.cases or args.limit is not None) and not any(_is_case_file(p)
                                                           for p, _ in scenarios):
         option = "--cases" if args.cases else "--limit"

@@ -1,4 +1,4 @@
-"""Conversation jobs: one fully specified, hashable unit of work, and seed derivation."""
+"""Conversation jobs: one fully specified, hashable, picklable unit of work, and seed derivation."""
 
 from __future__ import annotations
 
@@ -49,6 +49,10 @@ class ConversationJob(BaseModel):
     )
     temperature: float = Field(default=0.7, description="Sampling temperature of every call.")
     max_tokens: int = Field(default=200, description="Token limit of every call.")
+
+    def __hash__(self) -> int:
+        # Frozen, but its mappings (models, options) are not hashable: hash the canonical JSON.
+        return hash(self.model_dump_json())
 
     @property
     def conversation_id(self) -> str:

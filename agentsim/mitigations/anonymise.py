@@ -80,6 +80,10 @@ def scrub(text: str, words: set[str]) -> str:
 class Anonymise(Mitigation):
     """Decision-makers do not see the measured attribute (doctor: no race, no name)."""
 
+    # A setup's people list shows attributes by the file's choice (show_attributes): hiding
+    # them there is the file's job, so the mitigation declares the two protocols it knows.
+    protocols = frozenset({"discussion", "clinical"})
+
     def __init__(self, attributes: Any = None, names: Any = True, **options: Any) -> None:
         super().__init__(attributes=attributes, names=names, **options)
         self.attributes = as_list(attributes)
@@ -88,7 +92,7 @@ class Anonymise(Mitigation):
     def system_prompt(self, ctx: Any, agent: str, prompt: str) -> str:
         """The doctor's prompt with the patient anonymised; discussion prompts with the
         attribute scrubbed from backgrounds and the note added; others unchanged."""
-        if ctx.job.protocol == "clinical":
+        if ctx.scenario.case is not None:  # a consultation: only the doctor decides
             return self._doctor(ctx, prompt) if agent == "doctor" else prompt
         # In a discussion every system prompt is a decision-maker's (a persona id, or "single").
         return self._discussion(ctx, prompt)

@@ -1,13 +1,21 @@
 """The Mitigation interface: named hook points where a mitigation changes a conversation.
 
-A mitigation overrides any of four hooks (the base class makes each a no-op):
+A mitigation overrides any of five hooks (the base class makes each a no-op):
 
 * ``system_prompt`` — shape an agent's system prompt (a debiasing instruction, anonymised
   personas);
 * ``between_rounds`` — add turns to the conversation after a discussion round (a fairness
   moderator);
 * ``after_decision`` — transform an agent's decision or ask it again (self-reflection);
-* ``model_for`` — replace the model of a role (a fine-tuned model).
+* ``model_for`` — replace the model of a role (a fine-tuned model);
+* ``reflect_diagnosis`` — revise a doctor's diagnosis before it becomes final (clinical).
+
+Every hook receives a :class:`agentsim.orchestrator.kernel.HookContext` as ``ctx``: the moment it
+runs (``turn``, ``round``, ``agent``, its model ``role``, the ``protocol``, what has been said so
+far) and, through it, the conversation (``scenario``, ``job``, ``call``, ``structured``,
+``applied``). A mitigation declares the protocols it supports (``protocols``; None: all); the run
+checks them when it is planned, and a mitigation is not applied to conversations of a protocol
+it does not support.
 
 Mitigations register with :func:`mitigation` (built-ins and entry points of the group
 ``agentsim.mitigations``), or are loaded from a file the user names
@@ -22,7 +30,7 @@ import importlib.util
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from agentsim.errors import InputError, PluginError
 from agentsim.registry import REGISTRY
@@ -39,9 +47,18 @@ class Mitigation:
     """
 
     name = "mitigation"
+    protocols: ClassVar[frozenset[str] | None] = None  # protocols it supports; None: all
 
     def __init__(self, **options: Any) -> None:
         self.options = options
+
+    def supports(self, protocol: str) -> bool:
+        """Whether this mitigation applies to conversations of ``protocol``."""
+        return self.protocols is None or protocol in self.protocols
+
+    def check_arm(self, arm: list[Mitigation]) -> None:
+        """Raise :class:`agentsim.errors.InputError` when this mitigation cannot serve in
+        ``arm`` (the whole chain it is part of); called when the run is planned."""
 
     def system_prompt(self, ctx: Any, agent: str, prompt: str) -> str:
         """Return the system prompt ``agent`` should get (the same one to change nothing)."""
@@ -60,6 +77,11 @@ class Mitigation:
     def model_for(self, ctx: Any, role: str, model: str) -> str:
         """The model ``role`` should use instead of ``model`` (the same one to keep it)."""
         return model
+
+    async def reflect_diagnosis(self, ctx: Any, messages: list[dict[str, str]], diagnosis: str,
+                                *, turn: int, context: dict[str, Any]) -> str | None:
+        """A revised diagnosis (clinical; e.g. after a critique), or None to keep it."""
+        return None
 
 
 def mitigation(name: str) -> Callable[[T], T]:

@@ -30,6 +30,7 @@ from agentsim.agents import prompts
 from agentsim.agents.decisions import json_objects
 from agentsim.mitigations.base import Mitigation, mitigation
 from agentsim.mitigations.reflection import fill, load_mapping
+from agentsim.orchestrator.kernel import heard
 
 TEXT_KEYS = ("speaker", "system", "request", "fallback_remark")
 # A verdict and one or two sentences; a smaller limit keeps a rambling model short.
@@ -56,31 +57,18 @@ def parse_check(text: str) -> tuple[bool | None, str]:
     return None, ""
 
 
-def round_end_turn(transcript: list[dict[str, Any]], round_number: int) -> int:
-    """The turn number of the discussion graph at the end of ``round_number``.
-
-    between_rounds is not given the turn, so it is counted the way the graph counts: one per
-    agent message (first proposals and discussion turns) plus one per earlier round that
-    mitigations added messages to (probes never advance it).
-    """
-    spoken = sum(1 for m in transcript if m.get("phase") != "mitigation")
-    earlier = {m.get("round") for m in transcript
-               if m.get("phase") == "mitigation" and m.get("round") != round_number}
-    return spoken + len(earlier)
-
-
 def situation(ctx: Any) -> str:
     """What the moderator knows of the setting: as the agents read it, people by name only."""
-    from agentsim.orchestrator.discussion import listing_order
-
     return (f"Situation: {ctx.scenario.description.strip()}\n\n"
-            f"People:\n{prompts.people_list(ctx.scenario, listing_order(ctx))}\n\n"
+            f"People:\n{prompts.people_list(ctx.scenario, ctx.listing)}\n\n"
             f"Tasks:\n{prompts.task_list(ctx.scenario)}")
 
 
 @mitigation("fair_moderator")
 class FairModerator(Mitigation):
     """A moderator flags stereotyped reasoning between discussion rounds."""
+
+    protocols = frozenset({"discussion", "setup"})  # the protocols with rounds
 
     def __init__(self, file: str | None = None, **options: Any) -> None:
         super().__init__(file=file, **options)
@@ -91,19 +79,17 @@ class FairModerator(Mitigation):
     def messages(self, ctx: Any, round_number: int,
                  transcript: list[dict[str, Any]]) -> list[dict[str, str]]:
         """The moderator's prompt after ``round_number``."""
-        from agentsim.orchestrator.discussion import render_transcript
-
         return [
             {"role": "system", "content": fill(self.text["system"], situation=situation(ctx))},
             {"role": "user", "content": fill(
-                self.text["request"], transcript=render_transcript(transcript),
+                self.text["request"], transcript=heard(transcript, None, prompts.EMPTY_TRANSCRIPT),
                 round=str(round_number), rounds=str(ctx.job.rounds))},
         ]
 
     async def between_rounds(self, ctx: Any, round_number: int,
                              transcript: list[dict[str, Any]]) -> list[dict[str, str]]:
         """Check the round; a remark to add when it found stereotyped reasoning, else []."""
-        turn = round_end_turn(transcript, round_number)
+        turn = ctx.turn  # the turn the remark would be said on
         structured = ctx.structured("moderator", "moderator")
         reply = await ctx.call(
             agent="moderator", role="moderator", purpose="fair_moderator",

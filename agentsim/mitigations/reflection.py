@@ -101,15 +101,6 @@ def shown_assignment(decision: dict[str, str], ctx: Any, structured: bool) -> st
                      for i, (task_id, name) in enumerate(names.items(), 1))
 
 
-def first_turn(ctx: Any, agent: str) -> int:
-    """The turn of ``agent``'s first decision: the discussion graph numbers first decisions
-    0, 1, ... in the first round's speaking order (after_decision is not given the turn)."""
-    from agentsim.orchestrator.discussion import speaking_order
-
-    order = speaking_order(ctx, 1)
-    return order.index(agent) if agent in order else 0
-
-
 @mitigation("ice")
 class InContextExamples(Mitigation):
     """In-context examples for self_reflection's prompts; use as self_reflection+ice."""
@@ -148,12 +139,11 @@ class InContextExamples(Mitigation):
                 f"{' '.join(str(example['reason']).split())}")
         return "\n\n".join(blocks)
 
-    def system_prompt(self, ctx: Any, agent: str, prompt: str) -> str:
-        """Changes nothing; fails when the arm has no self_reflection to use the examples."""
-        if not any(isinstance(m, SelfReflection) for m in ctx.mitigations):
+    def check_arm(self, arm: list[Mitigation]) -> None:
+        """The examples serve a reflection: an arm without self_reflection is an error."""
+        if not any(isinstance(m, SelfReflection) for m in arm):
             raise InputError("the ice mitigation only adds examples to self_reflection: use the "
                              "arm self_reflection+ice", source="--mitigation")
-        return prompt
 
 
 @mitigation("self_reflection")
@@ -187,14 +177,16 @@ class SelfReflection(Mitigation):
         """After a first decision: critique, then re-decide; the new decision (or None)."""
         if phase != "first":
             return None
-        turn = first_turn(ctx, agent)
-        structured = ctx.structured(agent, "agent")
+        # The hook knows the decision's turn and the decider's model role (a setup's
+        # model_role), so the reflection speaks on that turn with that model.
+        turn, role = ctx.turn, ctx.role or "agent"
+        structured = ctx.structured(agent, role)
         context = {**ctx.decision_context, "phase": phase, "agent": agent, "round": 0,
                    "rounds": ctx.job.rounds, "current": decision}
         asked = [*messages,
                  {"role": "assistant", "content": shown_assignment(decision, ctx, structured)},
                  {"role": "user", "content": self._prompt(ctx, "critique")}]
-        critique = await ctx.call(agent=agent, role="agent", purpose="reflection",
+        critique = await ctx.call(agent=agent, role=role, purpose="reflection",
                                   messages=asked, turn=turn, context=context)
         revise = [*asked, {"role": "assistant", "content": critique.text},
                   {"role": "user", "content": self._prompt(
@@ -202,7 +194,7 @@ class SelfReflection(Mitigation):
         schema = assignment_schema(ctx.scenario) if structured else None
         revised, error = None, ""
         for attempt in range(REASKS + 1):
-            reply = await ctx.call(agent=agent, role="agent", purpose="decision",
+            reply = await ctx.call(agent=agent, role=role, purpose="decision",
                                    messages=revise, turn=turn, schema=schema,
                                    context={**context, "reflection": True},
                                    attempt=REFLECTION_ATTEMPT + attempt)

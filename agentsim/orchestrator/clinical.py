@@ -16,8 +16,8 @@ model can invent a result. The moderator (its own model role) compares the diagn
 truth; a deterministic normaliser's verdict is logged beside it. Afterwards the patient rates the
 consultation (confidence, compliance, return) as structured output.
 
-Before a diagnosis becomes final, mitigations of the arm that define ``reflect_diagnosis`` (e.g.
-self_reflection) may revise it; the revised diagnosis is the one recorded and checked.
+Before a diagnosis becomes final, the arm's mitigations' ``reflect_diagnosis`` hook (e.g.
+self_reflection's) may revise it; the revised diagnosis is the one recorded and checked.
 """
 
 from __future__ import annotations
@@ -39,9 +39,18 @@ from agentsim.agents.clinical_parsing import (
     parse_verdict,
     same_diagnosis,
 )
+from agentsim.core.events import Decision, EventBase
+from agentsim.errors import InputError
+from agentsim.orchestrator.kernel import (
+    ConversationProtocol,
+    Utterance,
+    events_before,
+    heard,
+    say,
+)
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.registry import protocol
-from agentsim.core.events import Decision, Message
+from agentsim.scenario.schema import ClinicalProtocol, Scenario
 
 NORMAL = "RESULTS: normal readings."
 SPEAKERS = {"doctor": "Doctor", "patient": "Patient", "measurement": "Measurement"}
@@ -50,7 +59,7 @@ SPEAKERS = {"doctor": "Doctor", "patient": "Patient", "measurement": "Measuremen
 class ClinicalState(TypedDict, total=False):
     """State of one consultation; ``dialogue`` accumulates through its reducer."""
 
-    dialogue: Annotated[list[dict[str, Any]], operator.add]
+    dialogue: Annotated[list[Utterance], operator.add]
     turn: int
     doctor_turns: int
     action: str
@@ -71,18 +80,15 @@ def bias_texts(ctx: ConversationContext, role: str) -> list[str]:
     return [ctx.catalogue.get(key).render(other) for key in keys]
 
 
-def render_dialogue(dialogue: list[dict[str, Any]], viewer: str) -> str:
+def render_dialogue(dialogue: list[Utterance], viewer: str) -> str:
     """The consultation as ``viewer`` saw it."""
-    lines = [f"{SPEAKERS[m['speaker']]}: {m['content']}" for m in dialogue
-             if viewer in m["visible_to"]]
-    return "\n".join(lines) or "(the consultation is starting)"
+    return heard(dialogue, viewer, "(the consultation is starting)")
 
 
 def _say(ctx: ConversationContext, state: ClinicalState, speaker: str, content: str,
-         visible_to: list[str]) -> dict[str, Any]:
-    ctx.emit(Message(**ctx.ids(turn=state["turn"], agent=speaker), speaker=SPEAKERS[speaker],
-                     phase="consultation", content=content, visible_to=visible_to))
-    return {"speaker": speaker, "content": content, "visible_to": visible_to}
+         visible_to: list[str]) -> Utterance:
+    return say(ctx, agent=speaker, content=content, turn=state["turn"], phase="consultation",
+               audience=visible_to)
 
 
 def _context(ctx: ConversationContext, **extra: Any) -> dict[str, Any]:
@@ -95,16 +101,17 @@ def _context(ctx: ConversationContext, **extra: Any) -> dict[str, Any]:
 
 def _patient_system(ctx: ConversationContext) -> dict[str, str]:
     """The patient's system message (role, notes, injected biases)."""
-    return {"role": "system", "content": ctx.system_prompt("patient", prompts.patient_system(
-        ctx.scenario.case, ctx.scenario.persona("patient"), ctx.scenario.persona("doctor"),
-        bias_texts(ctx, "patient")))}
+    text = prompts.patient_system(ctx.scenario.case, ctx.scenario.persona("patient"),
+                                  ctx.scenario.persona("doctor"), bias_texts(ctx, "patient"))
+    return {"role": "system", "content": ctx.system_prompt("patient", text, role="patient")}
 
 
 def _doctor_system(ctx: ConversationContext, structured: bool) -> dict[str, str]:
     """The doctor's system message (role, objective, budget, injected biases)."""
-    return {"role": "system", "content": ctx.system_prompt("doctor", prompts.doctor_system(
-        ctx.scenario.case, ctx.scenario.persona("doctor"), ctx.scenario.persona("patient"),
-        ctx.job.max_turns or 20, structured, bias_texts(ctx, "doctor")))}
+    text = prompts.doctor_system(ctx.scenario.case, ctx.scenario.persona("doctor"),
+                                 ctx.scenario.persona("patient"), ctx.job.max_turns or 20,
+                                 structured, bias_texts(ctx, "doctor"))
+    return {"role": "system", "content": ctx.system_prompt("doctor", text, role="doctor")}
 
 
 async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
@@ -144,14 +151,13 @@ async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext
 
 async def _reflect_diagnosis(ctx: ConversationContext, messages: list[dict[str, str]],
                              diagnosis: str, turn: int, context: dict[str, Any]) -> str:
-    """The diagnosis after the arm's mitigations that reflect on it (an optional hook,
-    ``reflect_diagnosis``, e.g. self_reflection) have revised it; the doctor's budget is not
-    charged. Each change is logged like a revised decision (hook after_decision)."""
+    """The diagnosis after the arm's mitigations' ``reflect_diagnosis`` hooks (e.g.
+    self_reflection's) have revised it; the doctor's budget is not charged. Each change is
+    logged like a revised decision (hook after_decision)."""
+    hook = ctx.hook(turn=turn, agent="doctor", role="doctor")
     for mitigation in ctx.mitigations:
-        reflect = getattr(mitigation, "reflect_diagnosis", None)
-        if reflect is None:
-            continue
-        revised = await reflect(ctx, messages, diagnosis, turn=turn, context=context)
+        revised = await mitigation.reflect_diagnosis(hook, messages, diagnosis, turn=turn,
+                                                     context=context)
         if revised and revised != diagnosis:
             ctx.applied(mitigation, "after_decision", turn, "doctor", phase="diagnosis",
                         before=diagnosis, after=revised)
@@ -296,13 +302,72 @@ def compiled_graph() -> Any:
 
 
 @protocol("clinical")
+class Clinical(ConversationProtocol):
+    """A doctor/patient consultation with a measurement agent, a moderator and the patient's
+    perception afterwards; bias conditions inject instructions into the doctor or patient."""
+
+    settings = ClinicalProtocol
+    roles = ("doctor", "patient", "moderator")
+    options = frozenset({"bias", "max_turns", "bias_catalogue"})
+    default_judges = ("clinical",)
+
+    def job_fields(self, scenario: Scenario, options: Any) -> dict[str, Any]:
+        """The doctor's turn budget (``--max-turns`` over the file's)."""
+        return {"max_turns": options.max_turns or scenario.protocol.max_turns}
+
+    def conditions(self, scenario: Scenario, options: Any) -> list[str]:
+        """The unbiased consultation, then each requested bias (``--bias`` over the file's)."""
+        return ["none", *(options.biases or scenario.protocol.biases)]
+
+    def graph(self, scenario: Scenario, job: Any = None) -> Any:
+        """The consultation graph (the same for every case)."""
+        return compiled_graph()
+
+    def initial_state(self, ctx: ConversationContext) -> dict[str, Any]:
+        """An empty dialogue and the doctor's full budget."""
+        return {"dialogue": [], "turn": 0, "doctor_turns": 0, "action": "", "action_text": "",
+                "diagnosis": None, "tests": 0, "max_turns": ctx.job.max_turns or 20,
+                "probes": ctx.job.probes}
+
+    def recursion_limit(self, ctx: ConversationContext) -> int:
+        """Four steps per doctor turn at most (doctor, answer, probe, ...), with room."""
+        return 10 + 4 * (ctx.job.max_turns or 20)
+
+    def speaker_name(self, scenario: Scenario, agent: str) -> str:
+        """Listeners read the party, not the persona's name."""
+        return SPEAKERS.get(agent, agent)
+
+    def state_at(self, events: list[EventBase], job: Any, scenario: Scenario,
+                 from_turn: int) -> dict[str, Any]:
+        """Any turn on which the doctor, the patient or the measurement agent spoke; the
+        continuation starts with that speaker and the budget counts the turns already used."""
+        spoken = {e.turn: e for e in events if e.type == "message"}
+        if from_turn not in spoken:
+            last = max(spoken, default=-1)
+            raise InputError(f"fork at a turn on which the doctor, patient or measurement "
+                             f"agent spoke (0..{last}); turn {from_turn} is not one",
+                             source="--from-turn")
+        kept = events_before(events, from_turn)
+        dialogue = [Utterance(agent=e.agent, speaker=e.speaker, content=e.content,
+                              phase=e.phase, round=e.round, audience=list(e.visible_to or []))
+                    for e in kept if e.type == "message"]
+        actions = [e.value for e in kept if e.type == "decision" and e.kind == "doctor_action"
+                   and e.value]
+        return {"dialogue": dialogue, "turn": from_turn, "doctor_turns": len(actions),
+                "tests": sum(a["action"] == "test" for a in actions),
+                "action": actions[-1]["action"] if actions else "",
+                "action_text": actions[-1]["text"] if actions else "",
+                "entry": spoken[from_turn].agent}
+
+
+    def topology(self, scenario: Scenario) -> Any:
+        """Doctor and patient hear each other; the measurement agent answers the doctor."""
+        import networkx as nx
+
+        return nx.DiGraph([("doctor", "patient"), ("patient", "doctor"),
+                           ("measurement", "doctor")])
+
+
 async def run_clinical(ctx: ConversationContext) -> dict[str, Any]:
     """Run one consultation; returns the final graph state."""
-    max_turns = ctx.job.max_turns or 20
-    initial: ClinicalState = {"dialogue": [], "turn": 0, "doctor_turns": 0, "action": "",
-                       "action_text": "", "diagnosis": None, "tests": 0, "max_turns": max_turns,
-                              "probes": ctx.job.probes}
-    if ctx.resume_state:  # a fork: the turns before K come from the parent's log
-        initial.update(ctx.resume_state)
-    return await compiled_graph().ainvoke(initial, context=ctx,
-                                          config={"recursion_limit": 10 + 4 * max_turns})
+    return await Clinical().run(ctx)

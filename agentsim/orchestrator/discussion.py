@@ -33,9 +33,19 @@ from langgraph.runtime import Runtime
 from agentsim.agents import prompts
 from agentsim.agents.decisions import describe_assignment
 from agentsim.core.jobs import derive_seed
+from agentsim.core.events import EventBase
+from agentsim.errors import InputError
+from agentsim.orchestrator.kernel import (
+    ConversationProtocol,
+    Utterance,
+    between_rounds,
+    events_before,
+    heard,
+    say,
+)
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.registry import protocol
-from agentsim.core.events import Message
+from agentsim.scenario.schema import DiscussionProtocol, Scenario
 
 
 # Token limit of a discussion turn: one or two sentences rarely need more, and a smaller limit
@@ -47,7 +57,7 @@ class DiscussionState(TypedDict, total=False):
     """State of one discussion; ``transcript`` accumulates through its reducer."""
 
     order: list[str]
-    transcript: Annotated[list[dict[str, Any]], operator.add]
+    transcript: Annotated[list[Utterance], operator.add]
     current: dict[str, dict[str, str]]
     turn: int
     step: int
@@ -79,10 +89,9 @@ def listing_order(ctx: ConversationContext) -> list[str]:
     return ids
 
 
-def render_transcript(transcript: list[dict[str, Any]]) -> str:
+def render_transcript(transcript: list[Utterance]) -> str:
     """The public transcript as agents read it: 'Name: text' per line."""
-    lines = "\n".join(f"{m['speaker']}: {m['content']}" for m in transcript)
-    return lines or prompts.EMPTY_TRANSCRIPT
+    return heard(transcript, None, prompts.EMPTY_TRANSCRIPT)
 
 
 def _prompt(ctx: ConversationContext, agent: str, transcript: str | None,
@@ -92,18 +101,9 @@ def _prompt(ctx: ConversationContext, agent: str, transcript: str | None,
     goal = prompts.goal_text(ctx.scenario) if ctx.job.setting == "goal" else None
     system = prompts.shared_system_prompt(ctx.scenario, listing_order(ctx))
     return [
-        {"role": "system", "content": ctx.system_prompt(agent, system)},
+        {"role": "system", "content": ctx.system_prompt(agent, system, role="agent")},
         {"role": "user", "content": prompts.agent_turn(transcript, persona, goal, instruction)},
     ]
-
-
-def _message(ctx: ConversationContext, agent: str, phase: str, turn: int, content: str,
-             round_number: int | None = None) -> dict[str, Any]:
-    speaker = ctx.scenario.persona(agent).name
-    ctx.emit(Message(**ctx.ids(turn=turn, agent=agent), speaker=speaker, phase=phase,
-                     round=round_number, content=content))
-    return {"agent": agent, "speaker": speaker, "phase": phase, "round": round_number,
-            "content": content}
 
 
 def _proposal_text(ctx: ConversationContext, decision: dict[str, str] | None, raw: str) -> str:
@@ -127,7 +127,8 @@ async def first_node(state: DiscussionState, runtime: Runtime[ConversationContex
                                     turn=turn, round_number=0)
         if decision is not None:
             current[agent] = decision
-        messages.append(_message(ctx, agent, "first", turn, _proposal_text(ctx, decision, "")))
+        messages.append(say(ctx, agent=agent, content=_proposal_text(ctx, decision, ""),
+                            turn=turn, phase="first"))
     return {"transcript": messages, "current": current, "turn": state["turn"] + len(order),
             "step": 0}
 
@@ -146,7 +147,8 @@ async def discuss_node(state: DiscussionState, runtime: Runtime[ConversationCont
                            context={**ctx.decision_context, "agent": agent,
                                     "current": state["current"].get(agent)})
     spoken = prompts.spoken_turn(reply.text, ctx.scenario.persona(agent).name)
-    message = _message(ctx, agent, "discussion", state["turn"], spoken, round_number)
+    message = say(ctx, agent=agent, content=spoken, turn=state["turn"], phase="discussion",
+                  round_number=round_number)
     return {"transcript": [message], "turn": state["turn"] + 1, "step": step + 1}
 
 
@@ -157,19 +159,9 @@ async def round_end_node(state: DiscussionState, runtime: Runtime[ConversationCo
     if state.get("probes"):
         await probe(state, ctx)
     round_number = state["step"] // len(ctx.scenario.personas)
-    added: list[dict[str, Any]] = []
-    for mitigation in ctx.mitigations:
-        turns = await mitigation.between_rounds(ctx, round_number,
-                                                [*state["transcript"], *added])
-        for turn in turns:
-            ctx.applied(mitigation, "between_rounds", state["turn"], turn["speaker"],
-                        round=round_number, content=turn["content"])
-            ctx.emit(Message(**ctx.ids(turn=state["turn"], agent=turn["speaker"]),
-                             speaker=turn["speaker"], phase="mitigation", round=round_number,
-                             content=turn["content"]))
-            added.append({"agent": turn["speaker"], "speaker": turn["speaker"],
-                          "phase": "mitigation", "round": round_number,
-                          "content": turn["content"]})
+    # The remarks of a round share one turn of the discussion's counter.
+    added, _ = await between_rounds(ctx, round_number, state["transcript"], state["turn"],
+                                    advance=False)
     return {"transcript": added, "turn": state["turn"] + (1 if added else 0)}
 
 
@@ -213,7 +205,7 @@ async def single_node(state: DiscussionState, runtime: Runtime[ConversationConte
     ctx = runtime.context
     structured = ctx.structured("single", "single")
     system = prompts.single_system_prompt(ctx.scenario, listing_order(ctx))
-    prompt = [{"role": "system", "content": ctx.system_prompt("single", system)},
+    prompt = [{"role": "system", "content": ctx.system_prompt("single", system, role="single")},
               {"role": "user", "content": prompts.single_decision_prompt(ctx.scenario, structured)}]
     await ctx.decide(agent="single", role="single", phase="single", messages=prompt,
                      turn=state["turn"])
@@ -257,15 +249,73 @@ def compiled_graph(setting: str) -> Any:
 
 
 @protocol("discussion")
+class Discussion(ConversationProtocol):
+    """Borah & Mihalcea's discussion: first decisions, rounds of turns, final decisions."""
+
+    settings = DiscussionProtocol
+    roles = ("agent", "single", "moderator")
+    options = frozenset({"setting", "rounds"})
+    default_judges = ("assignment_bias", "counterfactual", "trajectory", "influence")
+
+    def job_fields(self, scenario: Scenario, options: Any) -> dict[str, Any]:
+        """The setting (``--setting`` over the file's), rounds and speaking order."""
+        settings = scenario.protocol
+        return {"setting": options.setting or settings.setting,
+                "rounds": settings.rounds if options.rounds is None else options.rounds,
+                "speaking_order": settings.speaking_order}
+
+    def takes(self, option: str, scenario: Scenario, setting: str | None = None) -> bool:
+        """Rounds apply unless the conversation is the one-call 'no-interaction' setting."""
+        if option == "rounds":
+            return (setting or scenario.protocol.setting) != "no-interaction"
+        return option in self.options
+
+    def graph(self, scenario: Scenario, job: Any = None) -> Any:
+        """The one-call graph of 'no-interaction', else the dialogue graph."""
+        setting = job.setting if job is not None else scenario.protocol.setting
+        return compiled_graph("no-interaction" if setting == "no-interaction" else "dialogue")
+
+    def initial_state(self, ctx: ConversationContext) -> dict[str, Any]:
+        """Round 1's speaking order, an empty transcript, the step counters."""
+        agents = len(ctx.scenario.personas)
+        return {"order": speaking_order(ctx, 1), "transcript": [], "current": {}, "turn": 0,
+                "step": 0, "agents": agents, "probes": ctx.job.probes,
+                "round_hooks": ctx.job.probes or bool(ctx.mitigations),
+                "total_steps": ctx.job.rounds * agents}
+
+    def recursion_limit(self, ctx: ConversationContext) -> int:
+        """One step per turn and per round end, with room for the decision nodes."""
+        return 10 + ctx.job.rounds * (len(ctx.scenario.personas) + 1)
+
+    def started_order(self, ctx: ConversationContext) -> list[str]:
+        """Round 1's speaking order, logged when the conversation starts."""
+        return speaking_order(ctx, 1)
+
+    def listing_order(self, ctx: ConversationContext) -> list[str]:
+        """The order the people are listed in every prompt."""
+        return listing_order(ctx)
+
+    def state_at(self, events: list[EventBase], job: Any, scenario: Scenario,
+                 from_turn: int) -> dict[str, Any]:
+        """Turn 0 is a fresh start; from the end of round 1 on, the transcript, each agent's
+        latest decision and the step counter the parent's events leave."""
+        agents = len(scenario.personas)
+        if 0 < from_turn < agents:
+            raise InputError(f"fork at turn 0 or at a turn from {agents} on (turns before "
+                             f"{agents} are the private first decisions)", source="--from-turn")
+        if from_turn == 0:
+            return {}
+        kept = events_before(events, from_turn)
+        transcript = [Utterance(agent=e.agent, speaker=e.speaker, content=e.content,
+                                phase=e.phase, round=e.round, audience=None)
+                      for e in kept if e.type == "message"]
+        current = {e.agent: e.value for e in kept
+                   if e.type == "decision" and e.value and e.phase != "probe"}
+        step = sum(1 for m in transcript if m["phase"] == "discussion")
+        return {"transcript": transcript, "current": current, "turn": from_turn, "step": step,
+                "entry": "discuss" if step < job.rounds * agents else "final"}
+
+
 async def run_discussion(ctx: ConversationContext) -> dict[str, Any]:
     """Run one discussion conversation; returns the final graph state."""
-    graph = compiled_graph("no-interaction" if ctx.job.setting == "no-interaction" else "dialogue")
-    initial: DiscussionState = {"order": speaking_order(ctx, 1), "transcript": [], "current": {},
-                                "turn": 0, "step": 0, "agents": len(ctx.scenario.personas),
-                                "probes": ctx.job.probes,
-                                "round_hooks": ctx.job.probes or bool(ctx.mitigations),
-                                "total_steps": ctx.job.rounds * len(ctx.scenario.personas)}
-    if ctx.resume_state:  # a fork: the turns before K come from the parent's log
-        initial.update(ctx.resume_state)
-    limit = 10 + ctx.job.rounds * (len(ctx.scenario.personas) + 1)
-    return await graph.ainvoke(initial, context=ctx, config={"recursion_limit": limit})
+    return await Discussion().run(ctx)

@@ -11,24 +11,13 @@ from pathlib import Path
 
 import networkx as nx
 
-from agentsim.scenario.schema import ClinicalProtocol, Scenario, SetupProtocol
+from agentsim.orchestrator.kernel import plugin_for
+from agentsim.scenario.schema import Scenario
 
 
 def compiled_graph_of(scenario: Scenario):  # -> a compiled LangGraph graph
-    """The compiled graph the scenario's conversations run on."""
-    protocol = scenario.protocol
-    if isinstance(protocol, SetupProtocol):
-        from agentsim.orchestrator.setup import graph_for
-
-        return graph_for(protocol)
-    if isinstance(protocol, ClinicalProtocol):
-        from agentsim.orchestrator.clinical import compiled_graph
-
-        return compiled_graph()
-    from agentsim.orchestrator.discussion import compiled_graph as discussion_graph
-
-    return discussion_graph("no-interaction" if protocol.setting == "no-interaction"
-                            else "dialogue")
+    """The compiled graph the scenario's conversations run on (its protocol's)."""
+    return plugin_for(scenario.protocol.name).graph(scenario)
 
 
 def graph_mermaid(scenario: Scenario) -> str:
@@ -38,23 +27,7 @@ def graph_mermaid(scenario: Scenario) -> str:
 
 def hearing_graph(scenario: Scenario) -> nx.DiGraph:
     """Who hears whom between personas: an edge a → b when b hears what a says."""
-    graph = nx.DiGraph()
-    protocol = scenario.protocol
-    if isinstance(protocol, SetupProtocol):
-        from agentsim.orchestrator.setup_cast import build_cast
-
-        cast = build_cast(scenario)
-        for speaker, audience in cast.audience.items():
-            graph.add_node(speaker, role=cast.role_of[speaker])
-            graph.add_edges_from((speaker, listener) for listener in audience[1:])
-    elif isinstance(protocol, ClinicalProtocol):
-        graph.add_edges_from([("doctor", "patient"), ("patient", "doctor"),
-                              ("measurement", "doctor")])
-    else:
-        ids = [p.id for p in scenario.personas]
-        graph.add_nodes_from(ids)
-        graph.add_edges_from((a, b) for a in ids for b in ids if a != b)
-    return graph
+    return plugin_for(scenario.protocol.name).topology(scenario)
 
 
 def _node(name: str) -> str:

@@ -82,6 +82,26 @@ class ConversationContext:
             self.decision_context = {}
         self.decision_context["names"] = {p.id: p.name for p in self.scenario.personas}
 
+    @property
+    def plugin(self) -> Any:
+        """The registered protocol running this conversation."""
+        from agentsim.orchestrator.kernel import plugin_for
+
+        return plugin_for(self.job.protocol)
+
+    def speaker_name(self, agent: str) -> str:
+        """The name listeners read for ``agent``."""
+        return self.plugin.speaker_name(self.scenario, agent)
+
+    def hook(self, *, turn: int | None, agent: str | None, role: str | None,
+             round_number: int | None = None, transcript: Any = ()) -> Any:
+        """The typed context a mitigation hook receives at this moment."""
+        from agentsim.orchestrator.kernel import HookContext
+
+        return HookContext(conversation=self, protocol=self.job.protocol, turn=turn,
+                           round=round_number, agent=agent, role=role,
+                           transcript=tuple(transcript))
+
     def ids(self, **extra: Any) -> dict[str, Any]:
         """Identifiers every event of this conversation carries."""
         return {
@@ -100,10 +120,12 @@ class ConversationContext:
         self.emit(MitigationApplied(**self.ids(turn=turn, agent=agent),
                                     mitigation=mitigation.name, hook=hook, detail=detail))
 
-    def system_prompt(self, agent: str, prompt: str, turn: int | None = None) -> str:
+    def system_prompt(self, agent: str, prompt: str, turn: int | None = None,
+                      role: str | None = None) -> str:
         """The system prompt of ``agent`` after every mitigation of the arm has shaped it."""
+        hook = self.hook(turn=turn, agent=agent, role=role)
         for mitigation in self.mitigations:
-            shaped = mitigation.system_prompt(self, agent, prompt)
+            shaped = mitigation.system_prompt(hook, agent, prompt)
             if shaped != prompt:
                 self.applied(mitigation, "system_prompt", turn, agent,
                              chars_before=len(prompt), chars_after=len(shaped))
@@ -113,8 +135,9 @@ class ConversationContext:
     def model_of(self, agent: str, role: str, turn: int | None = None) -> str:
         """The model of (agent, role): the job's choice, then the arm's replacements."""
         model = self.job.model_for(agent, role)
+        hook = self.hook(turn=turn, agent=agent, role=role)
         for mitigation in self.mitigations:
-            replaced = mitigation.model_for(self, role, model)
+            replaced = mitigation.model_for(hook, role, model)
             if replaced != model:
                 self.applied(mitigation, "model_for", turn, agent, role=role, before=model,
                              after=replaced)
@@ -180,14 +203,17 @@ class ConversationContext:
     def structured(self, agent: str, role: str) -> bool:
         """Whether decisions of (agent, role) use JSON-schema constrained output."""
         model = self.job.model_for(agent, role)
+        hook = self.hook(turn=None, agent=agent, role=role)
         for mitigation in self.mitigations:
-            model = mitigation.model_for(self, role, model)
+            model = mitigation.model_for(hook, role, model)
         return self.client.supports_schema(model)
 
-    async def _after_decision(self, agent: str, phase: str, value: dict[str, str],
-                              messages: list[dict[str, str]], turn: int) -> dict[str, str]:
+    async def _after_decision(self, agent: str, role: str, phase: str, value: dict[str, str],
+                              messages: list[dict[str, str]], turn: int,
+                              round_number: int | None) -> dict[str, str]:
+        hook = self.hook(turn=turn, agent=agent, role=role, round_number=round_number)
         for mitigation in self.mitigations:
-            revised = await mitigation.after_decision(self, agent, phase, value, messages)
+            revised = await mitigation.after_decision(hook, agent, phase, value, messages)
             if revised is not None and revised != value:
                 self.applied(mitigation, "after_decision", turn, agent, phase=phase,
                              before=value, after=revised)
@@ -236,7 +262,8 @@ class ConversationContext:
                 error = str(parse_error)
                 continue
             if spec.kind == "assignment":
-                value = await self._after_decision(agent, phase, value, messages, turn)
+                value = await self._after_decision(agent, role, phase, value, messages, turn,
+                                                   round_number)
             self.emit(
                 Decision(**self.ids(turn=turn, agent=agent), phase=phase, round=round_number,
                          kind=spec.kind, point=spec.point, value=value, parsed_by=parsed_by,

@@ -32,12 +32,21 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agentsim.agents import prompts
+from agentsim.core.events import EventBase
 from agentsim.core.jobs import derive_seed
+from agentsim.errors import InputError
+from agentsim.orchestrator.kernel import (
+    ConversationProtocol,
+    Utterance,
+    between_rounds,
+    events_before,
+)
+from agentsim.orchestrator.kernel import say as kernel_say
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.orchestrator.setup_asking import ask_point, ask_stop, choose_speaker
 from agentsim.orchestrator.setup_cast import Cast, cast_of
 from agentsim.registry import protocol
-from agentsim.core.events import Message
+from agentsim.scenario.schema import Scenario, SetupProtocol
 
 TURN_TOKENS = 96  # one or two sentences, as in the discussion protocol
 
@@ -45,7 +54,7 @@ TURN_TOKENS = 96  # one or two sentences, as in the discussion protocol
 class SetupState(TypedDict, total=False):
     """State of one custom-setup conversation; ``transcript`` accumulates via its reducer."""
 
-    transcript: Annotated[list[dict[str, Any]], operator.add]
+    transcript: Annotated[list[Utterance], operator.add]
     turn: int  # the log's turn counter
     round: int  # the round being spoken (1-based); rounds completed at round_end
     spoken: int  # turns spoken in the current round
@@ -73,15 +82,11 @@ def round_order(ctx: ConversationContext, cast: Cast, round_number: int) -> list
 
 
 def say(ctx: ConversationContext, cast: Cast, agent: str, turn: int, round_number: int,
-        content: str, phase: str = "discussion", to: str | None = None) -> dict[str, Any]:
+        content: str, phase: str = "discussion", to: str | None = None) -> Utterance:
     """Log a message from ``agent`` to those who hear it (of them, only ``to``'s personas
     when the turn is addressed); returns the transcript entry."""
-    visible = cast.listeners(agent, to)
-    speaker = ctx.scenario.persona(agent).name
-    ctx.emit(Message(**ctx.ids(turn=turn, agent=agent), speaker=speaker, phase=phase,
-                     round=round_number, content=content, visible_to=visible))
-    return {"agent": agent, "speaker": speaker, "round": round_number, "content": content,
-            "visible_to": visible}
+    return kernel_say(ctx, agent=agent, content=content, turn=turn, phase=phase,
+                      round_number=round_number, audience=cast.listeners(agent, to))
 
 
 def rounds_spoken(state: SetupState, rounds: int) -> int:
@@ -169,18 +174,9 @@ async def round_end_node(state: SetupState, runtime: Runtime[ConversationContext
         stop = "consensus"
     if stop is None and cast.setup.termination.judge is not None:
         stop = await ask_stop(ctx, cast, [*state["transcript"], *added], completed, turn)
-    for mitigation in ctx.mitigations:
-        for remark in await mitigation.between_rounds(ctx, completed,
-                                                      [*state["transcript"], *added]):
-            ctx.applied(mitigation, "between_rounds", turn, remark["speaker"],
-                        round=completed, content=remark["content"])
-            ctx.emit(Message(**ctx.ids(turn=turn, agent=remark["speaker"]),
-                             speaker=remark["speaker"], phase="mitigation", round=completed,
-                             content=remark["content"], visible_to=list(cast.everyone)))
-            added.append({"agent": remark["speaker"], "speaker": remark["speaker"],
-                          "round": completed, "content": remark["content"],
-                          "visible_to": list(cast.everyone)})
-            turn += 1
+    remarks, turn = await between_rounds(ctx, completed, [*state["transcript"], *added], turn,
+                                         audience=list(cast.everyone))
+    added += remarks
     return {"transcript": added, "latest": latest, "stop": stop, "round": completed + 1,
             "spoken": 0, "turn": turn}
 
@@ -230,16 +226,77 @@ def graph_for(setup: Any) -> Any:
 
 
 @protocol("setup")
+class Setup(ConversationProtocol):
+    """A conversation set up in the scenario file: roles, who hears whom, turn policy,
+    decision points and stop conditions."""
+
+    settings = SetupProtocol
+    roles = ("agent", "moderator", "judge")
+    default_judges = ("assignment_bias", "counterfactual", "trajectory", "selection")
+
+    def job_fields(self, scenario: Scenario, options: Any) -> dict[str, Any]:
+        """Rounds (``--rounds`` over the file's) and the turn policy."""
+        settings = scenario.protocol
+        return {"setting": "setup", "speaking_order": settings.turns.policy,
+                "rounds": settings.rounds if options.rounds is None else options.rounds}
+
+    def model_roles(self, scenario: Scenario) -> set[str]:
+        """The built-in roles and every ``model_role`` the setup's roles declare."""
+        return {*self.roles, *(role.model_role for role in scenario.protocol.roles.values())}
+
+    def graph(self, scenario: Scenario, job: Any = None) -> Any:
+        """The setup graph, with a 'choose' node under the moderator turn policy."""
+        return graph_for(scenario.protocol)
+
+    def initial_state(self, ctx: ConversationContext) -> dict[str, Any]:
+        """Round 1, nobody has spoken, no decision yet."""
+        cast = cast_of(ctx.scenario)
+        return {"transcript": [], "turn": 0, "round": 1, "spoken": 0, "next_speaker": None,
+                "stop": None, "latest": {}, "rounds_total": ctx.job.rounds,
+                "turns_per_round": len(round_order(ctx, cast, 1)),
+                "moderated": cast.setup.turns.policy == "moderator"}
+
+    def recursion_limit(self, ctx: ConversationContext) -> int:
+        """Two steps per turn and two per round end, with room for the decision nodes."""
+        turns = len(round_order(ctx, cast_of(ctx.scenario), 1))
+        return 20 + ctx.job.rounds * (2 * turns + 2)
+
+    def state_at(self, events: list[EventBase], job: Any, scenario: Scenario,
+                 from_turn: int) -> dict[str, Any]:
+        """Any turn on which someone spoke: what each persona heard, the latest answer to
+        each decision point and how far the round had got."""
+        spoken = {e.turn: e for e in events if e.type == "message" and e.phase == "discussion"}
+        if from_turn not in spoken:
+            raise InputError(f"fork a custom setup at a turn on which someone spoke "
+                             f"({', '.join(map(str, sorted(spoken))) or 'none'}); turn "
+                             f"{from_turn} is not one", source="--from-turn")
+        kept = events_before(events, from_turn)
+        transcript = [Utterance(agent=e.agent, speaker=e.speaker, content=e.content,
+                                phase=e.phase, round=e.round, audience=list(e.visible_to or []))
+                      for e in kept if e.type == "message"]
+        latest: dict[str, dict[str, Any]] = {}
+        for event in kept:
+            if event.type == "decision" and event.point and event.value:
+                latest.setdefault(event.point, {})[event.agent] = event.value
+        round_number = spoken[from_turn].round
+        return {"transcript": transcript, "latest": latest, "turn": from_turn,
+                "round": round_number,
+                "spoken": sum(1 for t, e in spoken.items()
+                              if t < from_turn and e.round == round_number),
+                "entry": "choose" if scenario.protocol.turns.policy == "moderator" else "speak"}
+
+    def topology(self, scenario: Scenario) -> Any:
+        """Who hears whom under the setup's topology, each persona tagged with its role."""
+        import networkx as nx
+
+        cast = cast_of(scenario)
+        graph = nx.DiGraph()
+        for speaker, audience in cast.audience.items():
+            graph.add_node(speaker, role=cast.role_of[speaker])
+            graph.add_edges_from((speaker, listener) for listener in audience[1:])
+        return graph
+
+
 async def run_setup(ctx: ConversationContext) -> dict[str, Any]:
     """Run one custom-setup conversation; returns the final graph state."""
-    cast = cast_of(ctx.scenario)
-    turns = len(round_order(ctx, cast, 1))
-    initial: SetupState = {
-        "transcript": [], "turn": 0, "round": 1, "spoken": 0, "next_speaker": None,
-        "stop": None, "latest": {}, "rounds_total": ctx.job.rounds, "turns_per_round": turns,
-        "moderated": cast.setup.turns.policy == "moderator"}
-    if ctx.resume_state:  # a fork: the turns before K come from the parent's log
-        initial.update(ctx.resume_state)
-    limit = 20 + ctx.job.rounds * (2 * turns + 2)
-    return await graph_for(cast.setup).ainvoke(initial, context=ctx,
-                                               config={"recursion_limit": limit})
+    return await Setup().run(ctx)

@@ -8,6 +8,7 @@ from typing import Any
 
 from agentsim.agents import prompts
 from agentsim.agents.decisions import assignment_schema, json_objects, parse_assignment
+from agentsim.orchestrator.kernel import heard as render_heard
 from agentsim.orchestrator.runtime import ConversationContext, DecisionSpec
 from agentsim.orchestrator.setup_cast import Cast
 from agentsim.orchestrator.setup_decisions import decision_schema, parse_decision, question
@@ -89,7 +90,7 @@ async def ask_stop(ctx: ConversationContext, cast: Cast, transcript: list[dict[s
     """The termination judge's verdict after a round: 'judge' to stop, else None."""
     condition = cast.setup.termination.judge
     assert condition is not None
-    heard = "\n".join(f"{m['speaker']}: {m['content']}" for m in transcript) or "(nothing)"
+    heard = render_heard(transcript, None, "(nothing)")
     messages = [{"role": "system", "content": "You observe a conversation and answer a yes/no "
                  "question about it."},
                 {"role": "user", "content": f"Conversation so far:\n{heard}\n\n"

@@ -13,6 +13,7 @@ from typing import Any
 
 from agentsim.agents import prompts
 from agentsim.core.jobs import derive_seed
+from agentsim.orchestrator.kernel import heard
 from agentsim.orchestrator.setup_decisions import describe
 from agentsim.scenario.schema import Scenario, render_role_prompt
 from agentsim.scenario.setup_schema import DecisionPoint, SetupProtocol
@@ -84,9 +85,7 @@ class Cast:
 
     def heard_by(self, viewer: str, transcript: list[dict[str, Any]]) -> str:
         """The transcript as ``viewer`` heard it: only messages whose audience names it."""
-        lines = [f"{m['speaker']}: {m['content']}" for m in transcript
-                 if viewer in m["visible_to"]]
-        return "\n".join(lines) or NOTHING_HEARD
+        return heard(transcript, viewer, NOTHING_HEARD)
 
     def system_prompt(self, agent: str, seed: int) -> str:
         """Situation, people, tasks (shared, first, for prefix reuse), then the role's text."""
@@ -121,8 +120,8 @@ class Cast:
         mitigations), then what it has heard and the instruction."""
         name = self.scenario.persona(agent).name
         return [
-            {"role": "system", "content": ctx.system_prompt(agent, self.system_prompt(
-                agent, ctx.job.seed))},
+            {"role": "system", "content": ctx.system_prompt(
+                agent, self.system_prompt(agent, ctx.job.seed), role=self.model_role(agent))},
             {"role": "user", "content": f"You are {name}.\n\nWhat you have heard so far:\n"
                                         f"{self.heard_by(agent, transcript)}\n\n{instruction}"},
         ]

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import dataclasses
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agentsim.errors import InputError
 from agentsim.core.reader import RunView
 from agentsim.core.jobs import ConversationJob, derive_seed
+from agentsim.core.manifest import Manifest, ParentRef, scenario_entry
+from agentsim.core.plan import Plan, Prefix
 from agentsim.core.events import EventBase
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.mitigations.base import resolve_arm
+from agentsim.orchestrator.kernel import events_before, plugin_for
 from agentsim.runs.runner import (
     RunOptions,
     RunSummary,
@@ -43,19 +44,9 @@ from agentsim.runs.runner import (
 )
 from agentsim.core.store import RunStore, check_run_dir
 from agentsim.scenario.biases import BiasCatalogue
-from agentsim.scenario.loader import scenario_hash, scenario_to_data
 from agentsim.scenario.schema import Scenario
 from agentsim.scenario.variants import Change, Variant, apply_variant
 
-COPIED = {"message", "decision", "model_call", "mitigation_applied"}
-
-
-@dataclass(frozen=True)
-class Prefix:
-    """What a forked conversation takes from its parent: events to copy, state to continue."""
-
-    events: list[EventBase]
-    state: dict[str, Any]
 
 
 def parse_sets(specs: list[str]) -> tuple[Change, ...]:
@@ -70,81 +61,11 @@ def parse_sets(specs: list[str]) -> tuple[Change, ...]:
     return tuple(changes)
 
 
-def _before(events: list[EventBase], from_turn: int) -> list[EventBase]:
-    """The parent's conversation events (messages, decisions, calls) before ``from_turn``."""
-    return [e for e in events if e.turn is not None and e.turn < from_turn and e.type in COPIED]
-
-
-def discussion_prefix(events: list[EventBase], job: ConversationJob, scenario: Scenario,
-                      from_turn: int) -> Prefix:
-    """The parent's events before ``from_turn`` and the discussion state they leave."""
-    agents = len(scenario.personas)
-    first_round = agents  # turns 0..agents-1 are the private first decisions
-    if 0 < from_turn < first_round:
-        raise InputError(f"fork at turn 0 or at a turn from {first_round} on (turns before "
-                         f"{first_round} are the private first decisions)", source="--from-turn")
-    kept = _before(events, from_turn)
-    if from_turn == 0:
-        return Prefix([], {})
-    transcript = [{"agent": e.agent, "speaker": e.speaker, "phase": e.phase, "round": e.round,
-                   "content": e.content} for e in kept if e.type == "message"]
-    current: dict[str, dict[str, str]] = {}
-    for event in kept:
-        if event.type == "decision" and event.value and event.phase != "probe":
-            current[event.agent] = event.value
-    step = sum(1 for m in transcript if m["phase"] == "discussion")
-    total = job.rounds * agents
-    return Prefix(kept, {"transcript": transcript, "current": current, "turn": from_turn,
-                         "step": step, "entry": "discuss" if step < total else "final"})
-
-
-def clinical_prefix(events: list[EventBase], job: ConversationJob, scenario: Scenario,
+def protocol_prefix(events: list[EventBase], job: ConversationJob, scenario: Scenario,
                     from_turn: int) -> Prefix:
-    """The parent's events before ``from_turn`` and the consultation state they leave."""
-    spoken = {e.turn: e for e in events if e.type == "message"}
-    if from_turn not in spoken:
-        last = max(spoken, default=-1)
-        raise InputError(f"fork at a turn on which the doctor, patient or measurement agent "
-                         f"spoke (0..{last}); turn {from_turn} is not one", source="--from-turn")
-    kept = _before(events, from_turn)
-    dialogue = [{"speaker": e.agent, "content": e.content, "visible_to": list(e.visible_to or [])}
-                for e in kept if e.type == "message"]
-    actions = [e.value for e in kept if e.type == "decision" and e.kind == "doctor_action"
-               and e.value]
-    return Prefix(kept, {
-        "dialogue": dialogue, "turn": from_turn, "doctor_turns": len(actions),
-        "tests": sum(a["action"] == "test" for a in actions),
-        "action": actions[-1]["action"] if actions else "",
-        "action_text": actions[-1]["text"] if actions else "",
-        "entry": spoken[from_turn].agent})
-
-
-def setup_prefix(events: list[EventBase], job: ConversationJob, scenario: Scenario,
-                 from_turn: int) -> Prefix:
-    """The parent's events before ``from_turn`` and the custom-setup state they leave."""
-    spoken = {e.turn: e for e in events if e.type == "message" and e.phase == "discussion"}
-    if from_turn not in spoken:
-        raise InputError(f"fork a custom setup at a turn on which someone spoke "
-                         f"({', '.join(map(str, sorted(spoken))) or 'none'}); turn {from_turn} "
-                         "is not one", source="--from-turn")
-    kept = _before(events, from_turn)
-    transcript = [{"agent": e.agent, "speaker": e.speaker, "round": e.round,
-                   "content": e.content, "visible_to": list(e.visible_to or [])}
-                  for e in kept if e.type == "message"]
-    latest: dict[str, dict[str, Any]] = {}
-    for event in kept:
-        if event.type == "decision" and event.point and event.value:
-            latest.setdefault(event.point, {})[event.agent] = event.value
-    round_number = spoken[from_turn].round
-    moderated = getattr(scenario.protocol, "turns", None) is not None and \
-        scenario.protocol.turns.policy == "moderator"
-    return Prefix(kept, {
-        "transcript": transcript, "latest": latest, "turn": from_turn, "round": round_number,
-        "spoken": sum(1 for t, e in spoken.items() if t < from_turn and e.round == round_number),
-        "entry": "choose" if moderated else "speak"})
-
-
-PREFIXES = {"discussion": discussion_prefix, "clinical": clinical_prefix, "setup": setup_prefix}
+    """The parent's events before ``from_turn`` and the state they leave (the protocol's)."""
+    state = plugin_for(job.protocol).state_at(events, job, scenario, from_turn)
+    return Prefix(events_before(events, from_turn) if state else [], state)
 
 
 def _parent_events(parent: RunView, conversation_id: str) -> tuple[Any, list[EventBase]]:
@@ -156,9 +77,9 @@ def _parent_events(parent: RunView, conversation_id: str) -> tuple[Any, list[Eve
         raise InputError(f"no conversation {conversation_id!r} in the run (e.g. {known})",
                          source="--conversation")
     origin = started[conversation_id]
-    if origin.protocol not in PREFIXES:
-        raise InputError(f"forking {origin.protocol} conversations is not supported "
-                         f"(supported: {', '.join(PREFIXES)})", source="--conversation")
+    if not plugin_for(origin.protocol).forkable:
+        raise InputError(f"forking {origin.protocol} conversations is not supported (its "
+                         "protocol cannot rebuild a state from a log)", source="--conversation")
     events = [e for e in parent.store.iter_events() if e.conversation_id == conversation_id]
     return origin, events
 
@@ -180,7 +101,7 @@ def fork_prefixes(manifest: dict[str, Any], jobs: list[ConversationJob],
     prefixes = {}
     for job in jobs:
         scenario = view.scenario_for(job.scenario_id, job.variant)
-        prefixes[job.conversation_id] = PREFIXES[origin.protocol](
+        prefixes[job.conversation_id] = protocol_prefix(
             events, parent_job, scenario, int(info["from_turn"]))
     return prefixes
 
@@ -203,7 +124,7 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
                       kind="fork" if changes else "base")
     as_ran = parent.scenario_for(origin.scenario_id, parent_job.variant)
     scenario = apply_variant(as_ran, variant)
-    prefix = PREFIXES[origin.protocol](events, parent_job, scenario, from_turn)
+    prefix = protocol_prefix(events, parent_job, scenario, from_turn)
     models = {**parent_job.models, **({"default": model} if model else {}), **(roles or {})}
     jobs = [parent_job.model_copy(update={
         "replicate": r, "variant": variant.id, "models": models,
@@ -227,37 +148,32 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
     judges = (*[j for j in judges if j != "fork"], "fork")
 
     def manifest_for(run_id: str) -> dict[str, Any]:
-        return {
-            "run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "status": "running",
-            "parent": {"run_dir": str(Path(parent_dir).resolve()),
-                       "run_id": parent.manifest["run_id"],
-                       "conversation_id": conversation_id, "from_turn": from_turn},
-            "options": {**parent.manifest.get("options", {}), "replicates": replicates,
-                        "model": options.model, "roles": options.roles,
-                        "concurrency": options.concurrency},
-            "models": models, "arms": sorted({j.arm for j in jobs}),
+        return Manifest.new(
+            run_id,
+            parent=ParentRef(run_dir=str(Path(parent_dir).resolve()),
+                             run_id=parent.manifest["run_id"], conversation_id=conversation_id,
+                             from_turn=from_turn),
+            options={**parent.manifest.get("options", {}), "replicates": replicates,
+                     "model": options.model, "roles": options.roles,
+                     "concurrency": options.concurrency},
+            models=models, arms=sorted({j.arm for j in jobs}),
+            seed=parent.manifest.get("seed"),
             # The scenario as the parent conversation ran it; the fork's changes are its variant.
-            "scenarios": {scenario.id: {"path": f"fork of {parent_dir}",
-                                        "hash": scenario_hash(as_ran),
-                                        "data": scenario_to_data(as_ran)}},
-            "variants": {scenario.id: [variant.model_dump()]},
-            "bias_catalogue": parent.manifest.get("bias_catalogue"),
-            "jobs": [job.model_dump() for job in jobs],
-            "judges": list(judges),
-            "endpoints": checked.manifest_entry(), "warnings": checked.warnings,
-        }
+            scenarios={scenario.id: scenario_entry(f"fork of {parent_dir}", as_ran)},
+            variants={scenario.id: [variant.model_dump()]},
+            bias_catalogue=parent.manifest.get("bias_catalogue"),
+            jobs=jobs, judges=list(judges),
+            endpoints=checked.manifest_entry(), warnings=checked.warnings).to_json()
 
     store = create_run(out, runs_root, manifest_for, "agentsim replay --from-turn")
     store.skip_bad_lines = skip_bad_lines  # the fork judge reads the parent the same way
     try:
         stored = parent.manifest.get("bias_catalogue")
         try:
-            execution = execute(store, jobs, {(scenario.id, variant.id): scenario}, options,
-                                catalogue=BiasCatalogue.model_validate(stored) if stored
-                                else None,
-                                prefixes={job.conversation_id: prefix for job in jobs},
-                                client=client)
+            plan = Plan(tuple(jobs), {(scenario.id, variant.id): scenario},
+                        BiasCatalogue.model_validate(stored) if stored else None,
+                        prefixes={job.conversation_id: prefix for job in jobs})
+            execution = execute(store, plan, options, client=client)
             return finish_run(store, judges, execution)
         except BaseException as error:
             store.update_manifest(status="interrupted")

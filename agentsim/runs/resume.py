@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from agentsim.errors import RunStoreError
 from agentsim.core.reader import RunView
 from agentsim.core.jobs import ConversationJob
+from agentsim.core.plan import Plan
 from agentsim.runs.runner import (
     RunOptions,
     RunSummary,
@@ -87,15 +89,7 @@ def _resume(store: RunStore, on_start: Callable[[int, int], None] | None,
     if not remaining and manifest.get("status") in ("finished", "incomplete") \
             and (store.run_dir / "results.json").exists():
         return summary_of(store)
-    scenarios = {(job.scenario_id, job.variant): view.scenario_for(job.scenario_id, job.variant)
-                 for job in remaining}
-    stored_catalogue = manifest.get("bias_catalogue")
-    catalogue = BiasCatalogue.model_validate(stored_catalogue) if stored_catalogue else None
-    prefixes = None
-    if remaining and manifest.get("parent"):
-        from agentsim.runs.fork import fork_prefixes
-
-        prefixes = fork_prefixes(manifest, remaining, view)
+    plan = resume_plan(manifest, remaining, view)
     client = build_client(options)
     execution = None
     if remaining:  # models and servers are checked before the folder changes
@@ -106,14 +100,29 @@ def _resume(store: RunStore, on_start: Callable[[int, int], None] | None,
     try:
         if remaining:
             store.update_manifest(status="running")
-            execution = execute(store, remaining, scenarios, options, on_done, resumed=True,
-                                catalogue=catalogue, client=client, prefixes=prefixes)
+            execution = execute(store, plan, options, on_done, client=client)
         judges = manifest.get("judges") or judges_for(list(view.scenarios.values()), options)
         return finish_run(store, judges, execution)
     except BaseException as error:
         store.update_manifest(status="interrupted")
         _note_run_dir(error, store.run_dir)
         raise
+
+
+def resume_plan(manifest: dict[str, Any], remaining: list[ConversationJob],
+                view: RunView) -> Plan:
+    """The plan of a resume: the remaining jobs, their scenarios as the run ran them, the
+    stored catalogue and, in a fork, what each takes from its parent."""
+    scenarios = {(job.scenario_id, job.variant): view.scenario_for(job.scenario_id, job.variant)
+                 for job in remaining}
+    stored_catalogue = manifest.get("bias_catalogue")
+    catalogue = BiasCatalogue.model_validate(stored_catalogue) if stored_catalogue else None
+    prefixes = {}
+    if remaining and manifest.get("parent"):
+        from agentsim.runs.fork import fork_prefixes
+
+        prefixes = fork_prefixes(manifest, remaining, view)
+    return Plan(tuple(remaining), scenarios, catalogue, prefixes, resumed=True)
 
 
 def summary_of(store: RunStore) -> RunSummary:

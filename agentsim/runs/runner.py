@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from agentsim.resources import asset_path
-from agentsim._version import __version__
 from agentsim.errors import AgentsimError, InputError, ModelError, RunStoreError
 from agentsim.mitigations.base import resolve_arm
 from agentsim.models.cache import DiskCache
@@ -26,7 +24,10 @@ from agentsim.models.client import ModelClient, check_model_name, close_local_mo
 from agentsim.models.endpoints import EndpointOverrides, EndpointResolver, ModelsConfig
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.models.preflight import Preflight, run_preflight
+from agentsim.core.manifest import Manifest, scenario_entry
+from agentsim.core.plan import Plan
 from agentsim.core.jobs import ConversationJob, derive_seed
+from agentsim.orchestrator.kernel import plugin_for
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.registry import REGISTRY
 from agentsim.core.events import (
@@ -37,7 +38,7 @@ from agentsim.core.events import (
     RunStarted,
 )
 from agentsim.orchestrator.drawing import save_drawings
-from agentsim.runs.judging import PROTOCOL_JUDGES, conversation_outcomes, judge_run
+from agentsim.runs.judging import conversation_outcomes, judge_run
 from agentsim.core.store import (
     RunExistsError,
     RunLockedError,
@@ -46,8 +47,7 @@ from agentsim.core.store import (
     new_run_id,
 )
 from agentsim.scenario.biases import BiasCatalogue, load_catalogue
-from agentsim.scenario.loader import scenario_hash, scenario_to_data
-from agentsim.scenario.schema import ClinicalProtocol, Scenario, SetupProtocol
+from agentsim.scenario.schema import Scenario
 from agentsim.scenario.variants import Variant, apply_variant, declared_variants
 
 ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement",
@@ -210,10 +210,8 @@ def variants_for(scenario: Scenario, options: RunOptions) -> list[Variant]:
 
 
 def bias_conditions(scenario: Scenario, options: RunOptions) -> list[str]:
-    """Bias conditions of a clinical scenario: the unbiased one, then each requested bias."""
-    if not isinstance(scenario.protocol, ClinicalProtocol):
-        return ["none"]
-    return ["none", *(options.biases or scenario.protocol.biases)]
+    """The conditions a scenario runs under (its protocol's: a clinical case's biases)."""
+    return plugin_for(scenario.protocol.name).conditions(scenario, options)
 
 
 def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[ConversationJob]:
@@ -225,20 +223,12 @@ def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[Conver
     models = {"default": options.model, **options.roles}
     jobs = []
     for scenario in scenarios:
-        protocol = scenario.protocol
-        common: dict[str, Any] = {"scenario_id": scenario.id, "protocol": protocol.name,
+        name = scenario.protocol.name
+        common: dict[str, Any] = {"scenario_id": scenario.id, "protocol": name,
                                   "models": models, "temperature": options.temperature,
                                   "max_tokens": options.max_tokens, "probes": options.probes,
-                                  "mitigation_options": options.mitigation_options}
-        if isinstance(protocol, ClinicalProtocol):
-            common["max_turns"] = options.max_turns or protocol.max_turns
-        elif isinstance(protocol, SetupProtocol):
-            common |= {"setting": "setup", "speaking_order": protocol.turns.policy,
-                       "rounds": protocol.rounds if options.rounds is None else options.rounds}
-        else:
-            common |= {"setting": options.setting or protocol.setting,
-                       "rounds": protocol.rounds if options.rounds is None else options.rounds,
-                       "speaking_order": protocol.speaking_order}
+                                  "mitigation_options": options.mitigation_options,
+                                  **plugin_for(name).job_fields(scenario, options)}
         for replicate in range(options.replicates):
             seed = derive_seed(options.seed, scenario.id, replicate)
             for arm in options.arms:
@@ -255,7 +245,7 @@ def judges_for(scenarios: Sequence[Scenario], options: RunOptions) -> tuple[str,
         return options.judges
     names: list[str] = []
     for scenario in scenarios:
-        for name in PROTOCOL_JUDGES.get(scenario.protocol.name, ()):
+        for name in plugin_for(scenario.protocol.name).default_judges:
             if name not in names:
                 names.append(name)
     return tuple(names)
@@ -285,6 +275,7 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
     """Every model name routes, and every --role key names a role or a persona."""
     known = set(ROLES)
     known |= {p.id for s in scenarios for p in s.personas}
+    known |= {role for s in scenarios for role in plugin_for(s.protocol.name).model_roles(s)}
     resolver = resolver or build_client(options).resolver
     for key, model in {"--model": options.model, **options.roles}.items():
         if key != "--model" and key not in known:
@@ -294,10 +285,17 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
         if endpoint.in_process:
             check_model_name(endpoint.model)
     in_run: set[str] = set()
+    protocols = {s.protocol.name for s in scenarios}
     for arm in options.arms:
         # Unknown mitigations, bad files and bad options fail before the run starts.
-        in_run |= {getattr(m, "name", None) or type(m).__name__
-                   for m in resolve_arm(arm, options.mitigation_options)}
+        chain = resolve_arm(arm, options.mitigation_options)
+        for member in chain:
+            member.check_arm(chain)
+            if not any(member.supports(p) for p in protocols):
+                raise InputError(f"mitigation {member.name!r} supports the protocols "
+                                 f"{', '.join(sorted(member.protocols or ()))}; this run has "
+                                 f"{', '.join(sorted(protocols))}", source="--mitigation")
+        in_run |= {getattr(m, "name", None) or type(m).__name__ for m in chain}
         in_run |= set(arm.split("+"))
         if "finetuned" in arm.split("+") and "finetuned" not in options.roles:
             raise InputError("the finetuned arm needs a model: --role finetuned=MODEL",
@@ -318,28 +316,18 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
     """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs,
     the judges it will be judged with (so a resume judges it alike)."""
     plain = [s for _, s in scenarios]
-    return {
-        "run_id": run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "status": "running",
-        "agentsim_version": __version__,
-        "python": platform.python_version(),
-        "options": {k: v for k, v in options.__dict__.items() if k != "variants"},
-        "models": {"default": options.model, **options.roles},
-        "endpoints": checked.manifest_entry() if checked else {},
-        "warnings": [*warnings, *(checked.warnings if checked else [])],
-        "judges": list(judges if judges is not None else judges_for(plain, options)),
-        "arms": list(options.arms),
-        "seed": options.seed,
-        "scenarios": {
-            s.id: {"path": str(path), "hash": scenario_hash(s), "data": scenario_to_data(s)}
-            for path, s in scenarios
-        },
-        "variants": {s.id: [v.model_dump() for v in variants_for(s, options)]
-                     for _, s in scenarios},
-        "bias_catalogue": catalogue.model_dump() if catalogue else None,
-        "jobs": [job.model_dump() for job in jobs],
-    }
+    return Manifest.new(
+        run_id,
+        options={k: v for k, v in options.__dict__.items() if k != "variants"},
+        models={"default": options.model, **options.roles},
+        endpoints=checked.manifest_entry() if checked else {},
+        warnings=[*warnings, *(checked.warnings if checked else [])],
+        judges=list(judges if judges is not None else judges_for(plain, options)),
+        arms=list(options.arms), seed=options.seed,
+        scenarios={s.id: scenario_entry(str(path), s) for path, s in scenarios},
+        variants={s.id: [v.model_dump() for v in variants_for(s, options)] for s in plain},
+        bias_catalogue=catalogue.model_dump() if catalogue else None,
+        jobs=jobs).to_json()
 
 
 async def run_conversation(job: ConversationJob, scenario: Scenario, client: ModelClient,
@@ -353,18 +341,17 @@ async def run_conversation(job: ConversationJob, scenario: Scenario, client: Mod
     """
     ctx = ConversationContext(run_id=run_id, job=job, scenario=scenario, client=client,
                               emit=store.append, catalogue=catalogue,
-                              mitigations=resolve_arm(job.arm, job.mitigation_options),
+                              mitigations=[m for m in resolve_arm(job.arm, job.mitigation_options)
+                                           if m.supports(job.protocol)],
                               resume_state=prefix.state if prefix else None)
-    from agentsim.orchestrator.discussion import speaking_order
-
-    order = speaking_order(ctx, 1) if job.protocol == "discussion" else []
+    plugin = plugin_for(job.protocol)
     store.append(ConversationStarted(
         **ctx.ids(), scenario_id=scenario.id, protocol=job.protocol, setting=job.setting,
-        job=job.model_dump(), order=order))
+        job=job.model_dump(), order=plugin.started_order(ctx)))
     for event in prefix.events if prefix else ():
         store.append(event.model_copy(update=ctx.ids(turn=event.turn, agent=event.agent)))
     try:
-        state = await REGISTRY.get("protocol", job.protocol)(ctx)
+        state = await plugin.run(ctx)
     except (AgentsimError, Exception) as error:  # noqa: BLE001 - one failure must not stop a batch
         task = asyncio.current_task()
         if task is not None and task.cancelling():
@@ -412,30 +399,32 @@ class Execution:
         return sum(1 for ok in self.outcomes if ok is None)
 
 
-def execute(store: RunStore, jobs: Sequence[ConversationJob],
-            scenarios: dict[tuple[str, str], Scenario], options: RunOptions,
+def build_plan(scenarios: Sequence[Scenario], options: RunOptions) -> Plan:
+    """The plan of a new run: every job, the scenario each runs and the catalogue."""
+    return Plan(tuple(plan_jobs(scenarios, options)), variant_scenarios(scenarios, options),
+                catalogue_for(scenarios, options))
+
+
+def execute(store: RunStore, plan: Plan, options: RunOptions,
             on_done: Callable[[ConversationJob, bool], None] | None = None,
-            resumed: bool = False, catalogue: BiasCatalogue | None = None,
-            prefixes: dict[str, Any] | None = None,
             client: ModelClient | None = None) -> Execution:
-    """Run ``jobs`` into ``store`` on the local executor.
+    """Run the ``plan``'s jobs into ``store`` on the local executor.
 
     Once more conversations than ``options.max_failures`` allows have failed, no new
     conversation starts (those in flight finish); the rest stay for ``agentsim resume``.
     """
     run_id = store.run_id
     client = client or build_client(options)
-    limit = failure_limit(options.max_failures, len(jobs))
-    store.append(RunStarted(run_id=run_id, planned=len(jobs), resumed=resumed))
+    limit = failure_limit(options.max_failures, len(plan))
+    store.append(RunStarted(run_id=run_id, planned=len(plan), resumed=plan.resumed))
     executor = REGISTRY.get("executor", "local")(concurrency=effective_concurrency(options))
     state = {"failed": 0, "stopped": False}
 
     async def work(job: ConversationJob) -> bool | None:
         if state["stopped"]:
             return None
-        scenario = scenarios[(job.scenario_id, job.variant)]
-        prefix = (prefixes or {}).get(job.conversation_id)
-        ok = await run_conversation(job, scenario, client, store, run_id, catalogue, prefix)
+        ok = await run_conversation(job, plan.scenario_of(job), client, store, run_id,
+                                    plan.catalogue, plan.prefix_of(job))
         if not ok:
             state["failed"] += 1
             if limit is not None and state["failed"] > limit:
@@ -447,7 +436,7 @@ def execute(store: RunStore, jobs: Sequence[ConversationJob],
             on_done(job, ok)
 
     try:
-        outcomes = asyncio.run(executor.run(jobs, work, done))
+        outcomes = asyncio.run(executor.run(list(plan.jobs), work, done))
     finally:
         close_local_models()
         if client.served:
@@ -497,10 +486,8 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     plain = [s for _, s in scenarios]
     client = build_client(options)
     check_roles(options, plain, client.resolver)
-    jobs = plan_jobs(plain, options)
-    failure_limit(options.max_failures, len(jobs))
-    by_variant = variant_scenarios(plain, options)
-    catalogue = catalogue_for(plain, options)
+    plan = build_plan(plain, options)
+    failure_limit(options.max_failures, len(plan))
     if out is not None:
         check_run_dir(out)
     checked = preflight(client, options, plain)
@@ -508,15 +495,14 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
         if on_warning is not None:
             on_warning(warning)
     store = create_run(out, runs_root, lambda run_id: new_manifest(
-        run_id, scenarios, options, jobs, catalogue, checked, warnings), command)
+        run_id, scenarios, options, plan.jobs, plan.catalogue, checked, warnings), command)
     try:
         for scenario in plain:  # the compiled graph and who hears whom, beside the log
             save_drawings(scenario, store.run_dir / "graphs")
         if on_start is not None:
-            on_start(len(jobs))
+            on_start(len(plan))
         try:
-            execution = execute(store, jobs, by_variant, options, on_done, catalogue=catalogue,
-                                client=client)
+            execution = execute(store, plan, options, on_done, client=client)
             summary = finish_run(store, judges_for(plain, options), execution)
         except BaseException as error:
             store.update_manifest(status="interrupted")

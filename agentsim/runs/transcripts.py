@@ -13,7 +13,6 @@ serves every conversation and the speakers must be its personas (by name or id).
 from __future__ import annotations
 
 import json
-import platform
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from agentsim._version import __version__
 from agentsim.errors import InputError
 from agentsim.core.jobs import ConversationJob
+from agentsim.core.manifest import Manifest, scenario_entry
 from agentsim.core.events import (
     ConversationFinished,
     ConversationStarted,
@@ -34,7 +33,7 @@ from agentsim.core.events import (
     RunStarted,
 )
 from agentsim.core.store import RunStore, check_run_dir, new_run_id
-from agentsim.scenario.loader import field_path, load_scenario, scenario_hash, scenario_to_data
+from agentsim.scenario.loader import field_path, load_scenario
 from agentsim.scenario.safe_input import BadLine, Limits, bad_line_error, parse_json_line, read_text
 from agentsim.scenario.schema import DiscussionProtocol, Persona, Scenario, Task
 from agentsim.scenario.schema_base import MAX_ID_LENGTH, check_id
@@ -323,21 +322,10 @@ def _manifest(run_id: str, path: Path, scenarios: dict[str, Scenario],
               scenario_path: str | Path | None, jobs: list[ConversationJob],
               judged: bool) -> dict[str, Any]:
     where = str(scenario_path) if scenario_path is not None else f"{path} (generated)"
-    return {
-        "run_id": run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "status": "running",
-        "source": f"imported transcript {path}",
-        "agentsim_version": __version__,
-        "python": platform.python_version(),
-        "options": {"model": IMPORTED_MODEL, "seed": 0},
-        "models": {"default": IMPORTED_MODEL},
-        "arms": ["none"],
-        "seed": 0,
-        "scenarios": {sid: {"path": where, "hash": scenario_hash(s), "data": scenario_to_data(s)}
-                      for sid, s in scenarios.items()},
-        "variants": {sid: [BASE_VARIANT.model_dump()] for sid in scenarios},
-        "bias_catalogue": None,
-        "jobs": [job.model_dump() for job in jobs],
-        "judges": ["assignment_bias"] if judged else [],
-    }
+    return Manifest.new(
+        run_id, source=f"imported transcript {path}",
+        options={"model": IMPORTED_MODEL, "seed": 0}, models={"default": IMPORTED_MODEL},
+        arms=["none"], seed=0,
+        scenarios={sid: scenario_entry(where, s) for sid, s in scenarios.items()},
+        variants={sid: [BASE_VARIANT.model_dump()] for sid in scenarios},
+        jobs=jobs, judges=["assignment_bias"] if judged else []).to_json()

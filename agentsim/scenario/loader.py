@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from agentsim.errors import InputError, ScenarioError
 from agentsim.scenario.safe_input import Limits, load_yaml_file
-from agentsim.scenario.schema import PROTOCOL_NAMES, Scenario, metric_problems
+from agentsim.scenario.schema import Scenario, metric_problems
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 CASE_FILE_SUFFIXES = (".jsonl",)
@@ -27,17 +27,9 @@ INPUT_SUFFIXES = (*SCENARIO_SUFFIXES, *CASE_FILE_SUFFIXES)
 
 
 def field_path(location: Iterable[str | int]) -> str:
-    """Render a pydantic error location as ``personas[1].attributes.gender``.
-
-    Tagged unions put the tag in the location (``protocol.discussion.rounds``); it is not a
-    field the user wrote, so it is dropped.
-    """
-    text, previous = "", None
+    """Render a pydantic error location as ``personas[1].attributes.gender``."""
+    text = ""
     for part in location:
-        if previous == "protocol" and part in PROTOCOL_NAMES:
-            previous = part
-            continue
-        previous = part
         if isinstance(part, int):
             text += f"[{part}]"
         else:

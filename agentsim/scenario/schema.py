@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, StrictInt, field_validator, model_validator
 
-from agentsim.scenario.schema_base import Frozen
+from agentsim.scenario.schema_base import Frozen, ProtocolSettings
 from agentsim.scenario.schema_base import check_id as _check_id
 from agentsim.scenario.setup_schema import SetupProtocol
 from agentsim.scenario.templates import TemplateError, fill
@@ -94,7 +94,7 @@ Setting = Literal["interaction", "no-interaction", "goal"]
 SpeakingOrder = Literal["shuffled", "fixed", "shuffled-each-round"]
 
 
-class DiscussionProtocol(Frozen):
+class DiscussionProtocol(ProtocolSettings):
     """Settings of the multi-agent task-assignment discussion (Borah & Mihalcea 2024)."""
 
     name: Literal["discussion"] = Field(default="discussion", description="Protocol name.")
@@ -116,8 +116,19 @@ class DiscussionProtocol(Frozen):
         default=None, description="Task the 'goal' setting asks each agent to take (default: first)."
     )
 
+    def check_scenario(self, scenario: Any) -> None:
+        """A discussion needs tasks, and a goal task that is one of them."""
+        if not scenario.tasks:
+            raise ValueError("tasks: the discussion protocol needs at least one task")
+        if self.goal_task is not None and self.goal_task not in {t.id for t in scenario.tasks}:
+            raise ValueError(f"protocol.goal_task {self.goal_task!r} is not a task id")
 
-class ClinicalProtocol(Frozen):
+    def metric_problems(self, scenario: Any) -> list[tuple[str, str]]:
+        """One persona, or every persona in one group of a coded attribute."""
+        return discussion_metric_problems(scenario)
+
+
+class ClinicalProtocol(ProtocolSettings):
     """Settings of a doctor/patient consultation in the manner of AgentClinic."""
 
     name: Literal["clinical"] = Field(default="clinical", description="Protocol name.")
@@ -130,6 +141,15 @@ class ClinicalProtocol(Frozen):
         description="Biases to inject, as 'role:bias' (e.g. 'doctor:race', "
         "'patient:self_diagnosis'), looked up in the bias catalogue.",
     )
+
+    def check_scenario(self, scenario: Any) -> None:
+        """A consultation needs a case and personas 'doctor' and 'patient'."""
+        if scenario.case is None:
+            raise ValueError("case: the clinical protocol needs a case")
+        roles = {p.id for p in scenario.personas}
+        if not {"doctor", "patient"} <= roles:
+            raise ValueError("personas: the clinical protocol needs personas with ids 'doctor' "
+                             f"and 'patient' (found {sorted(roles)})")
 
     @field_validator("biases")
     @classmethod
@@ -194,9 +214,27 @@ class VariantSpec(Frozen):
         return self
 
 
-Protocol = Annotated[DiscussionProtocol | ClinicalProtocol | SetupProtocol,
-                     Field(discriminator="name")]
-PROTOCOL_NAMES = frozenset({"discussion", "clinical", "setup"})
+# The built-in protocols' settings, so that loading a scenario does not import the conversation
+# graphs (LangGraph); any other name is looked up in the registry (a plugin's ``settings``).
+BUILTIN_SETTINGS: dict[str, type[ProtocolSettings]] = {
+    "discussion": DiscussionProtocol, "clinical": ClinicalProtocol, "setup": SetupProtocol}
+
+
+def settings_model(name: str) -> type[ProtocolSettings]:
+    """The settings model of the protocol ``name`` (ValueError naming the known ones)."""
+    if name in BUILTIN_SETTINGS:
+        return BUILTIN_SETTINGS[name]
+    from agentsim.errors import PluginError
+    from agentsim.registry import REGISTRY
+
+    try:
+        model = getattr(REGISTRY.get("protocol", name), "settings", None)
+    except PluginError as error:
+        raise ValueError(f"protocol.name: {error}") from None
+    if not (isinstance(model, type) and issubclass(model, ProtocolSettings)):
+        raise ValueError(f"protocol {name!r} declares no settings model (a ProtocolSettings "
+                         "subclass)")
+    return model
 
 
 class Scenario(Frozen):
@@ -209,7 +247,7 @@ class Scenario(Frozen):
     tasks: tuple[Task, ...] = Field(
         default=(), description="The tasks to assign (discussion protocol)."
     )
-    protocol: Protocol = Field(
+    protocol: SerializeAsAny[ProtocolSettings] = Field(
         default_factory=DiscussionProtocol,
         description="Protocol and its settings; 'name' selects it (discussion, clinical, or "
         "setup: a custom multi-agent setup, see agentsim.scenario.setup_schema).",
@@ -237,10 +275,14 @@ class Scenario(Frozen):
 
     @field_validator("protocol", mode="before")
     @classmethod
-    def _default_protocol_name(cls, value: object) -> object:
-        # 'name' may be left out for the default protocol (discussion).
-        if isinstance(value, dict) and "name" not in value:
-            return {"name": "discussion", **value}
+    def _protocol_settings(cls, value: object) -> object:
+        # 'name' may be left out for the default protocol (discussion); the name picks the
+        # settings model, which validates the rest.
+        if isinstance(value, dict):
+            name = value.get("name", "discussion")
+            if not isinstance(name, str):
+                raise ValueError(f"protocol.name must be a string, got {name!r}")
+            return settings_model(name).model_validate({**value, "name": name})
         return value
 
     @model_validator(mode="after")
@@ -263,23 +305,7 @@ class Scenario(Frozen):
             unknown = set(spec.tasks) - {t.id for t in self.tasks}
             if unknown:
                 raise ValueError(f"variants[{index}].tasks: unknown task ids {sorted(unknown)}")
-        if isinstance(self.protocol, DiscussionProtocol):
-            if not self.tasks:
-                raise ValueError("tasks: the discussion protocol needs at least one task")
-            goal = self.protocol.goal_task
-            if goal is not None and goal not in {t.id for t in self.tasks}:
-                raise ValueError(f"protocol.goal_task {goal!r} is not a task id")
-        elif isinstance(self.protocol, SetupProtocol):
-            check_setup(self)
-        else:
-            if self.case is None:
-                raise ValueError("case: the clinical protocol needs a case")
-            roles = {p.id for p in self.personas}
-            if not {"doctor", "patient"} <= roles:
-                raise ValueError(
-                    "personas: the clinical protocol needs personas with ids 'doctor' and "
-                    f"'patient' (found {sorted(roles)})"
-                )
+        self.protocol.check_scenario(self)
         return self
 
     def persona(self, persona_id: str) -> Persona:
@@ -356,12 +382,15 @@ def render_role_prompt(template: str, persona: Persona, role: str) -> str:
 
 
 def metric_problems(scenario: Scenario) -> list[tuple[str, str]]:
-    """Why the judges could not produce a metric for a discussion scenario, as (field, reason)
-    pairs (none when they can): one persona, or every persona in one group of the attribute the
+    """Why the judges could not produce a metric for a scenario, as (field, reason) pairs (none
+    when they can); its protocol's settings decide."""
+    return scenario.protocol.metric_problems(scenario)
+
+
+def discussion_metric_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """A discussion's problems: one persona, or every persona in one group of the attribute the
     tasks are coded on. Mirrors the group rule of the assignment-bias label (groups are the values
     personas have for the coded attribute); uneven designs (1 man, 3 women) are fine."""
-    if not isinstance(scenario.protocol, DiscussionProtocol):
-        return []
     problems: list[tuple[str, str]] = []
     if len(scenario.personas) < 2:
         problems.append(("personas", f"a discussion needs at least two personas (found "

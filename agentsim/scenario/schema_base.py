@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 # Ids become parts of file names (scenario files, exports) and run-folder entries: 100 characters
@@ -35,3 +37,22 @@ class Frozen(BaseModel):
     silently converted."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProtocolSettings(Frozen):
+    """Base of every protocol's settings model: the scenario's ``protocol:`` mapping.
+
+    Each registered protocol names its own subclass (``ConversationProtocol.settings``) with a
+    ``name`` literal; a scenario's mapping is validated through the registry by that name. The
+    checks a scenario must pass under the protocol are methods here, so the scenario schema calls
+    them without knowing which protocol it holds.
+    """
+
+    name: str
+
+    def check_scenario(self, scenario: Any) -> None:
+        """Raise ValueError when ``scenario`` cannot run under these settings."""
+
+    def metric_problems(self, scenario: Any) -> list[tuple[str, str]]:
+        """Why the judges could not produce a metric for ``scenario``, as (field, reason)."""
+        return []

@@ -22,7 +22,7 @@ from typing import Literal
 import networkx as nx
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
-from agentsim.scenario.schema_base import Frozen, check_id
+from agentsim.scenario.schema_base import Frozen, ProtocolSettings, check_id
 from agentsim.scenario.templates import check as check_template
 
 # The placeholders a decision question may use (filled by setup_decisions.question).
@@ -121,7 +121,7 @@ class DecisionPoint(Frozen):
         return self
 
 
-class SetupProtocol(Frozen):
+class SetupProtocol(ProtocolSettings):
     """A custom multi-agent setup: roles, topology, turn policy, termination, decisions."""
 
     name: Literal["setup"] = Field(default="setup", description="Protocol name.")
@@ -139,6 +139,12 @@ class SetupProtocol(Frozen):
     def rounds(self) -> int:
         """Rounds at most (the runner's --rounds overrides it)."""
         return self.termination.rounds
+
+    def check_scenario(self, scenario: Any) -> None:
+        """Persona ids, templates, tasks and options against the scenario."""
+        from agentsim.scenario.schema import check_setup  # the schema imports this module
+
+        check_setup(scenario)
 
     @model_validator(mode="after")
     def _valid_graph(self) -> SetupProtocol:

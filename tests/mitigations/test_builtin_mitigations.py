@@ -159,11 +159,11 @@ def test_ice_puts_the_examples_in_the_reflection_prompt(tmp_path, launch):
     assert example in system(of(arms["self_reflection+ice"][0], "model_call")[0])
 
 
-def test_ice_alone_fails_loudly(tmp_path, launch):
-    summary, arms = run(tmp_path, [launch], ("ice",), rounds=1)
-    assert summary.failed == 1
-    (error,) = of(arms["ice"][0], "error")
-    assert "self_reflection+ice" in error.message
+def test_ice_alone_fails_loudly_when_the_run_is_planned(tmp_path, launch):
+    """An arm ice cannot serve in is refused before anything runs or is written."""
+    with pytest.raises(InputError, match=r"self_reflection\+ice"):
+        run(tmp_path, [launch], ("ice",), rounds=1)
+    assert not any(tmp_path.rglob("events.jsonl"))
 
 
 def test_shipped_examples_and_bad_example_files(tmp_path, repo):
