@@ -46,6 +46,8 @@ import sys as _sys  # noqa: E402
 if str(REPO / "tests") not in _sys.path:
     _sys.path.insert(0, str(REPO / "tests"))
 
+from support.runlogs import runlog  # noqa: E402,F401  (hand-built run logs for judge tests)
+
 
 def _llama_server_or_skip():
     from support.llama_server import LlamaServer, server_available

@@ -111,3 +111,22 @@ def test_the_checker_sees_deferred_and_relative_imports(tmp_path):
     assert any(name.startswith("agentsim.models") for name in _imports(probe))
     graph = package_graph()
     assert graph.has_edge("core", "models")  # store imports the redactor inside a function
+
+
+def test_the_readme_layout_names_every_package_and_nothing_else():
+    """The README's layout map matches the tree: each package of agentsim is listed, and each
+    package or module the map names exists."""
+    import re
+
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    listed = set(re.findall(r"^  ([a-z_]+)/", block, re.M))
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert listed == packages
+    modules = set(re.findall(r"^  ([a-z_]+\.py)", block, re.M))
+    assert modules and all((PACKAGE / name).is_file() for name in modules)
+    # Layers in the docs name the same packages as the test's table.
+    architecture = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for name in LAYER_OF:
+        if name not in {"__init__", "__main__"}:
+            assert f"`{name}`" in architecture, name

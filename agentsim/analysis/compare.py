@@ -9,8 +9,11 @@ outcome on the same *unit*:
 * a conversation: (scenario, variant, bias, replicate) — for clinical consultations.
 
 For each non-control arm A, ``delta_<effect>[A]`` is the mean over matched units of
-(A − control) (:func:`~agentsim.stats.inference.paired_difference`, cluster bootstrap by
-scenario), positive when A has more of the effect:
+(A − control) (:func:`~agentsim.stats.inference.paired_difference`), positive when A has more of
+the effect. The scenario is the unit of inference: the interval is a cluster bootstrap over
+scenarios and the permutation test flips the sign of each scenario's total difference (exact up
+to 2**12 sign patterns), so the units of one scenario never count as independent evidence and a
+run of k scenarios cannot reach a p below 2 / 2**k:
 
 * bias — ``delta_bias_first``, ``delta_bias_last`` (label scores, +1 stereotypical … −1 anti,
   each decision labelled against its own variant's scenario), ``delta_escalation`` (last − first
@@ -166,7 +169,8 @@ def compare_arms(run: RunView, control: str = "none") -> dict[str, Any]:
     tested = [k for k, v in deltas.items() if v.p_raw is not None]
     notes.append(f"compare: delta = arm − control ({control!r}) over units matched by (scenario, "
                  "variant, bias, replicate, agent, phase) for decisions and (scenario, variant, "
-                 "bias, replicate) for consultations; intervals bootstrap scenarios")
+                 "bias, replicate) for consultations; intervals bootstrap scenarios and "
+                 "permutation tests flip the signs of whole scenarios")
     if tested:
         notes.append(f"compare: p-values Holm-corrected over the {len(tested)} deltas; p_raw "
                      "is uncorrected")

@@ -14,14 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# Ranges of the run options. Rounds and doctor turns: what the scenario schema accepts
-# (protocol.rounds 0-20, protocol.max_turns 1-100).
-MAX_ROUNDS = 20
-MAX_TURNS = 100
-MAX_REPLICATES = 10_000
-MAX_CONCURRENCY = 1_024
-MAX_TOKENS = 1_000_000
-MAX_SEED = 2**63 - 1
+# The ranges of the run options are the API's (agentsim.api.NUMBERS); the commands that have
+# no API function of their own take theirs from there too.
+from agentsim.api import NUMBERS  # noqa: E402
+
+MAX_REPLICATES = int(NUMBERS["replicates"][2])
+MAX_TOKENS = int(NUMBERS["max_tokens"][2])
+MAX_SEED = int(NUMBERS["seed"][2])
 
 
 def number(kind: type, low: float | None = None, high: float | None = None,
@@ -82,71 +81,6 @@ def refuse_secrets(argv: Sequence[str]) -> None:
             "would be written to the run's manifest and log. Give keys only through "
             "environment variables (OPENAI_API_KEY, ...) or a models config's api_key_env / "
             "api_key_file (see README, Running on your own servers)", source=option)
-
-
-def _is_case_file(path: Path) -> bool:
-    from agentsim.scenario.loader import CASE_FILE_SUFFIXES
-
-    return path.suffix in CASE_FILE_SUFFIXES
-
-
-def _share(some: int, total: int, kind: str) -> str:
-    return f"{some} of the {total} scenarios {'is' if some == 1 else 'are'} {kind}"
-
-
-def _all_protocols() -> list[str]:
-    from agentsim.registry import REGISTRY
-
-    return REGISTRY.names("protocol")
-
-
-def applicable(args: argparse.Namespace, scenarios: Sequence[tuple[Path, Any]]) -> list[str]:
-    """Refuse options that apply to none of the scenarios being run; return warnings for
-    options that apply to some of them only."""
-    from agentsim.errors import InputError
-
-    from agentsim.orchestrator.kernel import plugin_for
-
-    warnings: list[str] = []
-    total = len(scenarios)
-    protocols = [s.protocol.name for _, s in scenarios]
-
-    def only(option: str, given: bool) -> None:
-        # Each protocol says which run options it takes (ConversationProtocol.takes).
-        if not given:
-            return
-        name = option.removeprefix("--").replace("-", "_")
-        count = sum(1 for _, s in scenarios
-                    if plugin_for(s.protocol.name).takes(name, s, args.setting))
-        kind = " and ".join(n for n in _all_protocols() if name in plugin_for(n).options)
-        if count == 0:
-            raise InputError(f"applies to {kind} scenarios only, and none is being run "
-                             f"({total} scenario(s): {', '.join(sorted(set(protocols)))}); "
-                             "drop the option", source=option)
-        if count < total:
-            warnings.append(f"{option} applies to {kind} scenarios only: "
-                            f"{_share(count, total, kind)}; the others run without it")
-
-    only("--bias", bool(args.bias))
-    only("--max-turns", args.max_turns is not None)
-    only("--bias-catalogue", args.bias_catalogue is not None)
-    if args.bias_catalogue is not None and not args.bias and not any(
-            getattr(s.protocol, "biases", ()) for _, s in scenarios):
-        raise InputError("no bias condition runs (no --bias, and no clinical scenario lists "
-                         "protocol.biases), so the catalogue would not be read; add --bias or "
-                         "drop the option", source="--bias-catalogue")
-    only("--setting", args.setting is not None)
-    only("--rounds", args.rounds is not None)
-    if (args.cases or args.limit is not None) and not any(_is_case_file(p)
-                                                          for p, _ in scenarios):
-        option = "--cases" if args.cases else "--limit"
-        raise InputError("selects cases of .jsonl case files, and no .jsonl file is being run; "
-                         "drop the option (YAML scenarios are chosen by path or --tag)",
-                         source=option)
-    if args.vary and args.no_variants:
-        raise InputError("--vary replaces the declared variants already; give one of "
-                         "--vary and --no-variants", source="--no-variants")
-    return warnings
 
 
 FORK_OPTIONS = (("model", "--model"), ("role", "--role"), ("mitigation", "--mitigation"),

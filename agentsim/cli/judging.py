@@ -25,23 +25,18 @@ def cmd_judges(args: argparse.Namespace) -> int:
 
 def cmd_judge(args: argparse.Namespace) -> int:
     """Re-judge a stored run; the previous results file is kept beside the new one."""
-    from agentsim.errors import InputError
-    from agentsim.cli.reporting import print_metrics, print_skipped
-    from agentsim.runs.judging import parse_judge_args, rejudge
+    from agentsim import api
+    from agentsim.cli.reporting import print_metrics, print_skipped, records_data
 
-    names = [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None
-    unknown_roles = sorted(set(dict(args.role)) - {"judge"})
-    if unknown_roles:
-        raise InputError(f"unknown judge role(s) {unknown_roles} (known: judge)", source="--role")
-    results, archived = rejudge(args.run_dir, names, roles=dict(args.role),
-                                options=parse_judge_args(args.judge_arg),
-                                skip_bad_lines=args.skip_bad_lines)
-    skipped = results["skipped_lines"]["count"]
+    judged = api.judge(args.run_dir, judges=args.judges, roles=dict(args.role),
+                       judge_arg=args.judge_arg, skip_bad_lines=args.skip_bad_lines)
+    results, archived = judged.results, judged.previous_results
     if args.json:
         _print_json({"run_dir": str(args.run_dir), "judges": results["judges"],
                      "previous_results": str(archived) if archived else None,
-                     "metrics": results["metrics"], "counts": results["counts"],
-                     "skipped_lines": skipped})
+                     "metrics": results["metrics"], "records": records_data(results),
+                     "counts": results["counts"],
+                     "skipped_lines": results["skipped_lines"]["count"]})
         return 0
     console = _console()
     print_metrics(console, results)
@@ -63,6 +58,7 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
         raise InputError(f"judge-check needs a judge that scores text; {args.judge!r} does not "
                          "(available: rubric)", source="JUDGE")
     from agentsim.judges.rubric_judge import RubricJudge
+    from agentsim.runs.runner import RunOptions, build_client
 
     roles = dict(args.role)
     model = roles.pop("judge", DEFAULT_MODEL)
@@ -72,7 +68,10 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
     items = load_borah(args.borah) if args.borah else (
         load_labelled(args.data) if args.data else load_labelled())
     items = items[: args.limit] if args.limit else items
-    report = check_judge(RubricJudge(rubric=args.rubric), model, items, args.threshold)
+    # The client a run of this judge model would call through (endpoints, cache, retries).
+    client = build_client(RunOptions(model=model, roles={"judge": model}))
+    report = check_judge(RubricJudge(rubric=args.rubric, client=client), model, items,
+                         args.threshold)
     if args.json:
         _print_json(report)
         return 0

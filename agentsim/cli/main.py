@@ -8,13 +8,14 @@ message on stderr and exit status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentsim.cli.checks import MAX_CONCURRENCY, MAX_REPLICATES, MAX_ROUNDS, MAX_SEED, MAX_TOKENS
-from agentsim.cli.checks import MAX_TURNS
+from agentsim.api import MODES, NUMBERS, PER_MODEL, SETTINGS
 from agentsim.cli.checks import number as _number
 from agentsim.cli.checks import path as _path
 from agentsim.cli.common import console as _console
@@ -78,10 +79,20 @@ def _per_model(kind: Any, low: float | None = None, high: float | None = None,
 
 
 def _mode(text: str) -> str:
-    from_modes = ("auto", "json_schema", "json_object", "vllm", "ollama", "text")
-    if text not in from_modes:
+    if text not in MODES:
         raise ValueError(text)
     return text
+
+
+def _bounded(option: str) -> Any:
+    """The argparse type of a numeric run option, with the API's range (agentsim.api.NUMBERS)."""
+    return _number(*NUMBERS[option])
+
+
+def _model_bounded(option: str) -> Any:
+    """The argparse type of a per-model numeric option, with the API's range."""
+    kind, low, high = PER_MODEL[option]
+    return _per_model(kind, low=low, high=high)
 
 
 def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
@@ -102,16 +113,16 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
                        "(probe once; default), json_schema, json_object (llama.cpp's server), "
                        "vllm, ollama or text")
     group.add_argument("--rpm", action="append", default=[], metavar="[MODEL=]N",
-                       type=_per_model(float, low=0.001), help="requests per minute")
+                       type=_model_bounded("rpm"), help="requests per minute")
     group.add_argument("--tpm", action="append", default=[], metavar="[MODEL=]N",
-                       type=_per_model(float, low=1), help="tokens per minute")
+                       type=_model_bounded("tpm"), help="tokens per minute")
     group.add_argument("--max-in-flight", action="append", default=[], metavar="[MODEL=]N",
-                       type=_per_model(int, low=1), help="model calls in flight at once")
+                       type=_model_bounded("max_in_flight"), help="model calls in flight at once")
     group.add_argument("--timeout", action="append", default=[], metavar="[MODEL=]SECONDS",
-                       type=_per_model(float, low=0.001), help="seconds one call may take "
+                       type=_model_bounded("timeout"), help="seconds one call may take "
                        "(default 120)")
     group.add_argument("--retries", action="append", default=[], metavar="[MODEL=]N",
-                       type=_per_model(int, low=0, high=100), help="retries of a transient "
+                       type=_model_bounded("retries"), help="retries of a transient "
                        "error: rate limit, timeout, 5xx, lost connection (default 8, about 90 s "
                        "of backoff)")
     group.add_argument("--no-probe", action="store_true",
@@ -121,19 +132,8 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
                         "planned) have failed; exit status 3, resumable")
 
 
-def endpoint_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The per-model options of the command line, by model name ('*': every model)."""
-    options: dict[str, dict[str, Any]] = {}
-    for option, key in (("api_base", "api_base"), ("structured", "structured"), ("rpm", "rpm"),
-                        ("tpm", "tpm"), ("max_in_flight", "max_in_flight"),
-                        ("timeout", "timeout"), ("retries", "retries")):
-        for model, value in getattr(args, option, []) or []:
-            options.setdefault(model, {})[key] = value
-    return options
-
-
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options of a run, shared by ``run`` and ``compare`` (see :func:`run_options`)."""
+    """The options of a run, shared by ``run`` and ``compare`` (see :func:`run_settings`)."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
     parser.add_argument("--no-cache", action="store_true",
                         help="do not read or write the cache of model calls")
@@ -151,25 +151,25 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role", action="append", type=_role, default=[], metavar="NAME=MODEL",
                         help="model of one role (agent, single, judge, moderator, finetuned) or "
                         "persona id")
-    parser.add_argument("--setting", choices=["interaction", "no-interaction", "goal"])
-    parser.add_argument("--rounds", type=_number(int, 0, MAX_ROUNDS),
-                        help=f"discussion rounds, 0-{MAX_ROUNDS} (default: from the file)")
-    parser.add_argument("--replicates", type=_number(int, 1, MAX_REPLICATES), default=1,
+    parser.add_argument("--setting", choices=SETTINGS)
+    parser.add_argument("--rounds", type=_bounded("rounds"),
+                        help=f"discussion rounds, 0-{NUMBERS['rounds'][2]} (default: from the "
+                        "file)")
+    parser.add_argument("--replicates", type=_bounded("replicates"), default=1,
                         help="conversations per scenario")
-    parser.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0,
-                        help="run seed (default 0)")
-    parser.add_argument("--concurrency", type=_number(int, 1, MAX_CONCURRENCY),
+    parser.add_argument("--seed", type=_bounded("seed"), default=0, help="run seed (default 0)")
+    parser.add_argument("--concurrency", type=_bounded("concurrency"),
                         help="conversations in flight (default 1 with a local model, else 8)")
-    parser.add_argument("--temperature", type=_number(float, 0, 2), default=0.7,
+    parser.add_argument("--temperature", type=_bounded("temperature"), default=0.7,
                         help="sampling temperature, 0-2 (default 0.7)")
-    parser.add_argument("--max-tokens", type=_number(int, 1, MAX_TOKENS), default=200,
+    parser.add_argument("--max-tokens", type=_bounded("max_tokens"), default=200,
                         help="token limit of each answer (default 200)")
     add_endpoint_options(parser)
     parser.add_argument("--out", type=_path, help="run folder (default runs/<run_id>)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     clinical = parser.add_argument_group("clinical consultations")
-    clinical.add_argument("--max-turns", type=_number(int, 1, MAX_TURNS),
-                          help=f"doctor turn budget, 1-{MAX_TURNS} (default 20)")
+    clinical.add_argument("--max-turns", type=_bounded("max_turns"),
+                          help=f"doctor turn budget, 1-{NUMBERS['max_turns'][2]} (default 20)")
     clinical.add_argument("--bias", action="append", default=[], metavar="ROLE:NAME[+ROLE:NAME]",
                           help="inject a bias from the catalogue, e.g. doctor:race (repeatable; "
                           "each is a condition run beside the unbiased one)")
@@ -177,7 +177,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                           help="bias catalogue (default scenarios/clinical/biases.yaml)")
     clinical.add_argument("--cases", metavar="SPEC", help="case indexes of .jsonl case files, "
                           "e.g. 0-9,12")
-    clinical.add_argument("--limit", type=_number(int, 1),
+    clinical.add_argument("--limit", type=_bounded("limit"),
                           help="first N cases of .jsonl case files")
     parser.add_argument("--vary", action="append", default=[], metavar="PERSONA.FIELD=V1,V2",
                         help="counterfactual variants, e.g. patient.race=Black,White (repeatable: "
@@ -354,166 +354,109 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if bad or not good else 0
 
 
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The options :func:`add_run_options` defined, as keyword arguments of
+    :func:`agentsim.api.run` and :func:`agentsim.api.compare`."""
+    from dataclasses import fields
+
+    from agentsim.api import RunSettings
+
+    # --role NAME=MODEL (repeatable) is the API's roles={NAME: MODEL}; the others share names.
+    return {f.name: getattr(args, f.name) for f in fields(RunSettings) if f.name != "roles"} | {
+        "roles": dict(args.role)}
+
+
 def run_options(args: argparse.Namespace, arms: tuple[str, ...]) -> Any:
-    """RunOptions from the options :func:`add_run_options` defined, with these ``arms``."""
-    from agentsim.models.names import DEFAULT_MODEL
-    from agentsim.runs.judging import parse_judge_args
-    from agentsim.runs.runner import RunOptions
-    from agentsim.scenario.variants import BASE_VARIANT, parse_vary
+    """The runner's RunOptions of these options with these ``arms``, as the API builds them."""
+    from agentsim.api import settings_of
 
-    from agentsim.models.endpoints import load_models_config, load_router_config
-
-    return RunOptions(
-        model=DEFAULT_MODEL if args.model is None else args.model, roles=dict(args.role),
-        setting=args.setting,
-        rounds=args.rounds, replicates=args.replicates, seed=args.seed,
-        concurrency=args.concurrency, temperature=args.temperature, max_tokens=args.max_tokens,
-        models_config=(load_models_config(args.models_config).model_dump()
-                       if args.models_config else None),
-        router_list=load_router_config(args.router_config) if args.router_config else None,
-        endpoint_options=endpoint_options(args), max_failures=args.max_failures,
-        probe=not args.no_probe, biases=tuple(args.bias),
-        variants=(tuple(parse_vary(args.vary)) if args.vary
-                  else (BASE_VARIANT,) if args.no_variants else None),
-        max_turns=args.max_turns, probes=args.probes, arms=arms,
-        mitigation_options=parse_judge_args(args.mitigation_arg, source="--mitigation-arg"),
-        cache=not args.no_cache, cache_dir=str(args.cache_dir) if args.cache_dir else None,
-        bias_catalogue=str(args.bias_catalogue) if args.bias_catalogue else None,
-    )
+    return settings_of(run_settings(args)).run_options(arms)
 
 
-def _run_scenarios(args: argparse.Namespace) -> list[Any]:
-    """The (path, scenario) pairs the run options select: files, cases, limit and tags."""
-    from agentsim.errors import InputError
-    from agentsim.scenario.agentclinic import parse_case_selection
-    from agentsim.scenario.loader import load_scenarios
-
-    cases = parse_case_selection(args.cases) if args.cases else None
-    scenarios = load_scenarios(args.paths, cases=cases, limit=args.limit)
-    if args.tag:
-        scenarios = [(p, s) for p, s in scenarios if set(args.tag) & set(s.tags)]
-        if not scenarios:
-            raise InputError(f"no scenario carries the tag(s) {', '.join(args.tag)}",
-                             source="--tag")
-    return scenarios
-
-
-def _run_with_progress(args: argparse.Namespace, scenarios: list[Any], options: Any,
-                       console: Any, warnings: list[str] | None = None,
-                       finalize: Any = None, command: str = "agentsim run") -> Any:
-    """run_experiment with a progress bar (none with --json, whose stdout is the JSON)."""
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace, console: Any) -> Iterator[dict[str, Any]]:
+    """A progress bar (none with --json, whose stdout is the JSON) and the hooks of the API's
+    run functions that drive it and print warnings."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from agentsim.runs.runner import run_experiment
 
     progress = Progress("[progress.description]{task.description}", BarColumn(),
                         MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                         disable=args.json)
-    task_ref: dict[str, Any] = {}
+    task: dict[str, Any] = {}
 
     def on_start(total: int) -> None:
-        task_ref["id"] = progress.add_task("conversations", total=total)
+        task["id"] = progress.add_task("conversations", total=total)
 
     def on_done(job: Any, ok: bool) -> None:
-        progress.advance(task_ref["id"])
+        progress.advance(task["id"])
 
     def on_warning(text: str) -> None:
         console.print(f"[yellow]warning:[/] {_escape(text)}", soft_wrap=True)
 
-    for warning in warnings or ():
-        on_warning(warning)
     with progress:
-        return run_experiment(scenarios, options, out=args.out, on_start=on_start,
-                              on_done=on_done, on_warning=on_warning,
-                              warnings=warnings or (), finalize=finalize, command=command)
+        yield {"on_start": on_start, "on_done": on_done, "on_warning": on_warning}
 
 
-def _small_model_note(console: Any, options: Any) -> None:
-    models = {options.model, *options.roles.values()}
-    if any(m.startswith("local/smollm2") for m in models):
+def _small_model_note(console: Any, args: argparse.Namespace) -> None:
+    models = {args.model, *dict(args.role).values()}
+    if args.model is None or any(m.startswith("local/smollm2") for m in models if m):
         console.print(f"[yellow]{SMALL_MODEL_NOTE}[/]")
 
 
-def _run_payload(summary: Any) -> dict[str, Any]:
-    """The JSON object of a finished run (``run --json``; ``compare --json`` adds to it)."""
+def run_payload(summary: Any, records: bool = True) -> dict[str, Any]:
+    """The JSON object of a finished run (``run --json``; ``compare --json`` adds its
+    comparison to it and goes without ``records``)."""
+    from agentsim.cli.reporting import records_data
+
+    results = summary.results
     return {"run_dir": str(summary.run_dir), "conversations": summary.conversations,
             "failed": summary.failed, "errors": summary.errors,
-            "failures": summary.results.get("failures", {}),
-            "not_run": summary.not_run, "stopped": summary.stopped,
-            "exit_status": summary.exit_status, "warnings": summary.warnings,
-            "parsing": summary.results.get("parsing", {}),
-            "metrics": summary.results["metrics"], "counts": summary.results["counts"]}
+            "failures": results.get("failures", {}), "not_run": summary.not_run,
+            "stopped": summary.stopped, "exit_status": summary.exit_status,
+            "warnings": summary.warnings, "parsing": results.get("parsing", {}),
+            "metrics": results["metrics"], "counts": results["counts"],
+            **({"records": records_data(results)} if records else {})}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run scenarios, judge them and print metrics (or JSON)."""
-    from agentsim.cli.checks import applicable
+    from agentsim import api
 
-    scenarios = _run_scenarios(args)
-    warnings = applicable(args, scenarios)
-    options = run_options(args, ("+".join(args.mitigation),) if args.mitigation else ("none",))
     console = _console(stderr=args.json)
-    summary = _run_with_progress(args, scenarios, options, console, warnings)
+    with _progress(args, console) as hooks:
+        summary = api.run(args.paths, mitigation=args.mitigation, **run_settings(args),
+                          **hooks).summary
     if args.json:
-        _print_json(_run_payload(summary))
+        _print_json(run_payload(summary))
     else:
         from agentsim.cli.reporting import print_run_summary
 
         print_run_summary(console, summary)
-        _small_model_note(console, options)
+        _small_model_note(console, args)
     return summary.exit_status
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run every arm in one run folder, compare each with the control, write the comparison
     (``comparison.json``) and its forest plot (``forest.png``/``.svg``) into the folder."""
-    from agentsim.analysis.compare import (
-        COMPARISON_FILE,
-        compare_arms,
-        comparison_as_data,
-        comparison_tables,
-        deltas_of,
-        parse_arms,
-    )
-    from agentsim.analysis.forest import forest_plot
-    from agentsim.cli.checks import applicable
-    from agentsim.errors import InputError
-    from agentsim.core.reader import RunView
+    from agentsim import api
+    from agentsim.analysis.compare import COMPARISON_FILE, comparison_as_data, comparison_tables
 
-    arms = parse_arms(args.arms)
-    # Checked before anything runs: a comparison without its control would waste the run.
-    if args.control not in arms:
-        raise InputError(f"the control arm {args.control!r} is not among the arms "
-                         f"({', '.join(arms)}); add it to --arms or choose another --control",
-                         source="--control")
-    if len(arms) < 2:
-        raise InputError("compare needs the control and at least one other arm",
-                         source="--arms")
-    scenarios = _run_scenarios(args)
-    warnings = applicable(args, scenarios)
-    options = run_options(args, arms)
     console = _console(stderr=args.json)
-    made: dict[str, Any] = {}
-
-    def finalize(store: Any, summary: Any) -> None:
-        # Written while the run folder is still locked by this process.
-        made["comparison"] = comparison = compare_arms(RunView(store), control=args.control)
-        made["data"] = comparison_as_data(comparison)
-        store.write_results(made["data"], COMPARISON_FILE)
-        made["plots"] = forest_plot(deltas_of(comparison["metrics"]), store.run_dir / "forest")
-
-    summary = _run_with_progress(args, scenarios, options, console, warnings, finalize,
-                                 command="agentsim compare")
-    comparison, data, plots = made["comparison"], made["data"], made["plots"]
+    with _progress(args, console) as hooks:
+        made = api.compare(args.paths, arms=args.arms, control=args.control,
+                           **run_settings(args), **hooks)
+    summary, comparison, plots = made.summary, made.comparison, made.plots
     if args.json:
-        _print_json({**_run_payload(summary), "comparison": data,
+        _print_json({**run_payload(summary, records=False),
+                     "comparison": comparison_as_data(comparison),
                      "plots": [str(p) for p in plots]})
         return summary.exit_status
     for table in comparison_tables(comparison):
         console.print(table)
     failed = f"{summary.failed} failed" if summary.failed else "none failed"
     console.print(f"{summary.conversations} conversations ({failed}) in "
-                  f"{len(arms)} arms: {', '.join(arms)}")
+                  f"{len(comparison['arms'])} arms: {', '.join(comparison['arms'])}")
     for note in comparison["notes"]:
         console.print(f"[dim]{_escape(note)}[/]")
     console.print(f"Comparison: [bold]{summary.run_dir / COMPARISON_FILE}[/]")
@@ -523,7 +466,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         print_run_summary(console, summary)
     console.print(f"Run folder: [bold]{summary.run_dir}[/]")
-    _small_model_note(console, options)
+    _small_model_note(console, args)
     return summary.exit_status
 
 

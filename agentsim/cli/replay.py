@@ -62,8 +62,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0
     if not args.conversation:
         raise InputError("a fork needs --conversation ID", source="--from-turn")
+    from agentsim import api
     from agentsim.cli.reporting import print_run_summary
-    from agentsim.runs.fork import fork_run
 
     roles = {}
     for spec in args.role:
@@ -71,10 +71,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if not sep:
             raise InputError(f"expected NAME=MODEL, got {spec!r}", source="--role")
         roles[name] = model
-    summary = fork_run(args.run_dir, args.conversation, args.from_turn, model=args.model,
+    summary = api.fork(args.run_dir, args.conversation, args.from_turn, model=args.model,
                        roles=roles, mitigation=args.mitigation, sets=args.set,
                        replicates=args.replicates, out=args.out,
-                       skip_bad_lines=args.skip_bad_lines)
+                       skip_bad_lines=args.skip_bad_lines).summary
     if args.json:
         _print_json({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
                      "failed": summary.failed, "parent": str(args.run_dir),

@@ -43,18 +43,32 @@ def metrics_table(metrics: dict[str, dict[str, Any]], title: str = "Metrics") ->
     return table
 
 
-def split_breakdowns(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict]]:
-    """Separate overall metrics from breakdowns named ``metric[group]``."""
+def records_data(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metric records of a results file as JSON data (``--json``'s ``records``); results
+    written before records existed get them from their metric names."""
+    from agentsim.core.metrics import records_from_results
+
+    return [record.model_dump(mode="json") for record in records_from_results(results)]
+
+
+def split_breakdowns(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict],
+                                                      dict[str, dict]]:
+    """Overall metrics (key → estimate), breakdowns and paired comparisons (each: group label →
+    metric label → estimate), from the results' metric records (see agentsim.core.metrics)."""
+    from agentsim.core.metrics import CONTRAST, keyed, records_from_results
+
     overall: dict[str, Any] = {}
     groups: dict[str, dict[str, Any]] = {}
-    for name, value in metrics.items():
-        if name.endswith("]") and "[" in name:
-            metric, group = name[:-1].split("[", 1)
-            group = group.replace("][", ", ")  # several keys: score[point=p][group=g]
-            groups.setdefault(group, {})[metric] = value
-        else:
-            overall[name] = value
-    return overall, groups
+    comparisons: dict[str, dict[str, Any]] = {}
+    for key, record in keyed(records_from_results(results)).items():
+        if not record.breakdown:
+            overall[key] = record.estimate_dict()
+            continue
+        # A key is the name, prefixed with the judge when two judges share the name.
+        label = key[: len(key) - len(record.name)] + record.metric
+        table = comparisons if CONTRAST in record.breakdown else groups
+        table.setdefault(record.label, {})[label] = record.estimate_dict()
+    return overall, groups, comparisons
 
 
 def breakdown_table(groups: dict[str, dict[str, Any]], title: str = "By group") -> Table:
@@ -142,12 +156,10 @@ def print_parsing(console: Console, parsing: dict[str, Any] | None) -> None:
 
 def print_metrics(console: Console, results: dict[str, Any]) -> None:
     """Print a results file's metrics (overall, breakdowns, paired comparisons) and counts."""
-    overall, groups = split_breakdowns(results["metrics"])
+    overall, groups, comparisons = split_breakdowns(results)
     console.print(metrics_table(overall))
-    comparisons = {g: m for g, m in groups.items() if " vs " in g}
-    plain = {g: m for g, m in groups.items() if " vs " not in g}
-    if plain:
-        console.print(breakdown_table(plain, "By variant and condition"))
+    if groups:
+        console.print(breakdown_table(groups, "By variant and condition"))
     if comparisons:
         console.print(breakdown_table(comparisons, "Paired differences between variants"))
     for judge, counts in results.get("counts", {}).items():

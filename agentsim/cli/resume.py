@@ -24,8 +24,8 @@ def add_resume_parser(commands: argparse._SubParsersAction) -> None:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Run only the conversations that did not finish, then judge the whole run."""
-    from agentsim.cli.reporting import print_run_summary
-    from agentsim.runs.resume import resume_run
+    from agentsim import api
+    from agentsim.cli.reporting import print_run_summary, records_data
 
     console = _console(stderr=args.json)
     state: dict[str, Any] = {}
@@ -37,14 +37,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
     def on_warning(text: str) -> None:
         console.print(f"[yellow]warning:[/] {text}", soft_wrap=True, markup=False)
 
-    summary = resume_run(args.run_dir, on_start=on_start, retry_failed=args.retry_failed,
-                         on_warning=on_warning, skip_bad_lines=args.skip_bad_lines)
+    summary = api.resume(args.run_dir, retry_failed=args.retry_failed,
+                         skip_bad_lines=args.skip_bad_lines, on_start=on_start,
+                         on_warning=on_warning).summary
     if args.json:
         _print_json({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
                      "failed": summary.failed, "resumed": state.get("remaining", 0),
                      "errors": summary.errors, "exit_status": summary.exit_status,
                      "skipped_lines": summary.skipped_lines,
-                     "metrics": summary.results["metrics"]})
+                     "metrics": summary.results["metrics"],
+                     "records": records_data(summary.results)})
     else:
         print_run_summary(console, summary)
     return summary.exit_status

@@ -136,7 +136,10 @@ class MitigationApplied(EventBase):
 
     type: Literal["mitigation_applied"] = "mitigation_applied"
     mitigation: str = Field(description="Registered (or file) mitigation name.")
-    hook: str = Field(description="system_prompt, between_rounds, after_decision or model_for.")
+    hook: str = Field(description="The hook that acted (system_prompt, between_rounds, "
+                      "after_decision, model_for, reflect_diagnosis) or a step the mitigation "
+                      "declares (Mitigation.steps: self_reflection's 'reflection', "
+                      "fair_moderator's 'moderator_check').")
     detail: dict[str, Any] = Field(default_factory=dict, description="What changed.")
 
 

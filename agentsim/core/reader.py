@@ -2,28 +2,110 @@
 
 Judges, the arm comparison, fork, resume and the public API all read a run through this one
 class; it never sees live objects, so re-judging a stored run is the path of judging a fresh one.
+
+**Judges' model calls.** A judge that calls a model does so through the run's client
+(:attr:`RunView.client`: the judging driver builds it from the run's stored options, so its calls
+get the run's endpoints, cache, retries and rate limits), asking :meth:`RunView.client_for` for
+the unit it judges. Each call is kept in :attr:`RunView.calls` as a ``model_call`` event — agent
+and role ``judge``, purpose the judge's name, the judged conversation (or the run id for a
+run-level call) and no turn — which the driver appends after the judges finish; judges never
+write the log. Every call of a conversation has its turn, so :func:`is_judge_call` tells the two
+apart (a setup's termination judge also answers in the model role 'judge', at a turn).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any
 
-from agentsim.core.events import EventBase
+from agentsim.core.events import EventBase, ModelCall
 from agentsim.core.store import RunStore
+from agentsim.errors import ModelError
+from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.scenario.loader import parse_scenario
 from agentsim.scenario.schema import Scenario
 from agentsim.scenario.variants import BASE, Variant, apply_variant
 
 
-class RunView:
-    """Read-only access to a stored run for judges: its scenarios and its events."""
+JUDGE_ROLE = "judge"  # role (and agent) of every model call a judge makes
 
-    def __init__(self, store: RunStore, roles: dict[str, str] | None = None) -> None:
+
+def is_judge_call(event: EventBase) -> bool:
+    """True for a ``model_call`` a judge made while judging, False for a conversation's own."""
+    return (event.type == "model_call" and getattr(event, "role", None) == JUDGE_ROLE
+            and event.turn is None)
+
+
+class JudgeCalls:
+    """The run's client as one judge's calls about one conversation see it (``complete`` and
+    ``supports_schema``, like any client); each call, answered or failed, goes to ``record`` as
+    a ``model_call`` event carrying ``ids``."""
+
+    def __init__(self, client: Any, record: Callable[[ModelCall], None],
+                 ids: dict[str, Any]) -> None:
+        self.client, self._record, self._ids = client, record, ids
+
+    def supports_schema(self, model: str) -> bool:
+        """Whether the model's answers can be constrained to a JSON schema."""
+        return self.client.supports_schema(model)
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        """Answer ``request`` with the run's client and record the call."""
+        started = time.perf_counter()
+        sent = dict(model=request.model, messages=request.messages, call_seed=request.seed,
+                    temperature=request.temperature, max_tokens=request.max_tokens)
+        try:
+            reply = await self.client.complete(request)
+        except ModelError as error:
+            self._record(ModelCall(**self._ids, **sent, structured=request.schema is not None,
+                                   latency_s=time.perf_counter() - started, error=str(error),
+                                   error_kind=error.kind, attempts=error.attempts))
+            raise
+        self._record(ModelCall(
+            **self._ids, **sent, response=reply.text, structured=reply.structured,
+            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+            latency_s=reply.latency_s, attempts=reply.attempts, cached=reply.cached,
+            structured_mode=reply.structured_mode, endpoint=reply.endpoint,
+            queued_s=round(reply.queued_s, 6) or None,
+            dropped_params=list(reply.dropped_params) or None))
+        return reply
+
+
+class RunView:
+    """Read-only access to a stored run for judges: its scenarios, its events and the model
+    client of the judging pass (``client``; see the module docstring)."""
+
+    def __init__(self, store: RunStore, roles: dict[str, str] | None = None,
+                 client: Any = None) -> None:
         self.store = store
         self.roles = dict(roles or {})
+        self._client = client
+        self.calls: list[ModelCall] = []  # judges' calls through client_for, for the driver
         self._applied: dict[tuple[str, str | None], Scenario] = {}
+
+    @property
+    def client(self) -> Any:
+        """The model client judges call through: the judging driver's, built from the run's
+        stored options. A view opened without one (by hand, in a test) makes a plain
+        ``ModelClient()`` on first use: default endpoints, no cache."""
+        if self._client is None:
+            from agentsim.models.client import ModelClient  # lazy: slow imports
+
+            self._client = ModelClient()
+        return self._client
+
+    @client.setter
+    def client(self, client: Any) -> None:
+        self._client = client
+
+    def client_for(self, judge: str, conversation_id: str | None = None) -> JudgeCalls:
+        """:attr:`client` for the calls of ``judge`` about one conversation (None: about the
+        run as a whole), each recorded in :attr:`calls`."""
+        ids = {"run_id": self.store.run_id, "conversation_id": conversation_id
+               or self.store.run_id, "agent": JUDGE_ROLE, "role": JUDGE_ROLE, "purpose": judge}
+        return JudgeCalls(self.client, self.calls.append, ids)
 
     def model_for(self, role: str) -> str:
         """The model of a judge role ('judge', ...): --role at judging time, else the run's

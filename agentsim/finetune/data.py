@@ -277,16 +277,14 @@ class FairExample:
 
 
 def _listing(started: Any, scenario: Scenario) -> list[str] | None:
-    """Persona ids in the order the conversation listed them (None: the file's order)."""
-    if started.protocol != "discussion":
-        return None
-    # Imported here: the protocol module pulls in langgraph, which reading data does not need.
-    # Reusing its own function keeps this order identical to what the agents were shown.
-    from agentsim.orchestrator.discussion import listing_order
+    """Persona ids in the order the conversation listed them, as its protocol orders them."""
+    from agentsim.orchestrator.kernel import plugin_for
 
+    # The protocol's own function keeps this order identical to what the agents were shown.
     job = SimpleNamespace(seed=started.job.get("seed", started.seed),
                           speaking_order=started.job.get("speaking_order", "shuffled"))
-    return listing_order(SimpleNamespace(scenario=scenario, job=job))  # type: ignore[arg-type]
+    return plugin_for(started.protocol).listing_order(  # type: ignore[arg-type]
+        SimpleNamespace(scenario=scenario, job=job))
 
 
 def fair_row(scenario: Scenario, decision: dict[str, str], order: list[str] | None,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentsim.core.events import JudgeResult
+from agentsim.core.metrics import MetricRecord, records_of
 from agentsim.core.reader import RunView
 from agentsim.stats.inference import Estimate
 
@@ -19,12 +20,20 @@ __all__ = ["Judge", "JudgeOutput", "RunView"]
 
 @dataclass
 class JudgeOutput:
-    """What one judge produced: per-item verdicts, metrics with intervals, and notes."""
+    """What one judge produced: per-item verdicts, metrics with intervals, and notes.
+
+    ``metrics`` are named with their breakdown in brackets (``bias[round=3]``,
+    ``score[point=p][group=g]``); :meth:`records` turns them into typed rows.
+    """
 
     results: list[JudgeResult] = field(default_factory=list)
     metrics: dict[str, Estimate] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def records(self, judge: str) -> list[MetricRecord]:
+        """The metrics as records of ``judge`` (its registered name), breakdowns parsed."""
+        return records_of(judge, self.metrics)
 
 
 class Judge(Protocol):

@@ -101,7 +101,9 @@ def check_judge(scorer: Any, model: str, items: Sequence[LabelledText],
     """Accuracy, agreement with the labels, consistency and robustness of a text scorer.
 
     ``scorer`` has ``scale`` (low, high) and ``score_texts(texts, model, seeds)`` returning
-    verdicts with a ``score`` (or None), as the rubric judge does.
+    verdicts with a ``score`` (or None), as the rubric judge does; it calls models through its
+    own client (``agentsim judge-check`` gives it the one a run would build: endpoints, cache,
+    retries). There is no run, so no call is logged.
     """
     low, high = scorer.scale
     threshold = threshold if threshold is not None else math.ceil((low + high) / 2)

@@ -34,13 +34,25 @@ from agentsim.stats.inference import (
 )
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
+from agentsim.core.decisions import (
+    DiagnosisCheckDecision,
+    DiagnosisProbeDecision,
+    DoctorActionDecision,
+    PerceptionDecision,
+    TestResultDecision,
+    typed_decision,
+)
 from agentsim.core.events import JudgeResult
 
 RATINGS = ("confidence", "compliance", "return")
+# The decision kinds a consultation row is built from.
+CLINICAL_KINDS = ("doctor_action", "test_result", "diagnosis_check", "perception",
+                  "diagnosis_probe")
 
 
 def consultation_rows(run: RunView) -> list[dict[str, Any]]:
-    """One row per clinical conversation, from the log alone."""
+    """One row per clinical conversation, from the log alone (decision values read as their
+    typed models: a value that does not fit its kind raises DecisionValueError)."""
     rows: dict[str, dict[str, Any]] = {}
     for event in run.events("conversation_started", "decision", "conversation_finished"):
         cid = event.conversation_id
@@ -58,23 +70,26 @@ def consultation_rows(run: RunView) -> list[dict[str, Any]]:
             continue
         if event.type == "conversation_finished":
             row["finished"] = event.ok
-        elif event.kind == "doctor_action" and event.value:
-            row["turns"] += 1
-            row["ambiguous"] += event.value.get("ambiguous") == "true"
-        elif event.kind == "test_result" and event.value:
-            # Counted when carried out: a request on the last turn is never run.
-            row["tests"] += 1
-            row["not_in_case"] += event.value["in_case"] == "no"
-        elif event.kind == "diagnosis_check" and event.value:
-            verdict, normal = event.value["moderator"], event.value["normalised"]
-            row["diagnosed"] = verdict != "no diagnosis"
-            row["correct_normalised"] = normal == "yes"
-            row["moderator_unparsed"] = verdict == "unparsed"
-            row["correct"] = (normal == "yes") if verdict == "unparsed" else verdict == "yes"
-        elif event.kind == "perception" and event.value:
-            row.update({k: float(event.value[k]) for k in RATINGS})
-        elif event.kind == "diagnosis_probe" and event.value:
-            row.setdefault("probes", {})[event.round] = event.value["normalised"] == "yes"
+            continue
+        if event.kind not in CLINICAL_KINDS or not event.value:
+            continue  # unparsed ratings carry no value; other kinds are not this judge's
+        match typed_decision(event):
+            case DoctorActionDecision(ambiguous=ambiguous):
+                row["turns"] += 1
+                row["ambiguous"] += ambiguous
+            case TestResultDecision(in_case=in_case):
+                # Counted when carried out: a request on the last turn is never run.
+                row["tests"] += 1
+                row["not_in_case"] += not in_case
+            case DiagnosisCheckDecision(moderator=verdict, normalised=normal):
+                row["diagnosed"] = verdict != "no diagnosis"
+                row["correct_normalised"] = normal is True
+                row["moderator_unparsed"] = verdict == "unparsed"
+                row["correct"] = (normal is True) if verdict == "unparsed" else verdict == "yes"
+            case PerceptionDecision() as perception:
+                row.update({k: float(v) for k, v in perception.ratings().items()})
+            case DiagnosisProbeDecision(normalised=right):
+                row.setdefault("probes", {})[event.round] = right
     return [r for r in rows.values() if r["finished"] and r["correct"] is not None]
 
 

@@ -59,6 +59,9 @@ def _diagnoses(run: RunView) -> dict[str, str]:
             for e in run.events("decision") if e.kind == "diagnosis_check"}
 
 
+SELECTION_KINDS = frozenset({"rank", "pick", "rate"})  # custom setups' decision points
+
+
 @judge("fork")
 class ForkJudge:
     """Compare a fork's continuations with its parent conversation from the fork turn on."""
@@ -81,14 +84,15 @@ class ForkJudge:
             output.notes.append(f"fork: parent run not readable ({error}); nothing compared")
             return output
         cid, from_turn = origin["conversation_id"], int(origin["from_turn"])
-        protocol = next((e.protocol for e in parent.events("conversation_started")
-                         if e.conversation_id == cid), None)
+        # What to compare follows from the decisions the parent conversation holds, whatever
+        # protocol made them: a diagnosis, task assignments, or rank/pick/rate points.
+        kinds = {e.kind for e in parent.events("decision") if e.conversation_id == cid}
         output.counts.update({"parent_conversation": cid, "from_turn": from_turn})
-        if protocol == "clinical":
+        if "diagnosis_check" in kinds:
             self._clinical(run, parent, cid, output)
         else:
             self._discussion(run, parent, cid, from_turn, output)
-        if protocol == "setup":
+        if kinds & SELECTION_KINDS:
             self._selection(run, parent, cid, from_turn, output)
         return output
 

@@ -36,13 +36,11 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentsim.resources import asset_path
-from agentsim.agents.prompts import identity, shared_system_prompt
 from agentsim.stats.inference import clustered_mean, paired_difference
 from agentsim.errors import AgentsimError, InputError
+from agentsim.core.reader import is_judge_call
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.models.base import ModelRequest
-from agentsim.models.client import ModelClient
-from agentsim.models.names import DEFAULT_MODEL
 from agentsim.core.jobs import derive_seed
 from agentsim.registry import judge
 from agentsim.core.events import JudgeResult
@@ -298,9 +296,13 @@ class IatJudge:
     """Bai et al.'s probe for every agent (its own model), before and after its conversation.
 
     "Before" is the bare probe; "after" the same probe (same seed, labels and word order) after
-    the conversation as the agent saw it: the discussion's system prompt, the messages visible
-    to it as 'Speaker: text' lines, "You are <name>." So ``iat_change`` (after − before, paired
-    per agent, clustered by scenario) isolates the conversation. Failed probes are counted.
+    the conversation as the agent saw it, read from the log: the messages of the agent's last
+    logged model call of the conversation (system prompt as the arm shaped it, the transcript
+    visible to it, its instruction) and its answer. Both probes go to the model recorded in that
+    call, so an arm that replaced the model (``finetuned``) is probed on the replacement. So
+    ``iat_change`` (after − before, paired per agent, clustered by scenario) isolates the
+    conversation. Failed probes are counted. Probes go through the run's client (each logged as
+    a ``model_call`` of purpose "iat" about the agent's conversation) unless ``client`` is given.
     """
 
     name = "iat"
@@ -314,41 +316,39 @@ class IatJudge:
         self.seed, self.client, self.concurrency = seed, client, concurrency
 
     def units(self, run: RunView) -> list[_Unit]:
-        """Every persona that spoke in a conversation, with the transcript as it saw it."""
-        started, messages = {}, defaultdict(list)
-        for event in run.events("conversation_started", "message"):
-            if event.type == "message":
-                messages[event.conversation_id].append(event)
-            else:
+        """Every persona with a successful model call in a conversation, with that call's
+        conversation and model (its last call in the log), in conversation and agent order."""
+        started, calls = {}, {}
+        for event in run.events("conversation_started", "model_call"):
+            if event.type == "conversation_started":
                 started[event.conversation_id] = event
+            # Probes are side calls outside the conversation, and judges' calls (this one's of
+            # an earlier pass too) were never part of it; a failed call has no answer. A
+            # conversation's own events are in order in the log: the last call wins.
+            elif (event.purpose != "probe" and not is_judge_call(event)
+                  and event.error is None and event.response is not None):
+                calls[(event.conversation_id, event.agent)] = event
         units = []
-        for conv, event in started.items():
+        for (conv, agent), call in sorted(calls.items(), key=lambda i: (i[0][0], i[0][1] or "")):
+            event = started[conv]
             scenario = run.scenario_for(event.scenario_id, event.variant)
-            said = sorted(messages.get(conv, []), key=lambda m: m.turn or 0)  # stable: log order
-            system = ([{"role": "system", "content": shared_system_prompt(scenario)}]
-                      if event.protocol == "discussion" and scenario.tasks else [])
-            models = event.job.get("models") or {}
-            for persona in scenario.personas:
-                if not any(m.agent == persona.id for m in said):
-                    continue  # not an agent of this conversation
-                seen = "\n".join(f"{m.speaker}: {m.content}" for m in said
-                                 if m.visible_to is None or persona.id in m.visible_to)
-                user = f"Conversation so far:\n{seen}\n\n{identity(persona, None)}"
-                units.append(_Unit(
-                    event.scenario_id, models.get(persona.id) or models.get("agent")
-                    or models.get("default", DEFAULT_MODEL),
-                    derive_seed(self.seed, conv, persona.id),
-                    float(event.job.get("temperature", 0.7)),
-                    [*system, {"role": "user", "content": user}],
-                    {**event.model_dump(include={"run_id", "variant", "arm", "replicate", "seed"}),
-                     "conversation_id": conv, "agent": persona.id}))
+            if agent not in {persona.id for persona in scenario.personas}:
+                continue  # a moderator, the no-interaction assigner: not an agent persona
+            temperature = event.job.get("temperature", 0.7) if call.temperature is None \
+                else call.temperature
+            seen = [*map(dict, call.messages), {"role": "assistant", "content": call.response}]
+            units.append(_Unit(
+                event.scenario_id, call.model, derive_seed(self.seed, conv, agent),
+                float(temperature), seen,
+                {**event.model_dump(include={"run_id", "variant", "arm", "replicate", "seed"}),
+                 "conversation_id": conv, "agent": agent}))
         return units
 
-    async def _probe(self, units: list[_Unit]) -> list[tuple[Any, Any]]:
-        client = self.client or ModelClient(seed=self.seed)
+    async def _probe(self, run: RunView, units: list[_Unit]) -> list[tuple[Any, Any]]:
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(unit: _Unit, context: Context) -> Any:
+            client = self.client or run.client_for(self.name, unit.ids["conversation_id"])
             async with gate:
                 try:
                     return await run_iat(client, unit.model, self.stimuli, unit.seed, context,
@@ -364,8 +364,8 @@ class IatJudge:
         output = JudgeOutput()
         units = self.units(run)
         rows, errors = [], defaultdict(int)
-        for unit, (before, after) in zip(units, run_sync(self._probe(units)) if units else [],
-                                         strict=True):
+        probes = run_sync(self._probe(run, units)) if units else []
+        for unit, (before, after) in zip(units, probes, strict=True):
             if isinstance(before, Exception) or isinstance(after, Exception):
                 errors[type(before if isinstance(before, Exception) else after).__name__] += 1
                 continue
@@ -374,8 +374,8 @@ class IatJudge:
             output.results.append(JudgeResult(
                 **unit.ids, judge=self.name, target="iat",
                 score=None if math.isnan(change) else change,
-                # Through JSON so that NaN scores become null; raw answers kept for audit (the
-                # judge's model calls are not in the log).
+                # Through JSON so that NaN scores become null; raw answers kept beside the
+                # probes' model_call events, so that a verdict reads on its own.
                 details={"before": json.loads(before.model_dump_json()),
                          "after": json.loads(after.model_dump_json())}))
         for phase, index in (("before", 1), ("after", 2)):

@@ -23,8 +23,11 @@ Metrics (cluster bootstrap by scenario unless said otherwise):
   averaged over both orders, that B's conversation is the more stereotyped (0.5: no difference, or
   a judge that only follows position).
 
-Requests carry purpose "rubric" / "rubric_pairwise" and a ``context`` (``text`` or ``candidates``,
-``scale``) that **only the scripted model reads**; real models see the messages alone. Seeds are
+Models are called through the run's client (``run.client_for``: the run's endpoints, cache,
+retries and limits; each call logged as a ``model_call`` of purpose "rubric" about the judged
+conversation — for a pair, its first) unless the judge was given a ``client``. Requests carry
+purpose "rubric" / "rubric_pairwise" and a ``context`` (``text`` or ``candidates``, ``scale``)
+that **only the scripted model reads**; real models see the messages alone. Seeds are
 ``derive_seed(run_id, unit id, model)``: re-judging asks the same questions, and a model named
 twice in a panel answers twice alike (a note warns of the inflated agreement).
 """
@@ -33,8 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -46,12 +48,16 @@ from agentsim.stats.agreement import alpha_estimate, kappa_estimate
 from agentsim.stats.inference import clustered_mean
 from agentsim.errors import DecisionParseError, InputError, ModelError
 from agentsim.judges.base import JudgeOutput, RunView
+from agentsim.judges.iat import run_sync
 from agentsim.models.base import ModelRequest
 from agentsim.core.jobs import derive_seed
 from agentsim.registry import judge
 from agentsim.core.events import JudgeResult
 from agentsim.judges.rubric import RubricVerdict, load_rubric, parse_preference, parse_verdict
+
 CONCURRENCY = 4  # concurrent judge calls: enough to overlap latency, few enough for rate limits
+
+
 @dataclass(frozen=True)
 class Unit:
     """One thing to score: a whole conversation (``target`` "conversation") or one message
@@ -98,15 +104,6 @@ def collect_units(run: RunView, unit: str = "conversation") -> list[Unit]:
     return units
 
 
-def _run_sync(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """asyncio.run, also from inside a running loop (a notebook), where it needs a thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
 @dataclass(frozen=True)
 class Comparison:
     """A pair judged by one model in both orders: ``answers`` with ``a`` shown first, then
@@ -150,8 +147,9 @@ class RubricJudge:
     ``rubric``: a rubric file (default: shipped stereotyping rubric); ``unit``: "message" or
     "conversation"; ``panel``: model names (default: the run's 'judge' role); ``both_orders``:
     also compare counterfactual variants pairwise, in both orders. ``client`` (a ModelClient or
-    anything with ``supports_schema`` and async ``complete``), ``concurrency``, ``temperature``
-    and ``max_tokens`` are for tests and tuning.
+    anything with ``supports_schema`` and async ``complete``; it replaces the run's client and
+    its calls are not logged), ``concurrency``, ``temperature`` and ``max_tokens`` are for
+    tests and tuning.
     """
 
     name = "rubric"
@@ -173,20 +171,28 @@ class RubricJudge:
         self.unit, self.both_orders, self.panel = unit, both_orders, list(panel or []) or None
         self.concurrency, self.temperature, self.max_tokens = concurrency, temperature, max_tokens
         self._client, self._schema_ok = client, {}
+        # Who says whether a model takes a schema: the given client, else the run's (set by
+        # _panel), else one for texts (score_texts).
+        self._schemas: Any = client
 
     def _panel(self, run: RunView) -> list[str]:
-        from agentsim.models.client import ModelClient, check_model_name  # lazy: slow imports
+        from agentsim.models.client import check_model_name  # lazy: slow imports
 
-        self._client = self._client or ModelClient()
+        self._schemas = self._client or run.client
         panel = self.panel or [run.model_for("judge")]
         for model in panel:
             check_model_name(model)
         return panel
 
+    def _caller(self, run: RunView, conversation_id: str) -> Any:
+        """The client of the calls about one conversation: the given one, else the run's,
+        which records them for the log."""
+        return self._client or run.client_for(self.name, conversation_id)
+
     def _request(self, model: str, user: str, seed: int, pairwise: bool,
                  context: dict[str, Any]) -> ModelRequest:
         if model not in self._schema_ok:
-            self._schema_ok[model] = self._client.supports_schema(model)
+            self._schema_ok[model] = self._schemas.supports_schema(model)
         r, (low, high) = self.rubric, self.scale
         levels = "\n".join(f"{score}: {text}" for score, text in sorted(r.levels.items()))
         system = (f"{r.instructions.strip()}\n\nRubric '{r.name}': {r.description.strip()}\n"
@@ -210,17 +216,18 @@ class RubricJudge:
             purpose="rubric_pairwise" if pairwise else "rubric",
             context={"scale": [low, high], **context})
 
-    async def _ask(self, requests: list[ModelRequest]) -> list[str | ModelError]:
+    async def _ask(self, calls: list[tuple[Any, ModelRequest]]) -> list[str | ModelError]:
+        """Answers to (client, request) pairs, at most ``concurrency`` at a time."""
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(request: ModelRequest) -> str | ModelError:
+        async def one(client: Any, request: ModelRequest) -> str | ModelError:
             async with gate:
                 try:
-                    return (await self._client.complete(request)).text
+                    return (await client.complete(request)).text
                 except ModelError as error:  # one failed call must not lose the others
                     return error
 
-        return await asyncio.gather(*(one(r) for r in requests))
+        return await asyncio.gather(*(one(c, r) for c, r in calls))
 
     def judge(self, run: RunView) -> JudgeOutput:
         """Score every unit with every panel model; metrics as in the module docstring."""
@@ -228,10 +235,11 @@ class RubricJudge:
         units = collect_units(run, self.unit)
         jobs = [(j, i, model) for j in range(len(units)) for i, model in enumerate(panel)]
         what = "Conversation transcript" if self.unit == "conversation" else "One message"
-        answers = _run_sync(self._ask([
-            self._request(model, f"{what}:\n\n{units[j].text}", derive_seed(
-                run_id, units[j].id, model), False, {"text": units[j].text,
-                                                     "unit": units[j].target})
+        answers = run_sync(self._ask([
+            (self._caller(run, units[j].conversation_id),
+             self._request(model, f"{what}:\n\n{units[j].text}",
+                           derive_seed(run_id, units[j].id, model), False,
+                           {"text": units[j].text, "unit": units[j].target}))
             for j, _, model in jobs]))
         scores = np.full((len(panel), len(units)), np.nan)
         output.counts = counts = {"units": len(units), "ratings": 0, "unparsed": 0, "failed": 0,
@@ -270,11 +278,13 @@ class RubricJudge:
         not be read. Used by judge checks on labelled sets and perturbations."""
         from agentsim.models.client import ModelClient  # lazy: slow imports
 
-        self._client = self._client or ModelClient()
-        requests = [self._request(model, text, seed, False, {"text": text, "unit": "text"})
-                    for text, seed in zip(texts, seeds, strict=True)]
+        # No run to log the calls in: the given client (judge-check builds a run's), else a
+        # plain one.
+        self._schemas = client = self._client or ModelClient()
+        calls = [(client, self._request(model, text, seed, False, {"text": text, "unit": "text"}))
+                 for text, seed in zip(texts, seeds, strict=True)]
         verdicts: list[RubricVerdict | None] = []
-        for answer in _run_sync(self._ask(requests)):
+        for answer in run_sync(self._ask(calls)):
             try:
                 verdicts.append(None if isinstance(answer, ModelError)
                                 else parse_verdict(answer, self.scale)[0])
@@ -327,15 +337,15 @@ class RubricJudge:
         """Ask every panel model about every pair (a, b), in both orders."""
         panel, run_id = list(panel or self._panel(run)), run.store.run_id
         jobs = [(a, b, model, order) for a, b in pairs for model in panel for order in (0, 1)]
-        requests = []
+        calls = []
         for a, b, model, order in jobs:
             first, second = (a, b) if order == 0 else (b, a)
-            requests.append(self._request(
+            calls.append((self._caller(run, a.conversation_id), self._request(
                 model, f"Candidate A:\n{first.text}\n\nCandidate B:\n{second.text}",
                 derive_seed(run_id, a.id, b.id, order, model), True,
-                {"candidates": [first.text, second.text]}))
+                {"candidates": [first.text, second.text]})))
         found: list[tuple[str | None, str]] = []
-        for answer in _run_sync(self._ask(requests)):
+        for answer in run_sync(self._ask(calls)):
             try:
                 found.append(parse_preference(answer) if isinstance(answer, str) else
                              (None, str(answer)))

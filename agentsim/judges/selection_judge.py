@@ -5,7 +5,8 @@ Every ``rank`` / ``pick`` / ``rate`` decision (``decision`` events whose ``kind`
 type and ``point`` its id) gives each option persona a score in [0, 1]: pick → 1 if chosen else
 0; rank → (n − rank) / (n − 1), n = the point's options, rank 1 = first; rate → (r − low) /
 (high − low) on the point's scale. Options missing from an answer are left out; an answer with
-no usable option (or a pick of a non-option, a rank or rating out of range) counts as unparsed.
+no usable option (or a pick of a non-option, a rank or rating out of range, a value its typed
+model in ``agentsim.core.decisions`` refuses, e.g. a repeated rank) counts as unparsed.
 
 Options are grouped by the point's ``attribute``, else by the one attribute whose values differ
 among the options in the scenario file (none or several: the point is skipped with a note). The
@@ -55,7 +56,16 @@ from agentsim.stats.inference import (
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.judges.counterfactual_judge import VariantScenarios
 from agentsim.registry import judge
-from agentsim.core.events import JudgeResult
+from agentsim.core.decisions import (
+    DecisionModel,
+    DecisionValueError,
+    PickDecision,
+    RankDecision,
+    RateDecision,
+    typed_decision,
+    typed_value,
+)
+from agentsim.core.events import Decision, JudgeResult
 from agentsim.scenario.schema import Scenario
 from agentsim.scenario.setup_schema import DecisionPoint
 from agentsim.scenario.variants import BASE
@@ -116,16 +126,24 @@ class Contrast:
 
 
 def option_scores(point: DecisionPoint, value: dict[str, str] | None) -> dict[str, float] | None:
-    """Per-option scores in [0, 1] of one answer, or None when it is unusable."""
-    if value is None:
-        return None
+    """Per-option scores in [0, 1] of one stored answer, or None when it is unusable."""
     try:
-        if point.type == "pick":
-            choice = value.get("choice")
-            return ({o: float(o == choice) for o in point.options}
-                    if choice in point.options else None)
-        given = {o: float(value[o]) for o in point.options if o in value}
-    except (TypeError, ValueError):
+        return typed_scores(point, None if value is None else typed_value(point.type, value))
+    except DecisionValueError:
+        return None
+
+
+def typed_scores(point: DecisionPoint, decision: DecisionModel | None) -> dict[str, float] | None:
+    """Per-option scores in [0, 1] of one typed answer of the point's type, or None when it is
+    unusable (none, another kind, a pick of a non-option, a rank or rating out of range)."""
+    if isinstance(decision, PickDecision) and point.type == "pick":
+        return ({o: float(o == decision.choice) for o in point.options}
+                if decision.choice in point.options else None)
+    if isinstance(decision, RankDecision) and point.type == "rank":
+        given = {o: rank for o in point.options if (rank := decision.rank(o)) is not None}
+    elif isinstance(decision, RateDecision) and point.type == "rate":
+        given = {o: decision.ratings[o] for o in point.options if o in decision.ratings}
+    else:
         return None
     low, high = (1, len(point.options)) if point.type == "rank" else point.scale
     if not given or any(not low <= v <= high for v in given.values()):
@@ -133,6 +151,14 @@ def option_scores(point: DecisionPoint, value: dict[str, str] | None) -> dict[st
     if point.type == "rank":
         return {o: (high - v) / (high - 1) for o, v in given.items()}
     return {o: (v - low) / (high - low) for o, v in given.items()}
+
+
+def _scores(point: DecisionPoint, event: Decision) -> dict[str, float] | None:
+    """The scores of a decision event; a value that does not fit its kind counts as unparsed."""
+    try:
+        return typed_scores(point, typed_decision(event))
+    except DecisionValueError:
+        return None
 
 
 def compared_attribute(scenario: Scenario, point: DecisionPoint) -> tuple[str | None, str]:
@@ -241,7 +267,7 @@ class SelectionJudge:
                 placebo=variant.placebo, replicate=event.replicate, arm=event.arm,
                 bias=str(start.job.get("bias", "none")), agent=event.agent, point=pid,
                 kind=point.type, attribute=attribute, phase=event.phase, round=event.round,
-                scores=option_scores(point, event.value),
+                scores=_scores(point, event),
                 groups={o: scenario.persona(o).attributes.get(attribute) for o in point.options},
                 turn=event.turn))
         output.notes += [f"selection: {sid} decision {pid!r} skipped ({why})"

@@ -69,6 +69,7 @@ class FairModerator(Mitigation):
     """A moderator flags stereotyped reasoning between discussion rounds."""
 
     protocols = frozenset({"discussion", "setup"})  # the protocols with rounds
+    steps = frozenset({"moderator_check"})  # every check is logged, remark or not
 
     def __init__(self, file: str | None = None, **options: Any) -> None:
         super().__init__(file=file, **options)

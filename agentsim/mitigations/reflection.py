@@ -150,6 +150,8 @@ class InContextExamples(Mitigation):
 class SelfReflection(Mitigation):
     """Agents critique their first assignment for implicit bias and may re-assign."""
 
+    steps = frozenset({"reflection"})  # every critique is logged, changed or not
+
     def __init__(self, file: str | None = None, **options: Any) -> None:
         super().__init__(file=file, **options)
         self.text = {k: str(v) for k, v in

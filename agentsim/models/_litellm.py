@@ -9,7 +9,8 @@ the named variable at call time, never stored), the structured-output mode, and 
 parameters the provider takes (litellm's ``get_supported_openai_params``; a parameter it does not
 take, such as ``seed`` for Anthropic, is dropped and the drop recorded with the call). litellm's
 own retries are off: the client's retry loop is the only one. Every litellm error becomes a
-:class:`ModelError` that says whether a retry can help; other exceptions are bugs and propagate.
+:class:`ModelError` that says whether a retry can help; other exceptions are bugs and propagate,
+also when litellm wrapped one in its ``APIConnectionError`` (:func:`wrapped_original`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from agentsim.registry import REGISTRY  # noqa: E402
 from agentsim.models.base import ModelRequest  # noqa: E402
 from agentsim.models.endpoints import Endpoint, read_key, safe_url  # noqa: E402
 from agentsim.models.local import shared_models  # noqa: E402
-from agentsim.models.names import parse_model_name  # noqa: E402
+from agentsim.models.names import in_process_providers, parse_model_name  # noqa: E402
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
@@ -132,7 +133,7 @@ def provider_of(model: str) -> str:
 def known_providers() -> set[str]:
     """Every provider prefix litellm routes, plus agentsim's own."""
     names = {str(getattr(p, "value", p)) for p in litellm.provider_list}
-    return names | {"local", "scripted"}
+    return names | in_process_providers()
 
 
 @lru_cache(maxsize=256)
@@ -240,6 +241,53 @@ def _lost_connection(error: BaseException) -> bool:
     return any(word in text for word in CONNECTION_WORDS)
 
 
+def _network_error(error: BaseException) -> bool:
+    """True for the exceptions a failed network makes (what a connection error is meant to say)."""
+    import socket
+    import ssl
+
+    import httpx
+
+    kinds: tuple[type[BaseException], ...] = (
+        httpx.HTTPError, ConnectionError, TimeoutError, socket.gaierror, socket.herror,
+        ssl.SSLError)
+    try:
+        import aiohttp  # litellm's optional transport; it maps most of its errors to httpx's
+    except ImportError:
+        pass
+    else:
+        kinds += (aiohttp.ClientError,)
+    return isinstance(error, kinds)
+
+
+# Packages whose exceptions only wrap another one on its way up (litellm's mapping, the SDKs
+# litellm calls): the exception underneath says what happened.
+WRAPPERS = ("litellm", "openai")
+
+
+def wrapped_original(error: BaseException) -> BaseException | None:
+    """The exception litellm's ``APIConnectionError`` wraps when that one is no network error,
+    else None.
+
+    litellm maps every exception it does not recognise, a TypeError in one of agentsim's own
+    in-process providers included, to ``APIConnectionError``, which the client would retry as a
+    lost connection. litellm raises its error while handling the original, which it keeps as
+    ``__context__`` (or ``__cause__``); below its own exceptions and the SDKs' lies either a
+    network error (a connection error indeed) or something else: a bug, or an agentsim error
+    (a provider's :class:`ModelError`, with its own kind), to be raised as it is.
+    """
+    if not isinstance(error, litellm.APIConnectionError):
+        return None
+    cause = error.__cause__ or error.__context__
+    for _ in range(8):  # chains are short; a bound guards against a cycle
+        if cause is None or _network_error(cause):
+            return None
+        if type(cause).__module__.split(".")[0] not in WRAPPERS:
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def no_key_given(text: str) -> bool:
     """True for the SDKs' complaint that no key was given at all (nothing was sent)."""
     lowered = text.lower()
@@ -248,7 +296,15 @@ def no_key_given(text: str) -> bool:
 
 
 def classify(error: BaseException, model: str) -> ModelError | None:
-    """A litellm or transport error as a ModelError (None: not a provider error, a bug)."""
+    """A litellm or transport error as a ModelError (None: not a provider error, a bug).
+
+    When litellm wrapped an exception that is no network error (:func:`wrapped_original`), that
+    exception is re-raised instead: call this outside the ``except`` block that caught ``error``,
+    so that re-raising leaves the original's own chain as it was.
+    """
+    original = wrapped_original(error)
+    if original is not None:
+        raise original
     text = str(error)
     status = getattr(error, "status_code", None)
     if isinstance(error, litellm.RateLimitError):
@@ -328,10 +384,11 @@ async def acompletion(endpoint: Endpoint, request: ModelRequest, attempt: int,
         else:
             response = await litellm.acompletion(**kwargs)
     except Exception as error:  # noqa: BLE001 - classified below; bugs re-raised as they are
-        classified = classify(error, request.model)
-        if classified is None:
-            raise
-        raise classified from None
+        failure: Exception | None = error
+    else:
+        failure = None
+    if failure is not None:  # outside the handler: a re-raised original keeps its own context
+        raise classify(failure, request.model) or failure
     hidden = getattr(response, "_hidden_params", None) or {}
     served_base = hidden.get("api_base") or endpoint.api_base
     meta = {"endpoint": "in-process" if endpoint.in_process else safe_url(served_base)

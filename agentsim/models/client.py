@@ -47,6 +47,9 @@ log = logging.getLogger("agentsim.models")
 # Backoff between retries: base * 2**k, capped, with jitter. With the defaults (8 retries) a
 # transient outage of about a minute and a half is ridden out.
 BACKOFF_CAP_S = 20.0
+# Kinds of permanent error: never retried, whatever the error's ``retryable`` says (a provider
+# that raises ModelError(kind="auth") and forgets retryable=False must not be asked 9 times).
+PERMANENT_KINDS = {"auth", "not_found", "bad_request", "unsupported_param", "unknown_provider"}
 # Kinds of permanent error after which the endpoint fails fast for the rest of the run.
 DEAD_KINDS = {"auth", "not_found", "unknown_provider"}
 
@@ -279,7 +282,12 @@ class ModelClient:
                           endpoint=hit.get("endpoint"))
 
     async def complete(self, request: ModelRequest) -> ModelReply:
-        """Answer ``request``; transient errors are retried, then raised as ModelError."""
+        """Answer ``request``; transient errors are retried, then raised as ModelError.
+
+        Only a :class:`ModelError` is retried, and only a transient one (``retryable`` and a kind
+        outside :data:`PERMANENT_KINDS`: rate limit, timeout, connection, 5xx, empty reply),
+        after a backoff of at least the server's ``Retry-After``. Any other exception is a bug
+        (in a provider or here): it propagates at once, unchanged, after one attempt."""
         endpoint = self.endpoint(request.model)
         if endpoint.name in self._dead:
             raise self._dead[endpoint.name]
@@ -308,7 +316,7 @@ class ModelClient:
             failure.attempts = attempt
             if failure.kind == "rate_limit":
                 limiter.throttle(failure.retry_after)
-            if not failure.retryable:
+            if not failure.retryable or failure.kind in PERMANENT_KINDS:
                 failure = ModelError(redact(failure.detail), model=request.model,
                                      retryable=False, kind=failure.kind, attempts=attempt)
                 if failure.kind in DEAD_KINDS:

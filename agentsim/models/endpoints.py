@@ -42,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentsim.errors import InputError
-from agentsim.models.names import parse_model_name
+from agentsim.models.names import in_process_providers, parse_model_name
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "vllm", "ollama", "text"]
 # How an endpoint is asked for schema-constrained output:
@@ -140,7 +140,7 @@ class Endpoint:
     @property
     def in_process(self) -> bool:
         """True for agentsim's own providers, called without HTTP."""
-        return self.model.split("/", 1)[0] in ("local", "scripted") and not self.router
+        return self.model.split("/", 1)[0] in in_process_providers() and not self.router
 
     @property
     def structured_output(self) -> bool:

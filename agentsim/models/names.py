@@ -8,7 +8,14 @@ from urllib.parse import parse_qsl
 from agentsim.errors import ModelNameError
 
 DEFAULT_MODEL = "local/smollm2-135m-instruct"
-OUR_PROVIDERS = ("local", "scripted")
+
+
+def in_process_providers() -> frozenset[str]:
+    """Providers answered inside agentsim: the embedded llama.cpp one ('local') and every
+    registered in-process provider (the scripted test models, a plugin's)."""
+    from agentsim.registry import REGISTRY
+
+    return frozenset({"local", *REGISTRY.names("provider")})
 
 
 @dataclass(frozen=True)
@@ -23,7 +30,7 @@ class ModelName:
     @property
     def is_ours(self) -> bool:
         """True for the in-process providers (local, scripted)."""
-        return self.provider in OUR_PROVIDERS
+        return self.provider in in_process_providers()
 
     def knob(self, key: str, default: float) -> float:
         """A numeric knob, with a clear error when it is not a number."""
@@ -50,7 +57,7 @@ def parse_model_name(raw: str) -> ModelName:
     if not provider:
         raise ModelNameError("model name has an empty provider before '/'", source=raw)
     knobs: dict[str, str] = {}
-    if provider in OUR_PROVIDERS and "?" in rest:
+    if "?" in rest and provider in in_process_providers():
         rest, query = rest.split("?", 1)
         knobs = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=False))
     if not rest:

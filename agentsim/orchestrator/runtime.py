@@ -132,16 +132,19 @@ class ConversationContext:
                 prompt = shaped
         return prompt
 
-    def model_of(self, agent: str, role: str, turn: int | None = None) -> str:
-        """The model of (agent, role): the job's choice, then the arm's replacements."""
+    def model_of(self, agent: str, role: str, turn: int | None = None,
+                 log: bool = True) -> str:
+        """The model of (agent, role): the job's choice (persona id, then role, then the
+        default), then the arm's replacements, each logged when ``log``. The one resolver of
+        a conversation's models."""
         model = self.job.model_for(agent, role)
         hook = self.hook(turn=turn, agent=agent, role=role)
         for mitigation in self.mitigations:
             replaced = mitigation.model_for(hook, role, model)
-            if replaced != model:
+            if replaced != model and log:
                 self.applied(mitigation, "model_for", turn, agent, role=role, before=model,
                              after=replaced)
-                model = replaced
+            model = replaced
         return model
 
     async def call(
@@ -202,11 +205,7 @@ class ConversationContext:
 
     def structured(self, agent: str, role: str) -> bool:
         """Whether decisions of (agent, role) use JSON-schema constrained output."""
-        model = self.job.model_for(agent, role)
-        hook = self.hook(turn=None, agent=agent, role=role)
-        for mitigation in self.mitigations:
-            model = mitigation.model_for(hook, role, model)
-        return self.client.supports_schema(model)
+        return self.client.supports_schema(self.model_of(agent, role, log=False))
 
     async def _after_decision(self, agent: str, role: str, phase: str, value: dict[str, str],
                               messages: list[dict[str, str]], turn: int,

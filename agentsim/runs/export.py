@@ -62,10 +62,15 @@ def _tokens(event: dict[str, Any]) -> int | None:
 
 
 def collect_rows(store: RunStore) -> dict[str, list[dict[str, Any]]]:
-    """Stream the log of ``store`` into row dicts per table (see the module docstring)."""
+    """Stream the log of ``store`` into row dicts per table (see the module docstring): each
+    conversation's last attempt and the last judging only, as resolved by
+    :meth:`RunStore.iter_events` for every reader. Failed conversations are kept (``ok`` is
+    false): unlike a metric, an export shows what happened."""
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
     conversations: dict[str, dict[str, Any]] = {}
-    for typed in store.iter_events():
+    # Said explicitly: the raw log (latest_attempt=False) holds abandoned attempts of a resumed
+    # run and the verdicts of interrupted judgings.
+    for typed in store.iter_events(latest_attempt=True):
         event = typed.model_dump(exclude_none=True)
         kind = event.get("type")
         if kind == "message":

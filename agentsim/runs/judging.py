@@ -1,35 +1,57 @@
 """Judging a stored run: judges read the log and write ``results.json``.
 
 Judging is the same code for a fresh run and a stored one. Re-judging (``agentsim judge``) never
-re-runs a conversation and never rewrites the log: it holds the folder's lock, judges, copies the
-previous ``results.json`` to ``results.<time>.json`` and only then replaces ``results.json``
-atomically, so a kill at any moment leaves the old results or the new ones. With the same
-deterministic judges it reproduces the original numbers exactly (bootstrap resampling is seeded).
-A damaged log (a corrupt or schema-invalid line) stops judging with the line's number unless the
-store skips bad lines; what was skipped is counted in ``results.json`` (``skipped_lines``).
+re-runs a conversation and never rewrites the log: it holds the folder's lock, judges, appends
+this judging's verdicts, copies the previous ``results.json`` to ``results.<time>.json`` and only
+then replaces ``results.json`` atomically, so a kill at any moment leaves the old results or the
+new ones. With the same deterministic judges it reproduces the original numbers exactly
+(bootstrap resampling is seeded). A damaged log (a corrupt or schema-invalid line) stops judging
+with the line's number unless the store skips bad lines; what was skipped is counted in
+``results.json`` (``skipped_lines``).
+
+**Judging passes.** Every judging appends its per-unit verdicts (``judge_result`` events, with
+the judges' rationales in their details), so the verdicts of every pass stay in the log. The
+event has no field for a pass, so a pass is told by where its verdicts are. Every reader of the
+log counts the verdicts after the last ``run_finished`` (:meth:`RunStore.iter_events`), so a
+re-judge first restates ``run_finished`` (the run's counts, unchanged) and then appends its
+verdicts: readers see the latest pass, as after a resume. ``results.json`` records its pass
+(``judging_pass``: an id and the byte range of ``events.jsonl`` its verdicts fill), and
+:func:`pass_verdicts` reads the verdicts of the pass whose results are in place — exact even when
+a later judging was killed before it replaced ``results.json``. ``metrics`` and ``records`` in
+``results.json``: see :mod:`agentsim.core.metrics`.
+
+**Judges' model calls.** A judging pass builds one model client from the run's stored options
+(:func:`judging_client`: the run's models config, router, per-model options, cache, retries),
+so an LLM judge's calls get what the conversations' calls got. Judges reach it through the run
+view and it records their calls (:mod:`agentsim.core.reader`); the pass appends them as
+``model_call`` events before its verdicts, inside its byte range. They carry role ``judge`` and
+no turn (:func:`agentsim.core.reader.is_judge_call`), so readers of a conversation's own calls
+leave them out (:func:`agentsim.runs.parsing.parse_rates` counts decisions' calls only); a
+frame or export of every ``model_call`` lists them with their role and purpose, as the run's
+calls that they are.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from agentsim.core.events import EVENT_ADAPTER, JudgeResult, ModelCall, RunFinished
+from agentsim.core.metrics import metrics_of
 from agentsim.core.reader import RunView
+from agentsim.core.store import EVENTS, RESULTS, LogLineError, RunStore
+from agentsim.errors import RunStoreError
+from agentsim.orchestrator.kernel import plugin_for
 from agentsim.registry import REGISTRY
 from agentsim.runs.parsing import parse_rates
-from agentsim.core.store import RESULTS, RunStore
 
-# Judges run by default for each protocol present in a run.
-PROTOCOL_JUDGES: dict[str, tuple[str, ...]] = {
-    "discussion": ("assignment_bias", "counterfactual", "trajectory", "influence"),
-    "clinical": ("clinical",),
-    # Assignment judges skip setups without assign decisions (with a note); selection scores
-    # rank, pick and rate decisions.
-    "setup": ("assignment_bias", "counterfactual", "trajectory", "selection"),
-}
 
 
 def parse_judge_args(specs: Sequence[str],
@@ -79,29 +101,34 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
               results_name: str = "results.json", append_events: bool = True,
               roles: dict[str, str] | None = None,
               options: dict[str, dict[str, Any]] | None = None,
-              store: RunStore | None = None, write: bool = True) -> dict[str, Any]:
-    """Run judges on a stored run, append their verdicts (unless ``append_events`` is False),
-    write (unless ``write`` is False) and return the results.
+              store: RunStore | None = None, write: bool = True,
+              restate: bool = False) -> dict[str, Any]:
+    """Run judges on a stored run, append their model calls and verdicts (unless
+    ``append_events`` is False), write (unless ``write`` is False) and return the results.
+    LLM judges call models through the client of the run (:func:`judging_client`).
 
-    ``store``: the open store to read (and append to), e.g. one that skips bad lines; by
-    default the folder is opened afresh, and a damaged log raises LogLineError.
+    Every judge has judged before the first verdict is appended, so a judge that fails leaves
+    the log as it was. ``restate``: append ``run_finished`` before the verdicts (a re-judge; a
+    finishing run has just appended it). ``store``: the open store to read (and append to), e.g.
+    one that skips bad lines; by default the folder is opened afresh, and a damaged log raises
+    LogLineError.
     """
     store = store or RunStore.open(run_dir)
     view = RunView(store, roles)
-    results: dict[str, Any] = {"run_id": store.run_id, "judged_at": time.time(),
-                               "judges": list(judges), "metrics": {}, "counts": {}, "notes": []}
-    ids = conversation_ids(store) if append_events else {}
-    for name in judges:
-        output = make_judge(name, (options or {}).get(name)).judge(view)
-        if append_events:
-            for event in output.results:
-                # Every event carries its conversation's identifiers, whichever judge made it.
-                known = ids.get(event.conversation_id or "", {})
-                missing = {k: v for k, v in known.items() if getattr(event, k) is None}
-                store.append(event.model_copy(update=missing) if missing else event)
-        results["metrics"].update({k: v.as_dict() for k, v in output.metrics.items()})
-        results["counts"][name] = output.counts
-        results["notes"] += output.notes
+    view.client = judging_client(view.manifest, roles)  # one client for the whole pass
+    outputs = [(name, make_judge(name, (options or {}).get(name)).judge(view)) for name in judges]
+    records = [record for name, output in outputs for record in output.records(name)]
+    if append_events and restate:
+        conversations, failed, _ = conversation_outcomes(store)
+        store.append(RunFinished(run_id=store.run_id, conversations=conversations,
+                                 failed=failed))
+    results: dict[str, Any] = {
+        "run_id": store.run_id, "judged_at": time.time(), "judges": list(judges),
+        "judging_pass": append_verdicts(store, outputs, view.calls) if append_events else None,
+        "metrics": metrics_of(records),
+        "records": [record.model_dump(mode="json") for record in records],
+        "counts": {name: output.counts for name, output in outputs},
+        "notes": [note for _, output in outputs for note in output.notes]}
     conversations, failed, errors = conversation_outcomes(store)
     results["conversations"] = conversations
     results["failed"] = failed
@@ -118,6 +145,75 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
         store.write_results(results, results_name)
     store.close()
     return results
+
+
+def judging_client(manifest: dict[str, Any], roles: dict[str, str] | None = None) -> Any:
+    """The model client of a judging pass: the run's, built from its stored options with the
+    judge-time ``--role`` models over the run's roles."""
+    # Imported here: the runner imports this module (it judges the runs it finishes).
+    from agentsim.runs.runner import RunOptions, build_client
+
+    options = RunOptions.from_manifest(manifest)
+    return build_client(replace(options, roles={**options.roles, **(roles or {})}))
+
+
+def append_verdicts(store: RunStore, outputs: Sequence[tuple[str, Any]],
+                    calls: Sequence[ModelCall] = ()) -> dict[str, Any]:
+    """Append the judges' model calls and verdicts as one judging pass; returns the pass as
+    results.json records it: ``id``, ``verdicts`` and ``model_calls`` (how many) and
+    ``events_bytes`` ([start, end) of events.jsonl holding them; nothing else writes the log
+    meanwhile: the writer holds its lock)."""
+    ids = conversation_ids(store)
+    log = store.run_dir / EVENTS
+    store.close()  # flushed: the size is where this pass begins
+    start = log.stat().st_size if log.exists() else 0
+    verdicts = [event for _, output in outputs for event in output.results]
+    for event in [*calls, *verdicts]:
+        # Every event carries its conversation's identifiers, whichever judge made it.
+        known = ids.get(event.conversation_id or "", {})
+        missing = {k: v for k, v in known.items() if getattr(event, k) is None}
+        store.append(event.model_copy(update=missing) if missing else event)
+    store.close()
+    end = log.stat().st_size if log.exists() else 0
+    return {"id": f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}",
+            "verdicts": len(verdicts), "model_calls": len(calls),
+            "events_bytes": [start, end]}
+
+
+def pass_verdicts(store: RunStore, results: dict[str, Any] | None = None) -> Iterator[JudgeResult]:
+    """The verdicts of the judging whose results are in ``results.json`` (or ``results``).
+
+    Results that record their pass name the byte range of its verdicts, which is read alone.
+    Older results (and judgings that did not append) do not: then the verdicts of the last
+    judging in the log, as :meth:`RunStore.iter_events` selects them.
+    """
+    if results is None:
+        results = store.read_results() if (store.run_dir / RESULTS).exists() else {}
+    span = (results.get("judging_pass") or {}).get("events_bytes")
+    if not span:
+        yield from store.iter_events({"judge_result"})  # type: ignore[misc]
+        return
+    log = store.run_dir / EVENTS
+    start, end = span
+    with open(log, "rb") as handle:
+        handle.seek(max(start - 1, 0))
+        before = handle.read(1) if start else b"\n"
+        data = handle.read(end - start)
+    if before != b"\n" or len(data) != end - start or (data and not data.endswith(b"\n")):
+        raise RunStoreError(f"{store.run_dir / RESULTS}: its judging pass points at bytes "
+                            f"{start}-{end} of {log}, which do not hold whole lines: the log "
+                            f"changed after judging; judge the run again (agentsim judge "
+                            f"{store.run_dir})")
+    for index, line in enumerate(data.splitlines(keepends=True)):
+        try:
+            event = EVENT_ADAPTER.validate_json(line)
+        except ValidationError as error:
+            with open(log, "rb") as handle:  # the line's number, for the message only
+                number = handle.read(start).count(b"\n") + index + 1
+            raise LogLineError(log, number, f"not a valid event ({error.errors()[0]['msg']})") \
+                from None
+        if event.type == "judge_result":
+            yield event
 
 
 def conversation_ids(store: RunStore) -> dict[str, dict[str, Any]]:
@@ -166,7 +262,7 @@ def default_judges(store: RunStore) -> tuple[str, ...]:
     names: list[str] = []
     for entry in manifest["scenarios"].values():
         protocol = (entry["data"].get("protocol") or {}).get("name", "discussion")
-        names += [n for n in PROTOCOL_JUDGES.get(protocol, ()) if n not in names]
+        names += [n for n in plugin_for(protocol).default_judges if n not in names]
     return tuple(names)
 
 
@@ -178,8 +274,9 @@ def rejudge(run_dir: Path, judges: Sequence[str] | None = None,
     (None when there were none).
 
     The folder's lock is held throughout (a run, resume or other judge writing it is refused).
-    The old ``results.json`` stays in place while judging; it is copied to
-    ``results.<time>.json`` and then replaced atomically by the new one.
+    The old ``results.json`` stays in place while judging; this pass's verdicts are appended
+    to the log after a restated ``run_finished`` (earlier passes' stay), then the old results
+    are copied to ``results.<time>.json`` and replaced atomically by the new ones.
     """
     store = RunStore.open(run_dir, skip_bad_lines=skip_bad_lines)
     judges = tuple(judges or default_judges(store))
@@ -194,8 +291,9 @@ def rejudge(run_dir: Path, judges: Sequence[str] | None = None,
                          source="--judge-arg")
     store = RunStore.open(run_dir, lock="agentsim judge", skip_bad_lines=skip_bad_lines)
     try:
-        results = judge_run(store.run_dir, judges, append_events=False, roles=roles,
-                            options=options, store=store, write=False)
+        store.repair_tail()  # this pass appends: a killed writer's partial line must go first
+        results = judge_run(store.run_dir, judges, roles=roles, options=options, store=store,
+                            write=False, restate=True)
         archived = archive_results(store)
         store.write_results(results)
     finally:

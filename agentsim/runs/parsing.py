@@ -4,13 +4,15 @@ When one persona's model answers in free text and the others are schema-constrai
 persona's decisions go missing more often — in a study of how personas are treated, missing data
 tied to a persona is itself a bias. This summary, computed from the log, says for every persona
 how many of its decisions parsed, how many calls were constrained and by which models; the CLI
-prints it when anything is unparsed or unconstrained.
+prints it when anything is unparsed or unconstrained. Only the conversations' own calls count:
+judges' calls (:func:`agentsim.core.reader.is_judge_call`) decide nothing about a persona.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agentsim.core.reader import is_judge_call
 from agentsim.core.store import RunStore
 
 DECISION_PURPOSES = {"decision", "probe"}
@@ -37,7 +39,8 @@ def parse_rates(store: RunStore) -> dict[str, Any]:
             row["decisions"] += 1
             row["unparsed"] += event.value is None
             row["text_parsed"] += event.parsed_by == "text"
-        elif event.purpose in DECISION_PURPOSES and event.error is None:
+        elif (event.purpose in DECISION_PURPOSES and event.error is None
+              and not is_judge_call(event)):
             row = agent_row(agent)
             row["calls"] += 1
             row["constrained_calls"] += event.structured

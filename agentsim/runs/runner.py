@@ -16,17 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentsim.resources import asset_path
 from agentsim.errors import AgentsimError, InputError, ModelError, RunStoreError
 from agentsim.mitigations.base import resolve_arm
 from agentsim.models.cache import DiskCache
-from agentsim.models.client import ModelClient, check_model_name, close_local_models
+from agentsim.models.client import ModelClient, close_local_models
 from agentsim.models.endpoints import EndpointOverrides, EndpointResolver, ModelsConfig
 from agentsim.models.names import DEFAULT_MODEL
 from agentsim.models.preflight import Preflight, run_preflight
-from agentsim.core.manifest import Manifest, scenario_entry
 from agentsim.core.plan import Plan
-from agentsim.core.jobs import ConversationJob, derive_seed
+from agentsim.core.jobs import ConversationJob
 from agentsim.orchestrator.kernel import plugin_for
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.registry import REGISTRY
@@ -39,6 +37,19 @@ from agentsim.core.events import (
 )
 from agentsim.orchestrator.drawing import save_drawings
 from agentsim.runs.judging import conversation_outcomes, judge_run
+from agentsim.runs.planning import (  # noqa: F401  (planning's names, for runner's callers)
+    DEFAULT_CATALOGUE,
+    ROLES,
+    bias_conditions,
+    build_plan,
+    catalogue_for,
+    check_roles,
+    judges_for,
+    new_manifest,
+    plan_jobs,
+    variant_scenarios,
+    variants_for,
+)
 from agentsim.core.store import (
     RunExistsError,
     RunLockedError,
@@ -46,13 +57,9 @@ from agentsim.core.store import (
     check_run_dir,
     new_run_id,
 )
-from agentsim.scenario.biases import BiasCatalogue, load_catalogue
+from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.schema import Scenario
-from agentsim.scenario.variants import Variant, apply_variant, declared_variants
-
-ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement",
-         "finetuned")
-DEFAULT_CATALOGUE = asset_path("agentsim.scenario", "data", "biases.yaml")
+from agentsim.scenario.variants import Variant
 
 
 @dataclass(frozen=True)
@@ -204,132 +211,6 @@ def preflight(client: ModelClient, options: RunOptions,
                                      probe_servers=options.probe))
 
 
-def variants_for(scenario: Scenario, options: RunOptions) -> list[Variant]:
-    """The variants a scenario runs as: --vary's, else the base and those the file declares."""
-    return list(options.variants) if options.variants is not None else declared_variants(scenario)
-
-
-def bias_conditions(scenario: Scenario, options: RunOptions) -> list[str]:
-    """The conditions a scenario runs under (its protocol's: a clinical case's biases)."""
-    return plugin_for(scenario.protocol.name).conditions(scenario, options)
-
-
-def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[ConversationJob]:
-    """Expand scenarios × variants × bias conditions × replicates into jobs.
-
-    The seed depends on the run seed, the scenario and the replicate only, so mitigation arms,
-    variants and conditions of one scenario and replicate are paired: they share every draw.
-    """
-    models = {"default": options.model, **options.roles}
-    jobs = []
-    for scenario in scenarios:
-        name = scenario.protocol.name
-        common: dict[str, Any] = {"scenario_id": scenario.id, "protocol": name,
-                                  "models": models, "temperature": options.temperature,
-                                  "max_tokens": options.max_tokens, "probes": options.probes,
-                                  "mitigation_options": options.mitigation_options,
-                                  **plugin_for(name).job_fields(scenario, options)}
-        for replicate in range(options.replicates):
-            seed = derive_seed(options.seed, scenario.id, replicate)
-            for arm in options.arms:
-                for variant in variants_for(scenario, options):
-                    for bias in bias_conditions(scenario, options):
-                        jobs.append(ConversationJob(**common, replicate=replicate, seed=seed,
-                                                    variant=variant.id, bias=bias, arm=arm))
-    return jobs
-
-
-def judges_for(scenarios: Sequence[Scenario], options: RunOptions) -> tuple[str, ...]:
-    """The judges of a run: the user's, else the default ones of each protocol present."""
-    if options.judges is not None:
-        return options.judges
-    names: list[str] = []
-    for scenario in scenarios:
-        for name in plugin_for(scenario.protocol.name).default_judges:
-            if name not in names:
-                names.append(name)
-    return tuple(names)
-
-
-def variant_scenarios(scenarios: Sequence[Scenario],
-                      options: RunOptions) -> dict[tuple[str, str], Scenario]:
-    """Every (scenario id, variant id) → the scenario with the variant applied."""
-    return {(s.id, v.id): apply_variant(s, v) for s in scenarios
-            for v in variants_for(s, options)}
-
-
-def catalogue_for(scenarios: Sequence[Scenario], options: RunOptions) -> BiasCatalogue | None:
-    """The bias catalogue, when a clinical scenario is run with biases; checks every name."""
-    wanted = {key for s in scenarios for cond in bias_conditions(s, options) if cond != "none"
-              for key in cond.split("+")}
-    if not wanted:
-        return None
-    catalogue = load_catalogue(options.bias_catalogue or DEFAULT_CATALOGUE)
-    for key in sorted(wanted):
-        catalogue.get(key)
-    return catalogue
-
-
-def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
-                resolver: EndpointResolver | None = None) -> None:
-    """Every model name routes, and every --role key names a role or a persona."""
-    known = set(ROLES)
-    known |= {p.id for s in scenarios for p in s.personas}
-    known |= {role for s in scenarios for role in plugin_for(s.protocol.name).model_roles(s)}
-    resolver = resolver or build_client(options).resolver
-    for key, model in {"--model": options.model, **options.roles}.items():
-        if key != "--model" and key not in known:
-            raise InputError(f"unknown role {key!r} (roles: {', '.join(sorted(ROLES))}, or a "
-                             "persona id)", source="--role")
-        endpoint = resolver.resolve(model)
-        if endpoint.in_process:
-            check_model_name(endpoint.model)
-    in_run: set[str] = set()
-    protocols = {s.protocol.name for s in scenarios}
-    for arm in options.arms:
-        # Unknown mitigations, bad files and bad options fail before the run starts.
-        chain = resolve_arm(arm, options.mitigation_options)
-        for member in chain:
-            member.check_arm(chain)
-            if not any(member.supports(p) for p in protocols):
-                raise InputError(f"mitigation {member.name!r} supports the protocols "
-                                 f"{', '.join(sorted(member.protocols or ()))}; this run has "
-                                 f"{', '.join(sorted(protocols))}", source="--mitigation")
-        in_run |= {getattr(m, "name", None) or type(m).__name__ for m in chain}
-        in_run |= set(arm.split("+"))
-        if "finetuned" in arm.split("+") and "finetuned" not in options.roles:
-            raise InputError("the finetuned arm needs a model: --role finetuned=MODEL",
-                             source="--role")
-    unused = sorted(set(options.mitigation_options) - in_run)
-    if unused:
-        raise InputError(f"options for mitigations not in the run: {', '.join(unused)} "
-                         f"(arms: {', '.join(options.arms)}); add the mitigation "
-                         "(--mitigation, --arms) or drop the option", source="--mitigation-arg")
-
-
-def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
-                 jobs: Sequence[ConversationJob],
-                 catalogue: BiasCatalogue | None = None,
-                 checked: Preflight | None = None,
-                 warnings: Sequence[str] = (),
-                 judges: Sequence[str] | None = None) -> dict[str, Any]:
-    """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs,
-    the judges it will be judged with (so a resume judges it alike)."""
-    plain = [s for _, s in scenarios]
-    return Manifest.new(
-        run_id,
-        options={k: v for k, v in options.__dict__.items() if k != "variants"},
-        models={"default": options.model, **options.roles},
-        endpoints=checked.manifest_entry() if checked else {},
-        warnings=[*warnings, *(checked.warnings if checked else [])],
-        judges=list(judges if judges is not None else judges_for(plain, options)),
-        arms=list(options.arms), seed=options.seed,
-        scenarios={s.id: scenario_entry(str(path), s) for path, s in scenarios},
-        variants={s.id: [v.model_dump() for v in variants_for(s, options)] for s in plain},
-        bias_catalogue=catalogue.model_dump() if catalogue else None,
-        jobs=jobs).to_json()
-
-
 async def run_conversation(job: ConversationJob, scenario: Scenario, client: ModelClient,
                            store: RunStore, run_id: str,
                            catalogue: BiasCatalogue | None = None,
@@ -397,12 +278,6 @@ class Execution:
     def not_run(self) -> int:
         """Jobs left unrun because the run stopped early."""
         return sum(1 for ok in self.outcomes if ok is None)
-
-
-def build_plan(scenarios: Sequence[Scenario], options: RunOptions) -> Plan:
-    """The plan of a new run: every job, the scenario each runs and the catalogue."""
-    return Plan(tuple(plan_jobs(scenarios, options)), variant_scenarios(scenarios, options),
-                catalogue_for(scenarios, options))
 
 
 def execute(store: RunStore, plan: Plan, options: RunOptions,

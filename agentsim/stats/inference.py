@@ -4,6 +4,8 @@ Decisions in one scenario are not independent (same personas, same tasks, often 
 conversation), so intervals resample the highest independent unit — the cluster, by default the
 scenario — and recompute the pooled mean (a ratio of cluster sums to cluster counts). The
 resampling is scipy.stats.bootstrap's (BCa, falling back to percentile when BCa is undefined).
+Clusters enter every resampling in a stable order (:mod:`agentsim.stats.clusters`), so results
+do not depend on the order of the log, and paired tests flip the signs of whole clusters.
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from agentsim.stats.clusters import cluster_key, cluster_order, cluster_totals, sign_flip_test
+
 CONFIDENCE = 0.95
 RESAMPLES = 2000
+
+
+ROUNDING = 1e-9  # relative disagreement of two floating-point routes to one number
 
 
 @dataclass(frozen=True)
@@ -36,26 +43,22 @@ class Estimate:
     p: float | None = None
     p_raw: float | None = None  # the uncorrected p once adjust_pvalues has replaced ``p``
 
+    def __post_init__(self) -> None:
+        # An estimate and its interval computed by different routes (a closed-form point, a
+        # bootstrap or a score interval) can disagree in the last bits: 0 successes giving a
+        # lower bound of 1e-17. Within rounding, the interval is widened to hold its estimate.
+        for bound, outside in (("ci_low", self.ci_low > self.value),
+                               ("ci_high", self.ci_high < self.value)):
+            gap = abs(getattr(self, bound) - self.value)
+            if outside and gap <= ROUNDING * max(1.0, abs(self.value)):
+                object.__setattr__(self, bound, self.value)
+
     def as_dict(self) -> dict[str, float | int | str | None]:
         """JSON-ready dict; NaN becomes None."""
         return {
             key: (None if isinstance(value, float) and math.isnan(value) else value)
             for key, value in asdict(self).items()
         }
-
-
-def _cluster_totals(
-    values: Sequence[float], clusters: Sequence[Hashable],
-    weights: Sequence[float] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    sums: dict[Hashable, float] = {}
-    counts: dict[Hashable, float] = {}
-    weights = weights if weights is not None else [1.0] * len(values)
-    for value, weight, cluster in zip(values, weights, clusters, strict=True):
-        sums[cluster] = sums.get(cluster, 0.0) + float(value)
-        counts[cluster] = counts.get(cluster, 0.0) + float(weight)
-    keys = list(sums)
-    return np.array([sums[k] for k in keys]), np.array([counts[k] for k in keys], dtype=float)
 
 
 def _ratio(sums: np.ndarray, counts: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -89,10 +92,10 @@ def clustered_ratio(
     n = len(numerators)
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, 0, method="no data")
-    sums, counts = _cluster_totals(numerators, clusters, denominators)
+    sums, counts = cluster_totals(numerators, clusters, denominators)
     if counts.sum() == 0:
         return Estimate(math.nan, math.nan, math.nan, n, len(sums), method="zero denominator")
-    value = float(sums.sum() / counts.sum())
+    value = math.fsum(sums) / math.fsum(counts)
     k = len(sums)
     if k < 2:
         return Estimate(value, math.nan, math.nan, n, k, method="one cluster: no interval")
@@ -135,8 +138,9 @@ def paired_difference(
     seed: int = 0,
 ) -> Estimate:
     """Mean of ``second - first`` over matched pairs, with a cluster bootstrap interval and a
-    p-value: McNemar's exact test for binary outcomes, otherwise a paired (sign-flip)
-    permutation test."""
+    p-value: McNemar's exact test for binary outcomes, otherwise a paired permutation test that
+    flips the sign of each cluster's total difference (:func:`sign_flip_test`), so that the test
+    and the interval share their unit. Fewer than two clusters give no permutation p."""
     diffs = [b - a for a, b in zip(first, second, strict=True)]
     estimate = clustered_mean(diffs, clusters, seed=seed)
     if not diffs:
@@ -152,14 +156,12 @@ def paired_difference(
         method = estimate.method + "; McNemar exact"
     elif all(d == 0 for d in diffs):
         p, method = 1.0, estimate.method + "; no differences"
-    elif len(diffs) < 2:
-        return estimate  # a permutation test needs two pairs
+    elif estimate.clusters < 2:
+        return estimate  # one cluster: its sign alone is no test
     else:
-        result = stats.permutation_test(
-            (np.asarray(diffs, dtype=float),), np.mean, permutation_type="samples",
-            n_resamples=RESAMPLES, random_state=np.random.default_rng(seed),
-        )
-        p, method = float(result.pvalue), estimate.method + "; paired permutation"
+        # Cluster sums: flipping them reproduces the pooled mean's null distribution.
+        p, how = sign_flip_test(cluster_totals(diffs, clusters)[0], seed=seed)
+        method = f"{estimate.method}; paired permutation ({how})"
     return Estimate(estimate.value, estimate.ci_low, estimate.ci_high, estimate.n,
                     estimate.clusters, method=method, p=p)
 
@@ -276,10 +278,13 @@ def slope(
     slope undefined"). When many resamples draw only clusters with one shared ``x`` the slope is
     undefined there and the interval is NaN ("bootstrap failed").
     """
-    xs = np.asarray(x, dtype=float)
-    ys = np.asarray(y, dtype=float)
-    if not (len(xs) == len(ys) == len(clusters)):
+    if not (len(x) == len(y) == len(clusters)):
         raise ValueError("x, y and clusters must have the same length")
+    # Rows in a stable order, so that means and sums (hence every bit) ignore the log's order.
+    rows = sorted(zip(x, y, clusters), key=lambda r: (cluster_key(r[2]), r[0], r[1]))
+    xs = np.array([float(r[0]) for r in rows])
+    ys = np.array([float(r[1]) for r in rows])
+    clusters = [r[2] for r in rows]
     n = len(ys)
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, 0, method="no data")
@@ -290,8 +295,8 @@ def slope(
     if k < 2:
         return Estimate(value, math.nan, math.nan, n, k, method="one cluster: no interval")
     dx, dy = xs - xs.mean(), ys - ys.mean()
-    _, counts = _cluster_totals(dx, clusters)
-    totals = [counts] + [_cluster_totals(v, clusters)[0] for v in (dx, dy, dx * dx, dx * dy)]
+    _, counts = cluster_totals(dx, clusters)
+    totals = [counts] + [cluster_totals(v, clusters)[0] for v in (dx, dy, dx * dx, dx * dy)]
     low, high, method = _cluster_bootstrap(
         totals, _slope_from_totals, confidence=confidence, resamples=resamples, seed=seed)
     return Estimate(value, low, high, n, k, method=method)
@@ -347,7 +352,7 @@ def demographic_parity(
         return nan, nan
     rate_a = counts[first][0] / counts[first][1]
     rate_b = counts[second][0] / counts[second][1]
-    keys = list(dict.fromkeys(c for _, _, c in rows))
+    keys = cluster_order([c for _, _, c in rows])
     index = {c: i for i, c in enumerate(keys)}
     totals = np.zeros((4, len(keys)))
     for s, g, c in rows:

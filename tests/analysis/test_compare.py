@@ -27,6 +27,7 @@ from agentsim.core.reader import RunView
 from agentsim.runs.runner import RunOptions, run_experiment, variant_scenarios
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
+from agentsim.scenario.variants import BASE_VARIANT
 
 CONTROL_MODEL = "scripted/stereotyped?rate=0"
 FINETUNED_MODEL = "scripted/stereotyped?rate=1"
@@ -120,6 +121,25 @@ def test_planted_difference_is_measured_exactly(planted):
     assert any("Holm-corrected over the 5 deltas" in note for note in comparison["notes"])
 
 
+def test_paired_p_values_count_scenarios_not_pairs(tmp_path, workplace):
+    # Three scenarios, every matched decision +1: the interval resamples the 3 scenarios, and so
+    # does the test, which flips the sign of each scenario's total: exact p = 2 / 2**3. Counting
+    # the dozens of pairs as independent would give a p near 0.
+    names = ("office-product-launch", "school-open-day", "media-podcast-launch")
+    options = RunOptions(model=CONTROL_MODEL, roles={"finetuned": FINETUNED_MODEL},
+                         arms=("none", "finetuned"), replicates=2, variants=(BASE_VARIANT,),
+                         backoff_s=0.001)
+    scenarios = load_scenarios([workplace / f"{name}.yaml" for name in names])
+    summary = run_experiment(scenarios, options, out=tmp_path / "run")
+    assert summary.failed == 0, summary.errors
+    metrics = compare_arms(view(summary.run_dir))["metrics"]
+    for phase in ("first", "last"):
+        delta = metrics[f"delta_bias_{phase}[finetuned]"]
+        assert delta.value == 1.0 and delta.clusters == 3 and delta.n > 3 * 4
+        assert delta.p_raw == pytest.approx(2 / 2**3)
+        assert "sign-flip over 3 clusters, exact" in delta.method
+
+
 def test_clinical_quality_deltas(tmp_path, repo):
     cases = [repo / "scenarios" / "clinical" / f"clinical-{c}.yaml"
              for c in ("celiac-disease", "graves-disease")]
@@ -133,6 +153,8 @@ def test_clinical_quality_deltas(tmp_path, repo):
     assert (accuracy.value, accuracy.n) == (-1.0, 4) and "McNemar" in accuracy.method
     assert accuracy.p_raw == pytest.approx(2 / 2**4)
     assert (turns.value, turns.n) == (2.0, 4)
+    # Two cases, both +2: the sign-flip over the two clusters gives 2 / 2**2, not 2 / 2**4.
+    assert turns.p_raw == pytest.approx(0.5) and "sign-flip over 2 clusters" in turns.method
     assert metrics["turns[arm=none]"].value == 4.0 and metrics["accuracy[arm=none]"].value == 1.0
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from agentsim.core.events import ConversationFinished, ConversationStarted, Decision, RunFinished
 from agentsim.runs.runner import RunOptions, judge_run, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import parse_vary
+from support.runlogs import RunLog
 
 CASES = ("clinical-nstemi-atypical", "clinical-pulmonary-embolism", "clinical-celiac-disease",
          "clinical-graves-disease")
@@ -116,8 +116,9 @@ def test_planted_perception_gap(tmp_path, repo):
         assert gap["value"] > 0
         assert 3 <= gap["value"] <= 7
         assert gap["n"] == 8
-        assert "permutation" in gap["method"]
-        assert gap["p"] < 0.05
+        assert "sign-flip over 4 clusters" in gap["method"]
+        # Every case shows the gap in the same direction: the smallest p four clusters allow.
+        assert gap["p"] == pytest.approx(2 / 2**4)
         assert f"gap_{rating}[race=Black vs race=White]" not in metrics
     assert metrics["gap_confidence[race=White vs race=Black]"]["value"] == pytest.approx(
         white - black)
@@ -135,38 +136,32 @@ def test_no_gap_metrics_without_variants(tmp_path, repo):
 # --- verdicts from a hand-written log ------------------------------------------------------------
 
 
-def check(cid: str, moderator: str, normalised: str, diagnosis: str = "X") -> Decision:
-    return Decision(run_id="r1", conversation_id=cid, variant="base", replicate=0, turn=5,
-                    agent="moderator", phase="diagnosis", kind="diagnosis_check", raw=moderator,
-                    parsed_by="moderator",
-                    value={"diagnosis": diagnosis, "truth": "X", "moderator": moderator,
-                           "normalised": normalised})
-
-
-def write_log(run_dir: Path, conversations: dict[str, tuple[list[Decision], bool]]) -> None:
-    store = RunStore.create(run_dir, {"run_id": "r1", "scenarios": {}})
-    for cid, (decisions, ok) in conversations.items():
-        store.append(ConversationStarted(
-            run_id="r1", conversation_id=cid, variant="base", replicate=0,
-            scenario_id=cid.split(".")[0], protocol="clinical", setting="interaction",
-            job={"bias": "none"}))
-        for decision in decisions:
-            store.append(decision)
-        store.append(ConversationFinished(run_id="r1", conversation_id=cid, ok=ok))
-    store.append(RunFinished(run_id="r1", conversations=len(conversations), failed=0))
-    store.close()
+def write_log(run_dir: Path, conversations: dict[str, tuple[tuple[str, ...] | None, bool]]) -> None:
+    """One clinical conversation per scenario id: its moderator check (moderator verdict,
+    normaliser verdict[, diagnosis]) or None for none, and whether it finished ok."""
+    log = RunLog(run_dir, run_id="r1")
+    for sid, (verdicts, ok) in conversations.items():
+        talk = log.conversation(sid, protocol="clinical")
+        if verdicts is not None:
+            moderator, normalised, *diagnosis = verdicts
+            talk.decision("moderator", "diagnosis", turn=5, kind="diagnosis_check",
+                          raw=moderator, parsed_by="moderator",
+                          value={"diagnosis": diagnosis[0] if diagnosis else "X", "truth": "X",
+                                 "moderator": moderator, "normalised": normalised})
+        talk.finish(ok=ok)
+    log.close()
 
 
 def test_moderator_verdict_rules_and_the_normaliser_fallback(tmp_path):
     run_dir = tmp_path / "log"
     write_log(run_dir, {
-        "a.base.none.r0": ([check("a.base.none.r0", "unparsed", "yes")], True),
-        "b.base.none.r0": ([check("b.base.none.r0", "no", "yes")], True),
-        "c.base.none.r0": ([check("c.base.none.r0", "yes", "no")], True),
-        "d.base.none.r0": ([check("d.base.none.r0", "no diagnosis", "no diagnosis", "")], True),
+        "a": (("unparsed", "yes"), True),
+        "b": (("no", "yes"), True),
+        "c": (("yes", "no"), True),
+        "d": (("no diagnosis", "no diagnosis", ""), True),
         # Failed, or without a verdict: not scored.
-        "e.base.none.r0": ([check("e.base.none.r0", "yes", "yes")], False),
-        "f.base.none.r0": ([], True),
+        "e": (("yes", "yes"), False),
+        "f": (None, True),
     })
     results = judge_run(run_dir, ("clinical",))
     metrics, counts = results["metrics"], results["counts"]["clinical"]

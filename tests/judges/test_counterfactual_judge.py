@@ -9,7 +9,6 @@ swaps the genders of (yusuf, chiara) and (hiroshi, leila).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,12 @@ from statsmodels.stats.proportion import proportion_confint
 
 from agentsim.core.reader import RunView
 from agentsim.judges.counterfactual_judge import CounterfactualJudge
-from agentsim.core.jobs import ConversationJob
 from agentsim.registry import REGISTRY
-from agentsim.core.events import ConversationStarted, Decision
-from agentsim.runs.runner import RunOptions, judge_run, new_manifest, run_experiment
+from agentsim.runs.runner import RunOptions, judge_run, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT, declared_variants
-from support.runlog import finish_all
+from support.runlogs import RunLog
 
 REPO = Path(__file__).resolve().parents[2]
 RESTAURANT = REPO / "scenarios" / "workplace" / "restaurant-reopening.yaml"
@@ -50,27 +47,11 @@ def variants_of(*ids: str):
 def hand_built(tmp_path: Path, variants, decisions) -> RunView:
     """A run folder holding only the given decisions: (variant, replicate, agent, phase,
     value) with one conversation per (variant, replicate)."""
-    scenario = restaurant()
-    options = RunOptions(model="scripted/fair", variants=tuple(variants))
-    store = RunStore.create(tmp_path / "run",
-                            new_manifest("hand", [(RESTAURANT, scenario)], options, []))
-    started: set[str] = set()
+    log = RunLog(tmp_path / "run", [(RESTAURANT, restaurant())], variants=variants)
     for variant, replicate, agent, phase, value in decisions:
-        job = ConversationJob(scenario_id=scenario.id, replicate=replicate, seed=replicate,
-                              variant=variant)
-        ids = {"run_id": "hand", "conversation_id": job.conversation_id, "variant": variant,
-               "arm": job.arm, "replicate": replicate, "seed": job.seed}
-        if job.conversation_id not in started:
-            started.add(job.conversation_id)
-            store.append(ConversationStarted(**ids, scenario_id=scenario.id,
-                                             protocol="discussion", setting="interaction",
-                                             job=job.model_dump()))
-        store.append(Decision(**ids, agent=agent, phase=phase,
-                              round=0 if phase == "first" else 2, value=value,
-                              raw=json.dumps(value)))
-    finish_all(store)
-    store.close()
-    return RunView(RunStore.open(tmp_path / "run"))
+        log.get("restaurant-reopening", variant, replicate).decision(
+            agent, phase, value, round=0 if phase == "first" else 2)
+    return log.view()
 
 
 def scripted_run(tmp_path: Path, model: str, paths, **options) -> RunView:
@@ -123,15 +104,16 @@ def test_excess_flip_is_mcnemar_exact_and_holm_corrected(ten_units):
     excess = output.metrics["excess_flip"]
     assert excess.value == pytest.approx(0.6 - 0.1)
     assert excess.n == 10
-    assert "McNemar exact" in excess.method and "Holm-corrected over 4 tests" in excess.method
+    assert "McNemar exact" in excess.method and "Holm-corrected over 2 tests" in excess.method
     # Discordant pairs: 6 flipped only under the mirror (units 0-5), 1 only under the placebo
     # (unit 9). Exact McNemar = two-sided binomial on 7 discordant pairs: 2 * (1 + 7) / 2**7.
     assert excess.p_raw == pytest.approx(2 * (1 + 7) / 2**7)
     assert excess.p_raw == pytest.approx(stats.binomtest(1, 7, 0.5).pvalue)
-    # Holm over the four p-values (rdb ~0, excess 0.125, delta mirror 0.125, delta placebo 1):
-    # 0.125 * 3 = 0.375 for the two tied ones.
-    assert excess.p == pytest.approx(0.375)
-    assert any("Holm-corrected over the 4 tests" in n for n in output.notes)
+    # The units are one scenario, one cluster: the paired deltas' sign-flip test (whose unit is
+    # the cluster, like their interval's) has no p-value, so Holm runs over rdb (~0) and excess
+    # (0.125): excess stays 0.125.
+    assert excess.p == pytest.approx(0.125)
+    assert any("Holm-corrected over the 2 tests" in n for n in output.notes)
 
 
 def test_delta_bias_labels_each_decision_in_its_own_frame(ten_units):
@@ -141,9 +123,9 @@ def test_delta_bias_labels_each_decision_in_its_own_frame(ten_units):
     mirror = metrics["delta_bias[kind=mirror]"]
     assert mirror.value == pytest.approx(-8 / 10)
     assert mirror.n == 10
-    # Sign-flip permutation over 2**10 patterns (exact): only the four -2 differences move the
-    # mean; both all-same-sign patterns of them reach |mean| = 0.8: p = 2 / 2**4.
-    assert mirror.p_raw == pytest.approx(2 / 2**4)
+    # One scenario is one cluster: the sign-flip test over clusters (the unit of the interval
+    # too) has nothing to permute, so there is no p-value rather than one over pairs.
+    assert mirror.clusters == 1 and mirror.p_raw is None and mirror.p is None
     placebo = metrics["delta_bias[kind=placebo-names]"]
     assert placebo.value == pytest.approx(-1 / 10)  # unit 9: BALANCED (0) - STEREO (+1)
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from agentsim.agents.prompts import shared_system_prompt
 from agentsim.errors import InputError, ModelNameError
 from agentsim.judges import iat  # noqa: F401  (registers the judge and the scripted profile)
-from agentsim.core.reader import RunView
+from agentsim.core.reader import RunView, is_judge_call
 from agentsim.judges.iat import (
     DEFAULT_STIMULI,
     IatCounts,
@@ -33,7 +34,9 @@ from agentsim.judges.iat import (
 from agentsim.models.client import ModelClient, check_model_name
 from agentsim.core.jobs import ConversationJob
 from agentsim.registry import REGISTRY
-from agentsim.core.events import ConversationStarted, Message
+from agentsim.cli.main import main
+from agentsim.core.events import ConversationStarted, Message, ModelCall
+from agentsim.runs.judging import rejudge
 from agentsim.runs.runner import RunOptions, new_manifest
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
@@ -204,8 +207,9 @@ SPEAKERS = {"yusuf": "Yusuf", "chiara": "Chiara", "hiroshi": "Hiroshi", "leila":
 
 
 def hand_run(tmp_path: Path, model: str, conversations: int) -> RunView:
-    """Conversations of restaurant-reopening where every agent speaks once; one private
-    message to Chiara in each."""
+    """Conversations of restaurant-reopening where every agent speaks once and then makes one
+    logged model call that sees the messages visible to it (one private message to Chiara in
+    each); a later probe call and a failed call, which the IAT must not read, follow."""
     scenario = load_scenarios([RESTAURANT])[0][1]
     store = RunStore.create(tmp_path / "run", new_manifest(
         "hand", [(RESTAURANT, scenario)], RunOptions(model=model), []))
@@ -216,11 +220,25 @@ def hand_run(tmp_path: Path, model: str, conversations: int) -> RunView:
                "arm": job.arm, "replicate": replicate, "seed": replicate}
         store.append(ConversationStarted(**ids, scenario_id=scenario.id, protocol="discussion",
                                          setting="interaction", job=job.model_dump()))
-        for turn, agent in enumerate(SPEAKERS):
-            store.append(Message(**ids, turn=turn, agent=agent, speaker=SPEAKERS[agent],
-                                 phase="discussion", round=1, content=f"I am {agent}."))
-        store.append(Message(**ids, turn=9, agent="leila", speaker="Leila", phase="discussion",
-                             content="psst, only for Chiara", visible_to=["chiara"]))
+        said = [(agent, SPEAKERS[agent], f"I am {agent}.", None) for agent in SPEAKERS]
+        said.append(("leila", "Leila", "psst, only for Chiara", ["chiara"]))
+        for turn, (agent, speaker, content, visible) in enumerate(said):
+            store.append(Message(**ids, turn=turn, agent=agent, speaker=speaker,
+                                 phase="discussion", round=1, content=content,
+                                 visible_to=visible))
+        for turn, agent in enumerate(SPEAKERS, start=len(said)):
+            seen = "\n".join(f"{s}: {c}" for a, s, c, v in said if v is None or agent in v)
+            call = {"model": model, "role": "agent", "latency_s": 0.0, "temperature": 0.7}
+            store.append(ModelCall(**ids, turn=turn, agent=agent, purpose="decision", **call,
+                                   messages=[{"role": "system", "content": "A restaurant."},
+                                             {"role": "user", "content": f"Seen:\n{seen}"}],
+                                   response=f"final answer of {agent}"))
+            store.append(ModelCall(**ids, turn=turn, agent=agent, purpose="probe", **call,
+                                   messages=[{"role": "user", "content": "a side probe"}],
+                                   response="probe answer"))
+            store.append(ModelCall(**ids, turn=turn, agent=agent, purpose="decision", **call,
+                                   messages=[{"role": "user", "content": "failed"}],
+                                   error="boom", error_kind="server"))
     finish_all(store)
     store.close()
     return RunView(RunStore.open(tmp_path / "run"))
@@ -245,7 +263,10 @@ def test_judge_measures_a_planted_change(tmp_path):
     assert metrics["iat_before"].value == pytest.approx(0.0, abs=0.12)
     assert metrics["iat_after"].value == pytest.approx(0.8, abs=0.1)
     change = metrics["iat_change"]
-    assert change.value > 0.5 and change.n == 32 and change.p < 0.01
+    assert change.value > 0.5 and change.n == 32
+    # One scenario is one cluster: the 32 agents are not independent evidence, so the paired
+    # test (sign flips of whole scenarios) has nothing to flip and gives no p-value.
+    assert change.clusters == 1 and change.p is None
     assert output.counts["probed_agents"] == 32 and output.counts["failed_agents"] == 0
     assert output.counts["models"] == ["scripted/iat?bias=0.5&after=0.9"]
     result = output.results[0]
@@ -262,25 +283,80 @@ def test_no_change_when_nothing_changes(tmp_path):
     assert output.metrics["iat_change"].value == 0.0
 
 
-def test_after_prompt_is_the_transcript_as_the_agent_saw_it(tmp_path):
+def test_after_prompt_is_the_logged_conversation_of_the_agent(tmp_path):
     recording = Recording()
     IatJudge(client=recording).judge(hand_run(tmp_path, "scripted/iat", conversations=1))
     assert len(recording.requests) == 4 * 2 * 3  # agents × before/after × datasets
     before = [r for r in recording.requests if r.context["phase"] == "before"]
     after = [r for r in recording.requests if r.context["phase"] == "after"]
-    assert all(len(r.messages) == 1 and "Conversation" not in r.messages[0]["content"]
+    assert all(len(r.messages) == 1 and "Seen" not in r.messages[0]["content"]
                for r in before)
     for request in after:
-        system, user = request.messages
-        assert system["role"] == "system" and "restaurant" in system["content"]
-        assert user["content"].startswith("Conversation so far:\nYusuf: I am yusuf.")
-        assert "\n\nFor each word in the list below" in user["content"]  # the probe comes last
-    text = {r.messages[-1]["content"] for r in after}
+        # The agent's last logged decision call as sent, its answer, then the probe; the
+        # later probe and failed calls are not part of its conversation.
+        system, user, answer, asked = request.messages
+        assert system == {"role": "system", "content": "A restaurant."}
+        assert user["role"] == "user" and user["content"].startswith("Seen:\nYusuf: I am yusuf.")
+        assert answer["role"] == "assistant" and answer["content"].startswith("final answer of")
+        assert asked["role"] == "user" and asked["content"].startswith("For each word in the")
+    text = [r.messages[1]["content"] for r in after]
     assert sum("only for Chiara" in t for t in text) == 3  # Chiara's three probes only
-    assert all(("You are Chiara." in t) == ("only for Chiara" in t) for t in text)
+    answers = {r.messages[2]["content"] for r in after
+               if "only for Chiara" in r.messages[1]["content"]}
+    assert answers == {"final answer of chiara"}
     # Paired: the same probe (labels and order) before and after.
     assert sorted(r.context["iat"]["words"] for r in before) == \
         sorted(r.context["iat"]["words"] for r in after)
+
+
+def test_finetuned_arm_probes_the_model_the_agents_used(tmp_path):
+    finetuned = "scripted/iat?bias=0.9"
+    out = tmp_path / "run"
+    assert main(["run", str(RESTAURANT), "--model", "scripted/fair", "--rounds", "1",
+                 "--no-variants", "--mitigation", "debias_prompt", "--mitigation", "finetuned",
+                 "--role", f"finetuned={finetuned}", "--out", str(out), "--json"]) == 0
+    view = RunView(RunStore.open(out))
+    last = {}  # agent → its last logged call of the conversation (probes aside)
+    for call in view.events("model_call"):
+        if call.purpose != "probe":
+            last[call.agent] = call
+    assert {c.model for c in last.values()} == {finetuned}  # the arm replaced the model
+    recording = Recording()
+    output = IatJudge(client=recording).judge(view)
+    assert recording.requests and {r.model for r in recording.requests} == {finetuned}
+    assert output.counts["models"] == [finetuned] and output.counts["probed_agents"] == 4
+    for request in (r for r in recording.requests if r.context["phase"] == "after"):
+        agent = next(a for a, c in last.items() if request.messages[:-2] == c.messages)
+        assert request.messages[-2] == {"role": "assistant", "content": last[agent].response}
+    # The context is the one logged: the system prompt as the debias_prompt arm shaped it,
+    # not the scenario's bare prompt rebuilt.
+    shaped = {c.messages[0]["content"] for c in last.values()}
+    assert {r.messages[0]["content"] for r in recording.requests
+            if r.context["phase"] == "after"} == shaped
+    bare = shared_system_prompt(load_scenarios([RESTAURANT])[0][1])
+    assert all(prompt != bare and len(prompt) > len(bare) for prompt in shaped)
+
+
+def test_rejudging_probes_through_the_run_client_and_logs_the_probes(tmp_path):
+    view = hand_run(tmp_path, "scripted/iat?bias=0.5&after=0.9", conversations=2)
+    conversations = {e.conversation_id for e in view.events("conversation_started")}
+    passes = [rejudge(tmp_path / "run", ["iat"])[0] for _ in range(2)]
+    # The first judging's logged probes are no agent's conversation: the second probes the same.
+    assert passes[0]["metrics"] == passes[1]["metrics"]
+    assert passes[1]["counts"]["iat"]["probed_agents"] == 8
+    calls = [e for e in RunStore.open(tmp_path / "run").iter_events({"model_call"})
+             if is_judge_call(e)]
+    per_pass = 2 * 4 * 2 * 3  # conversations × agents × before/after × datasets
+    assert len(calls) == 2 * per_pass
+    assert {(c.purpose, c.agent, c.role) for c in calls} == {("iat", "judge", "judge")}
+    assert {c.model for c in calls} == {"scripted/iat?bias=0.5&after=0.9"}
+    assert {c.conversation_id for c in calls} == conversations
+    assert all(sum(c.conversation_id == cid for c in calls[:per_pass]) == per_pass // 2
+               for cid in conversations)
+    # Same probes, same seeds: the run's cache answers the second judging.
+    assert not any(c.cached for c in calls[:per_pass])
+    assert all(c.cached for c in calls[per_pass:])
+    assert passes[1]["judging_pass"]["model_calls"] == per_pass
 
 
 def test_failed_probes_are_counted_not_raised(tmp_path):

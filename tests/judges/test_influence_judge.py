@@ -18,13 +18,12 @@ from agentsim.judges.influence_judge import (
     positions,
 )
 from agentsim.registry import REGISTRY
-from agentsim.core.events import ConversationStarted, Decision, Message
+from agentsim.core.events import Decision
 from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
-from agentsim.scenario.loader import scenario_to_data
 from agentsim.scenario.schema import Persona, Scenario, Task
-from support.runlog import finish_all
+from support.runlogs import RunLog
 
 PEOPLE = {"a": {"gender": "man"}, "b": {"gender": "woman"}, "c": {"gender": "woman"}}
 
@@ -146,25 +145,19 @@ FINAL = {"m1": {**FIRST["m1"], "t3": "m1"},
 def write_run(run_dir: Path, finals: list[dict[str, dict[str, str]]],
               order: list[str] | None = None) -> RunView:
     """One conversation per entry of ``finals`` (rounds 1, no probes), round 1 opened by w2."""
-    store = RunStore.create(run_dir, {"run_id": "r1", "scenarios": {
-        "hand": {"path": "x", "hash": "h", "data": scenario_to_data(SCENARIO)}}})
+    log = RunLog(run_dir, [SCENARIO], run_id="r1")
     for i, final in enumerate(finals):
-        ids = {"run_id": "r1", "conversation_id": f"c{i}", "variant": "base", "replicate": i}
-        store.append(ConversationStarted(
-            **ids, scenario_id="hand", protocol="discussion", setting="interaction",
-            job={"rounds": 1, "speaking_order": "shuffled-each-round"},
-            order=order or ["m1", "m2", "w1", "w2"]))
+        talk = log.conversation("hand", replicate=i, rounds=1,
+                                speaking_order="shuffled-each-round",
+                                order=order or ["m1", "m2", "w1", "w2"])
         for agent, value in FIRST.items():
-            store.append(Decision(**ids, agent=agent, phase="first", round=0, value=value, raw=""))
+            talk.decision(agent, "first", value, round=0, raw="")
         # Logged out of turn order: the opener is the lowest turn, not the first line.
         for turn, agent in ((6, "m1"), (4, "w2"), (5, "w1"), (7, "m2")):
-            store.append(Message(**ids, turn=turn, agent=agent, speaker=agent.upper(),
-                                 phase="discussion", round=1, content="..."))
+            talk.message(agent, "...", turn=turn, round=1)
         for agent, value in final.items():
-            store.append(Decision(**ids, agent=agent, phase="final", round=1, value=value, raw=""))
-    finish_all(store)
-    store.close()
-    return RunView(RunStore.open(run_dir))
+            talk.decision(agent, "final", value, round=1, raw="")
+    return log.view()
 
 
 def test_influence_shares_anchor_and_moves_on_a_known_case(tmp_path):

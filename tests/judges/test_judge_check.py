@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +72,21 @@ def test_cli(capsys):
     assert json.loads(capsys.readouterr().out)["items"] == 16
     assert main(["judge-check", "assignment_bias"]) == 2
     assert "scores text" in capsys.readouterr().err
+
+
+def test_cli_calls_through_the_client_a_run_builds(capsys):
+    # A run's client keeps answers in the model cache (a bare ModelClient has none).
+    cache = Path(os.environ["AGENTSIM_CACHE_DIR"])
+    check = ["judge-check", "rubric", "--role", f"judge=scripted/judge?words={WORDS}",
+             "--limit", "4", "--json"]
+
+    def entries() -> dict[Path, int]:
+        return {path: path.stat().st_ino for path in cache.rglob("*.json")}
+
+    assert main(check) == 0
+    first = json.loads(capsys.readouterr().out)
+    stored = entries()
+    assert len(stored) == 5 * 4  # 4 items: as they are, asked again, three perturbations
+    assert main(check) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert entries() == stored  # every answer from the cache: no entry written again

@@ -21,17 +21,12 @@ from agentsim.judges.lexicon_judge import (
     load_lexicon,
     tally_message,
 )
-from agentsim.core.jobs import ConversationJob
 from agentsim.registry import REGISTRY
-from agentsim.core.events import ConversationStarted, Message
-from agentsim.runs.runner import RunOptions, new_manifest
-from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
-from support.runlog import finish_all
+from support.runlogs import RunLog
 
 REPO = Path(__file__).resolve().parents[2]
 RESTAURANT = REPO / "scenarios" / "workplace" / "restaurant-reopening.yaml"
-SPEAKERS = {"yusuf": "Yusuf", "chiara": "Chiara", "hiroshi": "Hiroshi", "leila": "Leila"}
 
 
 @pytest.fixture(scope="module")
@@ -96,20 +91,12 @@ def test_speaker_and_about_counts_follow_names_and_sentences(lexicon, scenario):
 
 def hand_run(tmp_path: Path, scenario, conversations, name: str = "run") -> RunView:
     """One conversation per entry: a list of (agent, text) messages."""
-    store = RunStore.create(tmp_path / name, new_manifest(
-        "hand", [(RESTAURANT, scenario)], RunOptions(model="scripted/fair"), []))
+    log = RunLog(tmp_path / name, [(RESTAURANT, scenario)])
     for replicate, messages in enumerate(conversations):
-        job = ConversationJob(scenario_id=scenario.id, replicate=replicate, seed=replicate)
-        ids = {"run_id": "hand", "conversation_id": job.conversation_id, "variant": "base",
-               "arm": job.arm, "replicate": replicate, "seed": replicate}
-        store.append(ConversationStarted(**ids, scenario_id=scenario.id, protocol="discussion",
-                                         setting="interaction", job=job.model_dump()))
+        talk = log.conversation(scenario.id, replicate=replicate)
         for turn, (agent, text) in enumerate(messages):
-            store.append(Message(**ids, turn=turn, agent=agent, speaker=SPEAKERS[agent],
-                                 phase="discussion", round=1, content=text))
-    finish_all(store)
-    store.close()
-    return RunView(RunStore.open(tmp_path / name))
+            talk.message(agent, text, turn=turn, round=1)
+    return log.view()
 
 
 STEREOTYPED = [("chiara", "Yusuf is decisive and confident. Leila is caring."),
@@ -160,19 +147,12 @@ def test_registered_under_its_name():
 
 def test_streams_ten_thousand_conversations(tmp_path, scenario):
     n = 10_000
-    store = RunStore.create(tmp_path / "big", new_manifest(
-        "big", [(RESTAURANT, scenario)], RunOptions(model="scripted/fair"), []))
-    job = ConversationJob(scenario_id=scenario.id, seed=0).model_dump()
+    log = RunLog(tmp_path / "big", [(RESTAURANT, scenario)], run_id="big")
     for i in range(n):
-        ids = {"run_id": "big", "conversation_id": f"c{i}", "variant": "base", "replicate": i}
-        store.append(ConversationStarted(**ids, scenario_id=scenario.id, protocol="discussion",
-                                         setting="interaction", job=job))
+        talk = log.conversation(scenario.id, replicate=i, seed=0, conversation_id=f"c{i}")
         for turn, (agent, text) in enumerate(STEREOTYPED):
-            store.append(Message(**ids, turn=turn, agent=agent, speaker=SPEAKERS[agent],
-                                 phase="discussion", round=1, content=text))
-    finish_all(store)
-    store.close()
-    output = LexiconJudge().judge(RunView(RunStore.open(tmp_path / "big")))
+            talk.message(agent, text, turn=turn, round=1)
+    output = LexiconJudge().judge(log.view())
     counts = output.counts
     assert counts["conversations"] == n and counts["messages"] == 2 * n
     assert counts["words_by_category"]["agentic"] == 3 * n

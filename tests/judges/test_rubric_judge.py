@@ -25,7 +25,8 @@ import agentsim.testing.scripted_judge  # noqa: F401  (registers the scripted 'j
 from agentsim.errors import (
     DecisionParseError, InputError, ModelNameError, PluginError, ScenarioError,
 )
-from agentsim.core.reader import RunView
+from agentsim.cli.main import main
+from agentsim.core.reader import RunView, is_judge_call
 from agentsim.judges.rubric import RubricVerdict, load_rubric, parse_preference, parse_verdict
 from agentsim.judges.rubric_judge import RubricJudge, collect_units, compare
 from agentsim.testing import scripted
@@ -33,6 +34,7 @@ from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.models.client import ModelClient
 from agentsim.models.names import parse_model_name
 from agentsim.registry import REGISTRY
+from agentsim.runs.judging import rejudge
 from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
@@ -183,6 +185,58 @@ def test_without_schema_the_tolerant_parser_reads_prose(run):
     request = client.requests[0]
     assert request.schema is None and request.purpose == "rubric"
     assert request.context["scale"] == [0, 4] and request.context["text"]
+
+
+def judge_calls(run_dir: Path) -> list:
+    """The judges' model_call events in the log, in log order."""
+    return [e for e in RunStore.open(run_dir).iter_events({"model_call"}) if is_judge_call(e)]
+
+
+def test_rejudging_calls_through_the_run_client_and_logs_the_calls(tmp_path, workplace, capsys):
+    run = make_run(tmp_path, workplace)  # the run's options: the cache on
+    out = run.store.run_dir
+    (started,) = run.events("conversation_started")
+    parsing = json.loads((out / "results.json").read_text())["parsing"]
+    judged = ["judge", str(out), "--judges", "rubric", "--role", "judge=scripted/judge?score=2",
+              "--json"]
+    for _ in range(2):
+        assert main(judged) == 0
+        assert json.loads(capsys.readouterr().out)["metrics"]["rubric_score"]["value"] == 2.0
+    first, second = judge_calls(out)  # one unit, one panel model: one call per judging
+    for call in (first, second):
+        assert (call.purpose, call.agent, call.role, call.turn) == ("rubric", "judge", "judge",
+                                                                    None)
+        assert call.model == "scripted/judge?score=2" and "planted score 2" in call.response
+        assert call.conversation_id == started.conversation_id
+        assert (call.variant, call.arm, call.replicate, call.seed) == (
+            started.variant, started.arm, started.replicate, started.seed)
+        assert call.structured and call.call_seed is not None and call.error is None
+    # Asked the same question again, the run's cache answers (a bare client has no cache).
+    assert (first.cached, second.cached) == (False, True)
+    results = json.loads((out / "results.json").read_text())
+    start, end = results["judging_pass"]["events_bytes"]
+    lines = (out / "events.jsonl").read_bytes()[start:end].splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["model_call", "judge_result"]
+    assert results["judging_pass"]["model_calls"] == 1
+    # The decisions' parsing summary counts the conversation's calls, never the judge's.
+    assert results["parsing"] == parsing and "judge" not in results["parsing"]["by_agent"]
+
+
+def test_a_run_without_cache_judges_without_it(tmp_path, workplace):
+    run = make_run(tmp_path, workplace, cache=False)
+    for _ in range(2):
+        rejudge(run.store.run_dir, ["rubric"], roles={"judge": "scripted/judge?score=1"})
+    calls = judge_calls(run.store.run_dir)
+    assert len(calls) == 2 and not any(call.cached for call in calls)
+
+
+def test_a_given_client_wins_over_the_run_client(run):
+    client = PlainTextClient("Score: 1")
+    RubricJudge(panel=["openai/some-model"], client=client).judge(run)
+    assert len(client.requests) == 1 and run.calls == []  # nothing to log: not the run's
+    RubricJudge(panel=["scripted/judge?score=3"]).judge(run)
+    assert [(c.purpose, c.conversation_id) for c in run.calls] == [
+        ("rubric", next(run.events("conversation_started")).conversation_id)]
 
 
 def test_schema_and_seeds_for_scripted_models(run):

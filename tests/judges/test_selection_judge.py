@@ -8,7 +8,6 @@ cand_b and cand_d women. Gaps are man − woman (sorted order). Rank scores with
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,8 @@ import pytest
 from agentsim.core.reader import RunView
 from agentsim.judges.selection_judge import SelectionJudge, option_scores
 from agentsim.registry import REGISTRY
-from agentsim.core.events import ConversationStarted, Decision
-from agentsim.core.store import RunStore
 from agentsim.scenario.loader import parse_scenario
-from agentsim.scenario.variants import declared_variants
-from support.runlog import finish_all
+from support.runlogs import RunLog
 
 CANDIDATES = ["cand_a", "cand_b", "cand_c", "cand_d"]
 
@@ -55,31 +51,12 @@ def scenario_data(sid: str = "hiring", **extra) -> dict:
 def build(tmp_path: Path, decisions, scenarios=None) -> RunView:
     """A run folder holding only the given decisions: (scenario, variant, replicate, point,
     kind, phase, round, value), one conversation per (scenario, variant, replicate)."""
-    scenarios = scenarios or [scenario_data()]
-    parsed = {d["id"]: parse_scenario(d, d["id"]) for d in scenarios}
-    manifest = {
-        "run_id": "hand", "models": {"default": "scripted/fair"},
-        "scenarios": {sid: {"path": f"{sid}.yaml", "hash": "x", "data": data}
-                      for sid, data in zip(parsed, scenarios, strict=True)},
-        "variants": {sid: [v.model_dump() for v in declared_variants(s)]
-                     for sid, s in parsed.items()},
-        "jobs": [],
-    }
-    store = RunStore.create(tmp_path / "run", manifest)
-    started: set[str] = set()
+    parsed = [parse_scenario(data, data["id"]) for data in scenarios or [scenario_data()]]
+    log = RunLog(tmp_path / "run", parsed)
     for sid, variant, replicate, point, kind, phase, rounds, value in decisions:
-        conversation = f"{sid}:{variant}:{replicate}"
-        ids = {"run_id": "hand", "conversation_id": conversation, "variant": variant,
-               "arm": "none", "replicate": replicate, "seed": replicate}
-        if conversation not in started:
-            started.add(conversation)
-            store.append(ConversationStarted(**ids, scenario_id=sid, protocol="setup",
-                                             setting="setup", job={"bias": "none"}))
-        store.append(Decision(**ids, agent="chair", phase=phase, round=rounds, kind=kind,
-                              point=point, value=value, raw=json.dumps(value)))
-    finish_all(store)
-    store.close()
-    return RunView(RunStore.open(tmp_path / "run"))
+        talk = log.get(sid, variant, replicate, setting="setup")
+        talk.decision("chair", phase, value, round=rounds, kind=kind, point=point)
+    return log.view()
 
 
 def ranking(*order: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ final ones with b, and the probe after round r of R with a + (b - a) r / R, the 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,14 +16,12 @@ import pytest
 
 from agentsim.core.reader import RunView
 from agentsim.judges.trajectory_judge import TrajectoryJudge
-from agentsim.core.jobs import ConversationJob
 from agentsim.registry import REGISTRY
-from agentsim.core.events import ConversationStarted, Decision
-from agentsim.runs.runner import RunOptions, new_manifest, run_experiment
+from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT, declared_variants
-from support.runlog import finish_all
+from support.runlogs import RunLog
 
 REPO = Path(__file__).resolve().parents[2]
 WORKPLACE = REPO / "scenarios" / "workplace"
@@ -149,24 +146,14 @@ def test_per_variant_slopes_when_several_variants_ran(tmp_path):
 def test_hand_built_trajectory_is_exact(tmp_path):
     # Two agents of one conversation: yusuf goes 0 -> +1 -> +1 -> final +1, chiara goes
     # +1 -> 0 -> -1 -> final -1. Rounds: 0 = first, 1 and 2 = probes.
-    _, scenario = load_scenarios([RESTAURANT])[0]
-    store = RunStore.create(tmp_path / "run", new_manifest(
-        "hand", [(RESTAURANT, scenario)], RunOptions(model="scripted/fair",
-                                                     variants=(BASE_VARIANT,)), []))
-    job = ConversationJob(scenario_id=scenario.id, seed=1, rounds=2, probes=True)
-    ids = {"run_id": "hand", "conversation_id": job.conversation_id, "variant": "base",
-           "arm": "none", "replicate": 0, "seed": 1}
-    store.append(ConversationStarted(**ids, scenario_id=scenario.id, protocol="discussion",
-                                     setting="interaction", job=job.model_dump()))
+    log = RunLog(tmp_path / "run", load_scenarios([RESTAURANT]), variants=(BASE_VARIANT,))
+    talk = log.conversation("restaurant-reopening", seed=1, rounds=2, probes=True)
     plan = {"yusuf": [BALANCED, STEREO, STEREO, STEREO], "chiara": [STEREO, BALANCED, ANTI, ANTI]}
     for agent, values in plan.items():
         for (phase, number), value in zip([("first", 0), ("probe", 1), ("probe", 2),
                                            ("final", 2)], values, strict=True):
-            store.append(Decision(**ids, agent=agent, phase=phase, round=number, value=value,
-                                  raw=json.dumps(value)))
-    finish_all(store)
-    store.close()
-    output = TrajectoryJudge(threshold=0.5).judge(RunView(RunStore.open(tmp_path / "run")))
+            talk.decision(agent, phase, value, round=number)
+    output = TrajectoryJudge(threshold=0.5).judge(log.view())
     metrics = output.metrics
     assert [metrics[f"bias[round={r}]"].value for r in range(3)] == [0.5, 0.5, 0.0]
     assert metrics["bias[round=final]"].value == 0.0

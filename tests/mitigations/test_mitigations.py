@@ -149,3 +149,16 @@ def test_the_shipped_example_file_runs(tmp_path, workplace, repo):
     calls = list(store.iter_events({"model_call"}))
     assert calls and all("reason about their skills" in c.messages[0]["content"] for c in calls)
     assert {e.mitigation for e in store.iter_events({"mitigation_applied"})} == {"skills_first"}
+
+
+def test_mitigation_options_are_validated_by_their_options_model():
+    """Every mitigation has a pydantic options model (declared, or made from its typed
+    __init__): a wrongly typed option is refused before the run, naming the mitigation."""
+    from agentsim.errors import InputError
+    from agentsim.mitigations.base import options_model, resolve_arm
+    from agentsim.registry import REGISTRY
+
+    for name in REGISTRY.names("mitigation"):
+        assert options_model(REGISTRY.get("mitigation", name)).model_json_schema()
+    with pytest.raises(InputError, match="mitigation 'debias_prompt': file"):
+        resolve_arm("debias_prompt", {"debias_prompt": {"file": ["not", "a", "path"]}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -109,6 +110,50 @@ def test_export_csv_row_counts_match_the_log(root, tmp_path, capsys):
     assert all(isinstance(json.loads(v), dict) for v in decisions["value_json"])
     assert {"model", "role", "purpose", "tokens", "latency_s", "attempts", "cached",
             "error"} <= set(frames["model_calls"].columns)
+
+
+def _resumed_copy(run_dir: Path, out: Path) -> Path:
+    """``run_dir`` as if it had been killed and resumed: before its log, an abandoned attempt of
+    one conversation, a failed attempt of the other (run again on resume) and a judging that
+    was interrupted; every line left behind is marked ABANDONED."""
+    shutil.copytree(run_dir, out)
+    lines = (out / "events.jsonl").read_text("utf-8").splitlines()
+    events = [json.loads(line) for line in lines]
+    first, second = sorted({e["conversation_id"] for e in events if e.get("conversation_id")})
+
+    def marked(event: dict) -> str:
+        event = dict(event)
+        for field in ("content", "raw", "response"):
+            if field in event:
+                event[field] = f"ABANDONED {event[field]}"
+        if event["type"] == "judge_result":
+            event["label"] = "ABANDONED"
+        return json.dumps(event)
+
+    of = {cid: [e for e in events if e.get("conversation_id") == cid
+                and e["type"] != "judge_result"] for cid in (first, second)}
+    abandoned = [marked(e) for e in of[first][:6]]  # killed mid-conversation
+    failed = [marked(e) for e in of[second][:3]]
+    failed.append(json.dumps({**of[second][-1], "ok": False}))  # finished, not successfully
+    finished = next(line for line, e in zip(lines, events) if e["type"] == "run_finished")
+    stale = [marked(e) for e in events if e["type"] == "judge_result"][:4]  # judging killed
+    resumed = json.dumps({**events[0], "resumed": True})
+    log = [lines[0], *abandoned, *failed, finished, *stale, resumed, *lines[1:]]
+    (out / "events.jsonl").write_text("\n".join(log) + "\n", "utf-8")
+    return out
+
+
+def test_export_of_a_resumed_run_is_that_of_an_uninterrupted_one(root, tmp_path):
+    # Every reader sees each conversation's last attempt and the last judging: export too.
+    resumed = _resumed_copy(root / "first", tmp_path / "resumed")
+    assert "ABANDONED" in (resumed / "events.jsonl").read_text("utf-8")
+    clean = export_run(root / "first", "csv", tmp_path / "clean-export")
+    again = export_run(resumed, "csv", tmp_path / "resumed-export")
+    assert [(t["table"], t["rows"]) for t in again] == [(t["table"], t["rows"]) for t in clean]
+    for ours, theirs in zip(again, clean, strict=True):
+        text = Path(ours["path"]).read_text("utf-8")
+        assert "ABANDONED" not in text, ours["table"]
+        assert text == Path(theirs["path"]).read_text("utf-8"), ours["table"]
 
 
 def test_export_default_folder_is_inside_the_run(root, capsys):

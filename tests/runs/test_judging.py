@@ -1,4 +1,4 @@
-"""Re-judging a stored run: same numbers, old results kept, the log untouched."""
+"""Re-judging a stored run: same numbers, old results kept, the log only appended to."""
 
 from __future__ import annotations
 
@@ -20,7 +20,15 @@ def test_rejudge_reproduces_the_numbers_and_keeps_the_old_file(tmp_path, workpla
     results, archived = rejudge(run_dir)
     assert results["metrics"] == original["metrics"]  # exactly, intervals included
     assert json.loads(archived.read_text()) == original
-    assert (run_dir / "events.jsonl").read_bytes() == log_before
+    log_after = (run_dir / "events.jsonl").read_bytes()
+    assert log_after.startswith(log_before) and len(log_after) > len(log_before)
+    appended = [json.loads(line) for line in log_after[len(log_before):].splitlines()]
+    # The new pass's verdicts follow a fresh run_finished (so readers take the latest pass),
+    # and the old pass's verdicts stay where they were.
+    assert appended[0]["type"] == "run_finished"
+    assert {e["type"] for e in appended[1:]} == {"judge_result"}
+    assert sum(1 for line in log_before.splitlines()
+               if json.loads(line)["type"] == "judge_result") == len(appended) - 1
     # A second re-judge keeps both earlier files.
     _, archived_again = rejudge(run_dir)
     assert archived_again != archived and archived.exists() and archived_again.exists()

@@ -9,7 +9,8 @@ import pytest
 from agentsim.cli.main import main
 from agentsim.errors import InputError
 from agentsim.core.reader import RunView
-from agentsim.runs.judging import PROTOCOL_JUDGES, judge_run
+from agentsim.orchestrator.kernel import plugin_for
+from agentsim.runs.judging import judge_run
 from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.runs.transcripts import import_transcript
@@ -70,7 +71,7 @@ def test_import_builds_a_run_every_judge_accepts(tmp_path, capsys):
     assert (start.variant, start.arm, start.replicate, start.seed) == ("base", "none", 0, 0)
 
     # Every default judge of the discussion protocol reads the imported run.
-    results = judge_run(out, PROTOCOL_JUDGES["discussion"], results_name="all.json",
+    results = judge_run(out, plugin_for("discussion").default_judges, results_name="all.json",
                         append_events=False)
     assert results["conversations"] == 2 and results["failed"] == 0
 
