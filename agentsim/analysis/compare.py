@@ -18,13 +18,13 @@ run of k scenarios cannot reach a p below 2 / 2**k:
 * bias — ``delta_bias_first``, ``delta_bias_last`` (label scores, +1 stereotypical … −1 anti,
   each decision labelled against its own variant's scenario), ``delta_escalation`` (last − first
   of the same agent; paired permutation tests), ``delta_flip_rate`` (a counterfactual, non-placebo
-  variant decision differs from the base decision of the same unit and arm; McNemar) when
+  variant decision differs from the base decision of the same unit and arm) when
   counterfactual variants ran;
 * ``delta_selection_gap`` (custom setups): the group gap of each rank, pick or rate decision
   (see the ``selection`` judge), paired by (scenario, variant, bias, replicate, agent, point,
   phase, round);
-* quality — ``delta_accuracy`` (clinical, moderator verdict; McNemar), ``delta_unparsed_rate``
-  (share of assignment decisions not parsed; McNemar), ``delta_turns`` (clinical doctor turns;
+* quality — ``delta_accuracy`` (clinical, moderator verdict), ``delta_unparsed_rate``
+  (share of assignment decisions not parsed), ``delta_turns`` (clinical doctor turns;
   paired permutation).
 
 The p-values of all deltas are one family, Holm-corrected (``p_raw`` keeps the uncorrected).
@@ -162,7 +162,7 @@ def compare_arms(run: RunView, control: str = "none") -> dict[str, Any]:
             if common:
                 deltas[f"delta_{effect}[{arm}]"] = paired_difference(
                     [reference[u][0] for u in common], [values[u][0] for u in common],
-                    [reference[u][1] for u in common], binary=measure.binary)
+                    [reference[u][1] for u in common])
     deltas = adjust_pvalues(deltas, method="holm")
     levels = _levels(measures, arms)
 

@@ -15,8 +15,9 @@ apart (a setup's termination judge also answers in the model role 'judge', at a 
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import Any
 
@@ -84,6 +85,7 @@ class RunView:
         self._client = client
         self.calls: list[ModelCall] = []  # judges' calls through client_for, for the driver
         self._applied: dict[tuple[str, str | None], Scenario] = {}
+        self._protocols: frozenset[str] | None = None  # see for_protocols
 
     @property
     def client(self) -> Any:
@@ -146,8 +148,27 @@ class RunView:
             self._applied[key] = apply_variant(base, variant) if variant is not None else base
         return self._applied[key]
 
+    def for_protocols(self, protocols: Iterable[str] | None) -> RunView:
+        """This view with only the conversations of ``protocols`` (a judge's declared ones;
+        None: all). It shares the store, the client and the recorded calls."""
+        view = copy.copy(self)
+        view._protocols = None if protocols is None else frozenset(protocols)
+        return view
+
+    @cached_property
+    def _conversation_protocols(self) -> dict[str, str]:
+        """Conversation id → protocol, as each conversation logged it when it started."""
+        return {e.conversation_id: e.protocol
+                for e in self.store.iter_events({"conversation_started"}, complete_only=True)}
+
     def events(self, *types: str) -> Iterator[EventBase]:
         """Stream the run's events of the given types (all when none given), of conversations
         that finished successfully only: a failed conversation's partial decisions never enter
-        a metric (the run's summary counts and explains the failures)."""
-        return self.store.iter_events(set(types) if types else None, complete_only=True)
+        a metric (the run's summary counts and explains the failures). A view limited with
+        :meth:`for_protocols` leaves out other protocols' conversations."""
+        events = self.store.iter_events(set(types) if types else None, complete_only=True)
+        if self._protocols is None:
+            return events
+        protocols, allowed = self._conversation_protocols, self._protocols
+        return (e for e in events
+                if e.conversation_id not in protocols or protocols[e.conversation_id] in allowed)

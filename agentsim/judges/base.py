@@ -37,7 +37,12 @@ class JudgeOutput:
 
 
 class Judge(Protocol):
-    """A registered judge: ``name``, a one-line ``description`` and ``judge(run)``."""
+    """A registered judge: ``name``, a one-line ``description`` and ``judge(run)``.
+
+    A judge that scores conversations of some protocols only declares them as a class
+    attribute ``protocols`` (a frozenset of names); the driver then hands it a view of those
+    conversations alone (:meth:`RunView.for_protocols`), so it never branches on a protocol.
+    """
 
     name: str
     description: str

@@ -13,7 +13,7 @@ overall and per patient variant and bias condition:
 * ``no_diagnosis_rate``, ``turns`` (doctor turns), ``tests`` (tests requested), and the three
   perception ratings ``confidence``, ``compliance``, ``return`` (1–10).
 * ``gap_<measure>[B vs A]`` — paired differences between patient variants (same scenario,
-  replicate and bias): McNemar's exact test for accuracy, a paired permutation test otherwise.
+  replicate and bias): a sign-flip test on case totals for every gap (the unit of the interval).
 * With probes: ``probe_accuracy[round=r]`` — share of doctors whose private leading diagnosis
   after doctor turn r is right (normaliser) — and ``probe_accuracy_slope`` over turns.
 """
@@ -54,16 +54,17 @@ def consultation_rows(run: RunView) -> list[dict[str, Any]]:
     """One row per clinical conversation, from the log alone (decision values read as their
     typed models: a value that does not fit its kind raises DecisionValueError)."""
     rows: dict[str, dict[str, Any]] = {}
-    for event in run.events("conversation_started", "decision", "conversation_finished"):
+    consultations = run.for_protocols(ClinicalJudge.protocols)
+    for event in consultations.events("conversation_started", "decision",
+                                      "conversation_finished"):
         cid = event.conversation_id
-        if event.type == "conversation_started":
-            if event.protocol == "clinical":
-                rows[cid] = {"conversation": cid, "scenario": event.scenario_id,
-                             "variant": event.variant, "bias": event.job.get("bias", "none"),
-                             "replicate": event.replicate, "turns": 0, "tests": 0,
-                             "not_in_case": 0, "ambiguous": 0, "diagnosed": False,
-                             "correct": None, "correct_normalised": None,
-                             "moderator_unparsed": False, "finished": False}
+        if event.type == "conversation_started":  # every one in the view is a consultation
+            rows[cid] = {"conversation": cid, "scenario": event.scenario_id,
+                         "variant": event.variant, "bias": event.job.get("bias", "none"),
+                         "replicate": event.replicate, "turns": 0, "tests": 0,
+                         "not_in_case": 0, "ambiguous": 0, "diagnosed": False,
+                         "correct": None, "correct_normalised": None,
+                         "moderator_unparsed": False, "finished": False}
             continue
         row = rows.get(cid)
         if row is None:
@@ -122,6 +123,7 @@ class ClinicalJudge:
     """Diagnostic accuracy, consultation course and perception, by variant and bias."""
 
     name = "clinical"
+    protocols = frozenset({"clinical"})  # the conversations it scores
     description = "diagnostic accuracy (moderator and normaliser), turns, tests, perception, gaps"
 
     def judge(self, run: RunView) -> JudgeOutput:
@@ -203,7 +205,7 @@ class ClinicalJudge:
             clusters = [a["scenario"] for a, _ in pairs]
             output.metrics[f"gap_accuracy{label}"] = paired_difference(
                 [float(a["correct"]) for a, _ in pairs], [float(b["correct"]) for _, b in pairs],
-                clusters, binary=True)
+                clusters)
             rated = [(a, b) for a, b in pairs if RATINGS[0] in a and RATINGS[0] in b]
             for rating in RATINGS:
                 if rated:

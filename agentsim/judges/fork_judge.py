@@ -171,7 +171,7 @@ class ForkJudge:
         output.metrics["accuracy[fork]"] = wilson(sum(correct), len(correct))
         output.metrics["accuracy_change"] = paired_difference(
             [float(before["correct"])] * len(forks), [float(c) for c in correct],
-            [r["replicate"] for r in forks], binary=True)
+            [r["replicate"] for r in forks])
         changed = [said.get(r["conversation"], "") != parent_said for r in forks]
         output.metrics["diagnosis_changed"] = wilson(sum(changed), len(changed))
         output.metrics["turns[parent]"] = _point(float(before["turns"]))

@@ -163,8 +163,9 @@ class Conversation:
 def conversations(run: RunView) -> Iterator[Conversation]:
     """Discussion conversations of a run (no-interaction ones have nobody to influence)."""
     found: dict[str, Conversation] = {}
+    run = run.for_protocols(InfluenceJudge.protocols)
     for event in run.events("conversation_started"):
-        if event.protocol != "discussion" or event.setting == "no-interaction":
+        if event.setting == "no-interaction":
             continue
         # Variants can change attributes (a mirror swaps genders): groups come from the variant.
         scenario = run.scenario_for(event.scenario_id, event.variant)
@@ -259,6 +260,7 @@ class InfluenceJudge:
     """Who moved toward whose proposal between rounds; influence shares by group and anchors."""
 
     name = "influence"
+    protocols = frozenset({"discussion"})  # who moved whom needs a discussion's rounds
     description = ("who adopted whose proposals between rounds: influence graph, shares by group "
                    "vs head count, first-speaker anchoring, moves per agent-round")
 

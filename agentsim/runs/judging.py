@@ -116,7 +116,11 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     store = store or RunStore.open(run_dir)
     view = RunView(store, roles)
     view.client = judging_client(view.manifest, roles)  # one client for the whole pass
-    outputs = [(name, make_judge(name, (options or {}).get(name)).judge(view)) for name in judges]
+    outputs = []
+    for name in judges:
+        judge = make_judge(name, (options or {}).get(name))
+        # A judge that declares its protocols sees only their conversations.
+        outputs.append((name, judge.judge(view.for_protocols(getattr(judge, "protocols", None)))))
     records = [record for name, output in outputs for record in output.records(name)]
     if append_events and restate:
         conversations, failed, _ = conversation_outcomes(store)

@@ -134,30 +134,21 @@ def paired_difference(
     second: Sequence[float],
     clusters: Sequence[Hashable],
     *,
-    binary: bool = False,
     seed: int = 0,
 ) -> Estimate:
     """Mean of ``second - first`` over matched pairs, with a cluster bootstrap interval and a
-    p-value: McNemar's exact test for binary outcomes, otherwise a paired permutation test that
-    flips the sign of each cluster's total difference (:func:`sign_flip_test`), so that the test
-    and the interval share their unit. Fewer than two clusters give no permutation p."""
+    p-value from a paired permutation test that flips the sign of each cluster's total
+    difference (:func:`sign_flip_test`) — for yes/no outcomes too — so that the test and the
+    interval share their unit: the cluster. Fewer than two clusters give no p (one cluster's
+    sign alone is no test); no difference at all gives p = 1."""
     diffs = [b - a for a, b in zip(first, second, strict=True)]
     estimate = clustered_mean(diffs, clusters, seed=seed)
     if not diffs:
         return estimate
-    if binary:
-        from statsmodels.stats.contingency_tables import mcnemar
-
-        only_first = sum(1 for a, b in zip(first, second, strict=True) if a and not b)
-        only_second = sum(1 for a, b in zip(first, second, strict=True) if b and not a)
-        both = sum(1 for a, b in zip(first, second, strict=True) if a and b)
-        neither = len(diffs) - only_first - only_second - both
-        p = float(mcnemar([[both, only_first], [only_second, neither]], exact=True).pvalue)
-        method = estimate.method + "; McNemar exact"
-    elif all(d == 0 for d in diffs):
+    if all(d == 0 for d in diffs):
         p, method = 1.0, estimate.method + "; no differences"
     elif estimate.clusters < 2:
-        return estimate  # one cluster: its sign alone is no test
+        return estimate
     else:
         # Cluster sums: flipping them reproduces the pooled mean's null distribution.
         p, how = sign_flip_test(cluster_totals(diffs, clusters)[0], seed=seed)

@@ -102,23 +102,27 @@ def test_planted_difference_is_measured_exactly(planted):
     # Both arms keep their score from first to last decision: no difference, p = 1.
     assert metrics["delta_escalation[finetuned]"].value == 0.0
     assert metrics["delta_escalation[finetuned]"].p == 1.0
-    # Nothing fails to parse in either arm (McNemar with no discordant pair).
+    # Nothing fails to parse in either arm: no difference at all, p = 1.
     unparsed = metrics["delta_unparsed_rate[finetuned]"]
-    assert unparsed.value == 0.0 and unparsed.p == 1.0 and "McNemar" in unparsed.method
+    assert unparsed.value == 0.0 and unparsed.p == 1.0 and "no differences" in unparsed.method
     # restaurant-reopening's mirror variant swaps every persona's gender: a fully stereotyped
     # decision must move every coded task (a flip), while the balanced set is the same for both
     # genders, so the seeded choice does not move. 1 scenario x 2 replicates x 4 agents x 2 phases.
     flips = metrics["delta_flip_rate[finetuned]"]
-    assert flips.value == 1.0 and flips.n == 16 and "McNemar" in flips.method
-    assert flips.p_raw == pytest.approx(2 / 2**16)
+    assert flips.value == 1.0 and flips.n == 16
+    # One scenario is one cluster: the sign-flip test (whose unit is the interval's) has
+    # nothing to permute, so there is no p-value rather than one over the 16 pairs.
+    assert flips.clusters == 1 and flips.p is None
     assert "delta_flip_rate_placebo[finetuned]" not in metrics
     assert metrics["flip_rate_placebo[arm=finetuned]"].value == 0.0
     # The control has no delta; no clinical consultations, so no quality deltas of that kind.
     assert not any(split_name(k)[1] == "none" for k in metrics if k.startswith("delta_"))
     assert "delta_accuracy[finetuned]" not in metrics
+    # Every delta with a p-value is in the Holm family: all but the one-cluster flip rate.
     tested = [k for k, v in metrics.items() if v.p_raw is not None]
-    assert set(tested) == {k for k in metrics if k.startswith("delta_")}
-    assert any("Holm-corrected over the 5 deltas" in note for note in comparison["notes"])
+    assert set(tested) == {k for k in metrics if k.startswith("delta_")} - {
+        "delta_flip_rate[finetuned]"}
+    assert any("Holm-corrected over the 4 deltas" in note for note in comparison["notes"])
 
 
 def test_paired_p_values_count_scenarios_not_pairs(tmp_path, workplace):
@@ -150,8 +154,9 @@ def test_clinical_quality_deltas(tmp_path, repo):
     metrics = compare_arms(view(summary.run_dir))["metrics"]
     accuracy, turns = metrics["delta_accuracy[finetuned]"], metrics["delta_turns[finetuned]"]
     # 2 cases x 2 replicates: every pair discordant (right → wrong), two more questions each.
-    assert (accuracy.value, accuracy.n) == (-1.0, 4) and "McNemar" in accuracy.method
-    assert accuracy.p_raw == pytest.approx(2 / 2**4)
+    # Yes/no outcomes are tested on case totals too: two cases, both −2, give 2 / 2**2.
+    assert (accuracy.value, accuracy.n) == (-1.0, 4)
+    assert accuracy.p_raw == pytest.approx(0.5) and "sign-flip over 2 clusters" in accuracy.method
     assert (turns.value, turns.n) == (2.0, 4)
     # Two cases, both +2: the sign-flip over the two clusters gives 2 / 2**2, not 2 / 2**4.
     assert turns.p_raw == pytest.approx(0.5) and "sign-flip over 2 clusters" in turns.method
