@@ -1,10 +1,10 @@
-"""Checks of the command line before anything runs: ranges of numeric options, options that do
-not apply to the scenarios being run, and key-shaped values anywhere on the command line.
+"""Checks of the command line before anything runs: ranges of numeric options (the API's
+tables), paths, fork-only options, and key-shaped values anywhere on the command line.
 
-Every refusal is exit status 2 with a message naming the option. An option that applies to some
-of the scenarios being run but not to others (``--bias`` on a folder mixing clinical and
-workplace scenarios) is a warning — the run is reasonable, the option simply reaches fewer
-scenarios than the user may think — recorded in the manifest and repeated by the summary.
+Every refusal is exit status 2 with a message naming the option. Options checked against the
+scenarios being run (an option no scenario takes is refused, one only some take is a warning)
+are checked by the API (:meth:`agentsim.api.RunSettings.applicable`), so a notebook gets the
+same refusals as the command line.
 """
 
 from __future__ import annotations
