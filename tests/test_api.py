@@ -96,6 +96,21 @@ def test_frames_are_what_judges_see(tmp_path):
     assert failed <= set(made.frame("decisions", complete_only=False).conversation_id)
 
 
+def test_a_run_started_inside_a_running_event_loop(tmp_path):
+    """A notebook runs an event loop in the calling thread: the runner's preflight and its
+    execution then run on a loop of their own (agentsim._aio.run_sync), and the run completes."""
+    import asyncio
+
+    async def in_a_notebook() -> agentsim.Run:
+        asyncio.get_running_loop()  # the loop a notebook's cell runs in
+        return agentsim.run(SCENARIO, model="scripted/fair", rounds=0, no_variants=True,
+                            out=tmp_path / "run")
+
+    made = asyncio.run(in_a_notebook())
+    assert made.exit_status == 0 and made.summary.conversations == 1
+    assert made.manifest["status"] == "finished" and len(made.frame("decisions")) > 0
+
+
 def test_an_unknown_frame_kind_lists_the_kinds(scripted):
     with pytest.raises(InputError) as error:
         scripted.frame("votes")

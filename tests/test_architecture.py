@@ -16,7 +16,7 @@ PACKAGE = Path(agentsim.__file__).parent
 # Lowest first. A package may import only packages of lower layers. A new package must be
 # placed here, which is the point: where it sits is a design decision.
 LAYERS: list[set[str]] = [
-    {"_version", "errors"},
+    {"_version", "errors", "_aio"},
     {"registry", "resources"},
     {"stats", "scenario"},
     {"labels", "models", "agents"},

@@ -1,29 +1,42 @@
 """Typed decision contracts: one pydantic model per ``kind`` of ``decision`` event.
 
-The log keeps a decision's ``value`` as a flat ``dict[str, str]`` (``events.jsonl`` and old logs
-do not change); this module is the one place that says what each kind's strings mean, as a frozen
-model with real types (``bool`` flags, ``int`` ratings, ``Literal`` closed sets). ``typed_value``
+The log keeps a decision's ``value`` as a flat ``dict[str, str]`` (``events.jsonl`` and old logs do
+not change); this module is the one place that says what each kind's strings mean, as a frozen model
+with real types (``bool`` flags, ``int`` ratings, ``Literal`` closed sets). ``typed_value``
 (``typed_decision`` for an event) reads a stored value into its model, raising
 :class:`DecisionValueError` naming the kind and field that do not fit; ``stored_value`` gives back
-exactly the dict the emitters write (stored → typed → stored is the identity). How each field is
-written is declared beside its type (a :class:`Codec` in its ``Annotated`` metadata), so reading
-and writing cannot drift apart. Kinds keyed by ids (assignment, rank, rate) keep the whole stored
-dict in one field (``whole``). Built-in kinds and a plugin's (a custom protocol's) register with
-:func:`decision_kind`; an unknown kind fails, listing the known ones. Probes are not a kind: they
-are decisions of the usual kinds with phase ``probe``.
+exactly the dict the emitters write (stored → typed → stored is the identity). Emitters build the
+typed model and log it with :func:`decision_event`, the one writer of a ``value``, so a value that
+does not fit fails where it is made, not in a judge. How each field is written is declared beside
+its type (a :class:`Codec` of :mod:`agentsim.core.decision_codecs` in its ``Annotated`` metadata),
+so reading and writing cannot drift apart. Kinds keyed by ids (assignment, rank, rate) keep the
+whole stored dict in one field (``whole``). Built-in kinds and a plugin's (a custom protocol's)
+register with :func:`decision_kind`; an unknown kind fails, listing the known ones. Probes are not a
+kind: they are decisions of the usual kinds with phase ``probe``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo,
                       field_validator)
 
 from agentsim.agents.clinical_parsing import Action
+from agentsim.core.decision_codecs import (  # noqa: F401 - codecs are part of this interface
+    IDS,
+    RANKS,
+    TEXT,
+    WHOLE_NUMBER,
+    WHOLE_NUMBERS,
+    YES_NO,
+    Codec,
+    Rating,
+    each,
+    flag,
+    joined,
+)
 from agentsim.core.events import Decision
 from agentsim.errors import AgentsimError, PluginError
 
@@ -38,80 +51,6 @@ class DecisionValueError(AgentsimError, ValueError):
         self.kind, self.field, self.problem = kind, field, problem
         where = f"decision kind {kind!r}" + (f", field {field!r}" if field else "")
         super().__init__(f"{where}: {problem}")
-
-
-class _Bad(ValueError):
-    """A codec's complaint; ``key`` names the stored key when a whole-dict field holds several"""
-
-    def __init__(self, problem: str, key: str | None = None) -> None:
-        self.key = key
-        super().__init__(problem)
-
-
-# -- how fields are written ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Codec:
-    """How one field is written in a stored value (text, or a dict for whole-dict fields) and
-    read back; ``decode`` raises ``ValueError`` on text that does not fit."""
-
-    decode: Callable[[Any], Any]
-    encode: Callable[[Any], Any]
-
-
-def _text(raw: Any, key: str | None = None) -> str:
-    if not isinstance(raw, str):
-        raise _Bad(f"expected text, got {type(raw).__name__} {raw!r}", key)
-    return raw
-
-
-def _whole_number(raw: Any, key: str | None = None) -> int:
-    # Only str(int)'s spelling: the round trip stays exact ("07", "7.0", " 7" were never written).
-    if not isinstance(raw, str) or not re.fullmatch(r"-?(0|[1-9][0-9]*)", raw):
-        raise _Bad(f"expected a whole number written in digits, got {raw!r}", key)
-    return int(raw)
-
-
-def flag(true: str, false: str, none: str | None = None) -> Codec:
-    """A boolean written as one of two words (three with ``none``, read as None)."""
-    words: dict[str, bool | None] = {true: True, false: False}
-    if none is not None:
-        words[none] = None
-
-    def decode(raw: Any) -> bool | None:
-        if _text(raw) not in words:
-            raise _Bad(f"expected one of {', '.join(map(repr, words))}, got {raw!r}")
-        return words[raw]
-
-    return Codec(decode, {value: word for word, value in words.items()}.__getitem__)
-
-
-def joined(separator: str) -> Codec:
-    """A list of texts written joined by ``separator`` ('' is the empty list)."""
-    return Codec(lambda raw: _text(raw).split(separator) if raw else [], separator.join)
-
-
-def each(decode_one: Callable[[Any, str], Any]) -> Codec:
-    """A whole-dict field: every key kept, every value read by ``decode_one(value, key)`` and
-    written back with ``str``."""
-    return Codec(lambda raw: {key: decode_one(value, key) for key, value in raw.items()},
-                 lambda value: {key: str(v) for key, v in value.items()})
-
-
-def _decode_ranks(raw: Mapping[str, Any]) -> list[str]:
-    ranks = {key: _whole_number(value, key) for key, value in raw.items()}
-    if sorted(ranks.values()) != list(range(1, len(ranks) + 1)):
-        raise _Bad(f"ranks must be 1..{len(ranks)}, each once; got {dict(raw)!r}")
-    return sorted(ranks, key=ranks.__getitem__)
-
-
-TEXT = Codec(_text, str)
-WHOLE_NUMBER = Codec(_whole_number, str)
-YES_NO = flag("yes", "no")
-IDS = each(_text)
-RANKS = Codec(_decode_ranks, lambda ranking: {o: str(r) for r, o in enumerate(ranking, start=1)})
-WHOLE_NUMBERS = each(_whole_number)
-
-Rating = Annotated[int, WHOLE_NUMBER, Field(ge=1, le=10)]
 
 
 # -- the models ----------------------------------------------------------------------------------
@@ -380,10 +319,28 @@ def typed_value(kind: str, value: Mapping[str, str]) -> DecisionValue:
 
 def stored_value(typed: DecisionModel) -> dict[str, str]:
     """The stored ``value`` dict of a typed decision, exactly as the emitters write it."""
+    if not isinstance(typed, DecisionModel):  # a plain dict would skip every check
+        raise TypeError(f"a decision is written from its typed model, not {type(typed).__name__}")
     if typed.whole is not None:
         return typed._codec(typed.whole).encode(getattr(typed, typed.whole))
     return {key: typed._codec(name).encode(getattr(typed, name))
             for key, name in typed._stored_fields().items()}
+
+
+def decision_event(typed: DecisionModel | None, *, kind: str | None = None,
+                   **fields: Any) -> Decision:
+    """The ``decision`` event of a typed value, its ``value`` written by :func:`stored_value`
+    and its ``kind`` the model's: the one way emitters log a decision. ``typed`` None is a
+    decision that could not be parsed; ``kind`` then names its (registered) kind. ``fields``
+    are the event's other fields (ids, phase, round, point, parsed_by, raw, parse_error)."""
+    if typed is None:
+        model_of(kind or "assignment")  # an unknown kind fails here too, not in a judge
+        return Decision(**fields, kind=kind or "assignment", value=None)
+    value = stored_value(typed)  # first: it refuses anything but a typed model
+    if kind is not None and kind != typed.kind:
+        raise DecisionValueError(kind, None, f"the value is a {typed.kind!r} decision")
+    model_of(typed.kind)  # a plugin's model must be registered for judges to read it back
+    return Decision(**fields, kind=typed.kind, value=value)
 
 
 def typed_decision(event: Decision) -> DecisionValue | None:

@@ -64,6 +64,10 @@ class Manifest(BaseModel):
                                       description="How each model was reached (no secrets).")
     warnings: list[str] = Field(default_factory=list, description="What the checks found.")
     judges: list[str] = Field(default_factory=list, description="Judges the run is scored by.")
+    plugins: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict, description="Plugin kind → name → every option it ran with "
+        "(validated by its options model; defaults included): the judges, the mitigations of "
+        "the arms and the executor.")
     arms: list[str] = Field(default_factory=lambda: ["none"], description="Mitigation arms.")
     seed: int | None = Field(default=None, description="The run seed.")
     scenarios: dict[str, ScenarioEntry] = Field(description="Scenario id → as it ran.")

@@ -16,14 +16,13 @@ apart (a setup's termination judge also answers in the model role 'judge', at a 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import Any
 
+from agentsim.core.calls import recorded_call
 from agentsim.core.events import EventBase, ModelCall
 from agentsim.core.store import RunStore
-from agentsim.errors import ModelError
 from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.scenario.loader import parse_scenario
 from agentsim.scenario.schema import Scenario
@@ -53,25 +52,9 @@ class JudgeCalls:
         return self.client.supports_schema(model)
 
     async def complete(self, request: ModelRequest) -> ModelReply:
-        """Answer ``request`` with the run's client and record the call."""
-        started = time.perf_counter()
-        sent = dict(model=request.model, messages=request.messages, call_seed=request.seed,
-                    temperature=request.temperature, max_tokens=request.max_tokens)
-        try:
-            reply = await self.client.complete(request)
-        except ModelError as error:
-            self._record(ModelCall(**self._ids, **sent, structured=request.schema is not None,
-                                   latency_s=time.perf_counter() - started, error=str(error),
-                                   error_kind=error.kind, attempts=error.attempts))
-            raise
-        self._record(ModelCall(
-            **self._ids, **sent, response=reply.text, structured=reply.structured,
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-            latency_s=reply.latency_s, attempts=reply.attempts, cached=reply.cached,
-            structured_mode=reply.structured_mode, endpoint=reply.endpoint,
-            queued_s=round(reply.queued_s, 6) or None,
-            dropped_params=list(reply.dropped_params) or None))
-        return reply
+        """Answer ``request`` with the run's client and record the call (see
+        :func:`agentsim.core.calls.recorded_call`: the fields of a conversation's calls)."""
+        return await recorded_call(self.client, request, self._record, **self._ids)
 
 
 class RunView:

@@ -17,17 +17,17 @@ Guarantees (tested in tests/runs/test_reliability.py):
   then a rename), so a reader — or a kill — sees the old file or the new one, never half a file.
 * **No secrets.** Every line and file written passes through the redactor of the model client
   (known key values, key-shaped strings, keys in URLs).
+
+The folder's file names, whole-file JSON writes and ``--out`` checks are in
+:mod:`agentsim.core.run_files`, the lock in :mod:`agentsim.core.run_lock`; both are re-exported
+here.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
-import secrets
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,21 +36,22 @@ from pydantic import ValidationError
 
 from agentsim.errors import RunStoreError
 from agentsim.core.events import EVENT_ADAPTER, EventBase
+from agentsim.core.run_files import (  # noqa: F401  (the folder's files, for store's callers)
+    EVENTS,
+    MANIFEST,
+    RESULTS,
+    RunExistsError,
+    check_run_dir,
+    create_json_exclusive,
+    make_run_dir,
+    new_redactor,
+    new_run_id,
+    write_json_atomic,
+)
+from agentsim.core.run_lock import LOCK, RunLock, RunLockedError  # noqa: F401
 
-MANIFEST = "manifest.json"
-EVENTS = "events.jsonl"
-RESULTS = "results.json"
-LOCK = ".lock"
 SKIP_HINT = "--skip-bad-lines"
 MAX_REPORTED = 20  # skipped lines listed by number in results.json
-
-
-class RunExistsError(RunStoreError):
-    """The folder already holds a run (or another writer created one first)."""
-
-
-class RunLockedError(RunStoreError):
-    """Another process is writing the run folder."""
 
 
 class LogLineError(RunStoreError):
@@ -63,211 +64,6 @@ class LogLineError(RunStoreError):
             f"{path}:{line}: {reason}. The log is damaged: nothing was computed from it, so no "
             f"result rests on silently reduced data. Repair or remove that line, or pass "
             f"{SKIP_HINT} to go on without it (the lines skipped are counted and reported)")
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC time plus a short random suffix."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-
-
-def _redactor() -> Any:
-    from agentsim.models.client import Redactor
-
-    return Redactor()
-
-
-def _dump(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
-
-
-def write_json_atomic(path: Path, data: Any, redactor: Any = None) -> None:
-    """Write JSON to ``path`` through a temporary file, fsync and a rename (secrets redacted)."""
-    text = (redactor or _redactor())(_dump(data))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def create_json_exclusive(path: Path, data: Any, redactor: Any = None) -> None:
-    """Create ``path`` with this JSON only if it does not exist: the file appears whole (a hard
-    link of a complete temporary file), and of two writers racing for it exactly one wins."""
-    text = (redactor or _redactor())(_dump(data))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise RunExistsError(f"{path.parent}: already holds a run; choose another --out "
-                                 f"(or finish that run: agentsim resume {path.parent})") from None
-        except OSError as error:
-            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-                raise
-            with open(path, "x", encoding="utf-8") as handle:  # no hard links: O_EXCL
-                handle.write(text)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-# -- the --out folder ------------------------------------------------------------------------------
-
-
-def _first_existing(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.exists() or candidate.is_symlink():
-            return candidate
-    return Path(".")
-
-
-def check_run_dir(path: Path, option: str = "--out") -> None:
-    """Refuse a run folder that cannot be one, before anything is written: a file, a path under
-    a file, a dangling symbolic link, a folder that cannot be written, a folder holding a run."""
-    from agentsim.errors import InputError
-
-    path = Path(path)
-    if path.is_symlink() and not path.exists():
-        raise InputError(f"{path} is a symbolic link to {os.readlink(path)}, which does not "
-                         "exist; remove the link or choose another folder", source=option)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{path} is a file, not a folder; choose another folder",
-                         source=option)
-    if path.is_dir():
-        if (path / MANIFEST).exists() or (path / EVENTS).exists():
-            raise RunExistsError(f"{path}: already holds a run; choose another {option} (or "
-                                 f"finish that run: agentsim resume {path})")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise InputError(f"{path} is not writable (permission denied); choose a folder "
-                             "you can write", source=option)
-        return
-    ancestor = _first_existing(path)
-    if not ancestor.is_dir():
-        what = "a dangling symbolic link" if ancestor.is_symlink() and not ancestor.exists() \
-            else "a file"
-        raise InputError(f"{path} cannot be made: {ancestor} is {what}, not a folder",
-                         source=option)
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"{path} cannot be made: {ancestor} is not writable (permission "
-                         "denied); choose a folder you can write", source=option)
-
-
-def make_run_dir(path: Path, option: str = "--out") -> None:
-    """Make the folder (and its parents), with the reasons of :func:`check_run_dir` when the
-    file system refuses."""
-    from agentsim.errors import InputError
-
-    check_run_dir(path, option)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except PermissionError:
-        raise InputError(f"{path} cannot be made: permission denied; choose a folder you can "
-                         "write", source=option) from None
-    except OSError as error:
-        raise InputError(f"{path} cannot be made: {error.strerror or error}", source=option) \
-            from None
-
-
-# -- the lock --------------------------------------------------------------------------------------
-
-
-class RunLock:
-    """An exclusive OS lock (``flock``) on ``RUN_DIR/.lock``, naming its holder in the file.
-
-    The kernel drops the lock when the holding process dies, so a killed writer never leaves a
-    folder locked. The lock file is removed on release; an acquirer checks that the file it
-    locked is still the one at the path (otherwise two processes could each lock a different
-    file).
-    """
-
-    def __init__(self, run_dir: str | Path, command: str) -> None:
-        self.run_dir = Path(run_dir)
-        self.command = command
-        self.path = self.run_dir / LOCK
-        self._fd: int | None = None
-
-    def acquire(self) -> RunLock:
-        """Take the lock or raise :class:`RunLockedError` naming who holds it."""
-        for _ in range(50):
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except PermissionError:
-                raise RunStoreError(f"{self.run_dir}: cannot write the lock file (permission "
-                                    "denied)") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = self._holder(fd)
-                os.close(fd)
-                raise RunLockedError(self._refusal(holder)) from None
-            try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except FileNotFoundError:
-                same = False
-            if not same:  # the previous holder removed the file as we opened it: try again
-                os.close(fd)
-                continue
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps({"pid": os.getpid(), "command": self.command,
-                                     "since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                            time.gmtime())}).encode())
-            self._fd = fd
-            return self
-        raise RunLockedError(f"{self.run_dir}: could not take the lock (it kept changing)")
-
-    def release(self) -> None:
-        """Give the lock up (idempotent)."""
-        if self._fd is None:
-            return
-        try:
-            self.path.unlink(missing_ok=True)
-        except OSError:
-            pass
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
-
-    @property
-    def held(self) -> bool:
-        """True while this object holds the lock."""
-        return self._fd is not None
-
-    def _holder(self, fd: int) -> dict[str, Any]:
-        for _ in range(20):  # the holder writes its name just after taking the lock
-            try:
-                data = os.pread(fd, 4096, 0)
-                if data:
-                    holder = json.loads(data)
-                    if isinstance(holder, dict):
-                        return holder
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.01)
-        return {}
-
-    def _refusal(self, holder: dict[str, Any]) -> str:
-        pid = holder.get("pid", "unknown")
-        command = holder.get("command") or "another agentsim command"
-        since = f" since {holder['since']}" if holder.get("since") else ""
-        return (f"{self.run_dir} is being written by '{command}' (pid {pid}){since}; one "
-                f"process writes a run folder at a time. Wait for it to finish, or stop it "
-                f"(kill {pid}; a stopped run is finished later with agentsim resume "
-                f"{self.run_dir}), then try again")
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def _describe(line: bytes, error: ValidationError) -> str:
@@ -375,7 +171,7 @@ class RunStore:
     def redactor(self) -> Any:
         """The redactor of everything this store writes (secrets known when first used)."""
         if self._redact is None:
-            self._redact = _redactor()
+            self._redact = new_redactor()
         return self._redact
 
     # -- manifest and results ---------------------------------------------------------------

@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agentsim.errors import InputError
-from agentsim.scenario.names import NAME_LIST, first_names
+from agentsim.scenario.names import first_names
 
 INFERRED = "inferred from design"
 GENDER_HINT = "give the gender with --gender NAME=VALUE"

@@ -3,6 +3,10 @@
 A judge returns verdict events (``judge_result``) and metrics; the runner appends the events to
 the log and writes the metrics to ``results.json``. Because judges only read the log, re-judging a
 stored run is the same code path as judging a fresh one.
+
+``judge`` is a coroutine: an LLM judge asks all its model calls at once and the client the
+driver hands it (``run.client_for``) decides how many are in flight, so a judge never sizes its
+own pool. :func:`score` runs one judge from synchronous code (a notebook, a test).
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agentsim._aio import run_sync
 from agentsim.core.events import JudgeResult
 from agentsim.core.metrics import MetricRecord, records_of
 from agentsim.core.reader import RunView
 from agentsim.stats.inference import Estimate
 
-__all__ = ["Judge", "JudgeOutput", "RunView"]
+__all__ = ["Judge", "JudgeOutput", "RunView", "score"]
 
 
 @dataclass
@@ -47,6 +52,12 @@ class Judge(Protocol):
     name: str
     description: str
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Score a stored run."""
         ...
+
+
+def score(judge: Judge, run: RunView) -> JudgeOutput:
+    """``judge`` run on ``run`` from synchronous code (in a worker thread when a loop runs);
+    the view it gets is narrowed to the protocols the judge declares, as the driver does."""
+    return run_sync(judge.judge(run.for_protocols(getattr(judge, "protocols", None))))

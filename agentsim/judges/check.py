@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agentsim._aio import run_sync
 from agentsim.resources import asset_path
 from agentsim.stats.agreement import kappa_estimate
 from agentsim.stats.inference import Estimate, wilson
@@ -100,7 +101,7 @@ def check_judge(scorer: Any, model: str, items: Sequence[LabelledText],
                 threshold: int | None = None) -> dict[str, Any]:
     """Accuracy, agreement with the labels, consistency and robustness of a text scorer.
 
-    ``scorer`` has ``scale`` (low, high) and ``score_texts(texts, model, seeds)`` returning
+    ``scorer`` has ``scale`` (low, high) and async ``score_texts(texts, model, seeds)`` returning
     verdicts with a ``score`` (or None), as the rubric judge does; it calls models through its
     own client (``agentsim judge-check`` gives it the one a run would build: endpoints, cache,
     retries). There is no run, so no call is logged.
@@ -111,7 +112,7 @@ def check_judge(scorer: Any, model: str, items: Sequence[LabelledText],
 
     def verdicts(batch: list[str], salt: str) -> list[bool | None]:
         seeds = [derive_seed("judge-check", salt, item.id) for item in items]
-        scored = scorer.score_texts(batch, model, seeds)
+        scored = run_sync(scorer.score_texts(batch, model, seeds))
         return [None if v is None else v.score >= threshold for v in scored]
 
     original = verdicts(texts, "original")

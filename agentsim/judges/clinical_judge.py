@@ -42,6 +42,7 @@ from agentsim.core.decisions import (
     TestResultDecision,
     typed_decision,
 )
+from agentsim.core.outcomes import Outcomes, PairedMeasure
 from agentsim.core.events import JudgeResult
 
 RATINGS = ("confidence", "compliance", "return")
@@ -124,9 +125,20 @@ class ClinicalJudge:
 
     name = "clinical"
     protocols = frozenset({"clinical"})  # the conversations it scores
+    paired = (PairedMeasure("accuracy", "diagnostic accuracy", binary=True, group="quality"),
+              PairedMeasure("turns", "doctor turns", group="quality"))
+
+    @staticmethod
+    def outcomes(run: RunView) -> Outcomes:
+        """Accuracy (moderator verdict) and doctor turns of each finished consultation."""
+        found = Outcomes()
+        for row in consultation_rows(run):
+            found.add("accuracy", row["conversation"], (), row["correct"])
+            found.add("turns", row["conversation"], (), row["turns"])
+        return found
     description = "diagnostic accuracy (moderator and normaliser), turns, tests, perception, gaps"
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Score every finished consultation of the run."""
         output = JudgeOutput()
         rows = consultation_rows(run)

@@ -33,18 +33,16 @@ The p-values of this judge form one family, Holm-corrected (``p_raw`` keeps the 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from agentsim.stats.inference import (
-    Estimate,
     adjust_pvalues,
-    clustered_mean,
     demographic_parity,
     paired_difference,
     relative_decision_bias,
-    wilson,
+    share,
 )
 from agentsim.labels.assignment import (
     AssignmentLabel,
@@ -56,10 +54,17 @@ from agentsim.labels.assignment import (
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.registry import judge
 from agentsim.core.events import JudgeResult
+from agentsim.core.outcomes import Outcomes, PairedMeasure
 from agentsim.scenario.schema import Scenario
 from agentsim.scenario.variants import BASE, BASE_VARIANT, Variant
 
 PAIR_PHASES = ("first", "final", "single")
+FLIP_MEASURES = (
+    PairedMeasure("flip_rate", "counterfactual flip rate", binary=True,
+                  note="delta_flip_rate pairs counterfactual (non-placebo) variants; placebo "
+                       "flips are reported as levels only (flip_rate_placebo[arm=A])"),
+    PairedMeasure("flip_rate_placebo", "placebo flip rate", binary=True, tested=False),
+)
 
 
 @dataclass(frozen=True)
@@ -160,13 +165,6 @@ def labelled_decisions(run: RunView, phases: Iterable[str],
     return rows, skipped
 
 
-def share(flags: Sequence[bool], clusters: Sequence[Hashable]) -> Estimate:
-    """A proportion: clustered by scenario when there are two or more, else Wilson."""
-    if len(set(clusters)) >= 2:
-        return clustered_mean([float(f) for f in flags], clusters)
-    return wilson(sum(bool(f) for f in flags), len(flags))
-
-
 @dataclass(frozen=True)
 class Pair:
     """A variant decision and the base decision of the same unit."""
@@ -187,8 +185,25 @@ class CounterfactualJudge:
     name = "counterfactual"
     description = ("counterfactual vs placebo flip rates, excess flips (paired sign-flip), paired bias "
                    "differences, demographic parity and relative decision bias (Holm)")
+    paired = FLIP_MEASURES  # what comparisons of arms pair (see outcomes)
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    @staticmethod
+    def outcomes(run: RunView) -> Outcomes:
+        """Each counterfactual-variant decision: 1 when it differs from the base variant's
+        decision of the same agent, phase, scenario, replicate, bias and arm, else 0."""
+        rows, _ = labelled_decisions(run, PAIR_PHASES)  # not labelled: assignment_bias says
+        base = {(r.arm, r.scenario, r.bias, r.replicate, r.agent, r.phase): r.value
+                for r in rows if r.variant == BASE and r.value is not None}
+        found = Outcomes()
+        for row in rows:
+            partner = base.get((row.arm, row.scenario, row.bias, row.replicate, row.agent,
+                                row.phase))
+            if row.variant != BASE and row.value is not None and partner is not None:
+                found.add("flip_rate_placebo" if row.placebo else "flip_rate", row.conversation,
+                          (row.agent, row.phase), row.value != partner)
+        return found
+
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Pair every variant decision with its base decision and compute the metrics."""
         output = JudgeOutput()
         rows, skipped = labelled_decisions(run, PAIR_PHASES)

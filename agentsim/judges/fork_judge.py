@@ -70,7 +70,7 @@ class ForkJudge:
     description = ("a forked run against its parent from the fork turn on: bias change, changed "
                    "decisions, trajectory (discussion); accuracy and diagnosis change (clinical)")
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Score the fork run ``run`` against the parent its manifest names."""
         output = JudgeOutput()
         origin = run.manifest.get("parent")

@@ -28,7 +28,6 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -249,13 +248,13 @@ async def run_iat(client: Any, model: str, stimuli: IatStimulus | Iterable[IatSt
     phase = phase or ("before" if context is None else "after")
 
     async def ask(prompt: IatPrompt) -> str:
-        # The answer key goes to the scripted model only; real models read ``messages``.
+        # The answer key is a fact for the scripted model only; real models read ``messages``.
         key = {"words": list(prompt.words), "labels": list(prompt.labels),
                "consistent": prompt.consistent}
         request = ModelRequest(
             model=model, messages=probe_messages(prompt.text, context), temperature=temperature,
             max_tokens=16 + 12 * len(prompt.words), seed=derive_seed("iat", seed, prompt.dataset),
-            purpose="iat", context={"phase": phase, "iat": key})
+            purpose="iat", context={"phase": phase}, facts={"iat": key})
         return (await client.complete(request)).text
 
     answers = await asyncio.gather(*(ask(p) for p in prompts))
@@ -268,16 +267,6 @@ async def run_iat(client: Any, model: str, stimuli: IatStimulus | Iterable[IatSt
     return IatResult(score=sum(finite) / len(finite) if finite else math.nan,
                      n_words=sum(len(p.words) for p in prompts), refusals=total.refusals,
                      raw=tuple(answers), scores=scores, share=total.share, model=model)
-
-
-def run_sync(coroutine: Any) -> Any:
-    """Run a coroutine from sync code (judges are sync), in a worker thread if a loop runs."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # asyncio.run refuses a running loop
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 class _Unit(NamedTuple):
@@ -310,10 +299,10 @@ class IatJudge:
                    "after the transcript it saw: iat_before, iat_after, iat_change")
 
     def __init__(self, stimuli: str | Path | Mapping[str, IatStimulus] | None = None, *,
-                 seed: int = 0, client: Any = None, concurrency: int = 8) -> None:
+                 seed: int = 0, client: Any = None) -> None:
         self.stimuli = (dict(stimuli) if isinstance(stimuli, Mapping)
                         else load_stimuli(stimuli or DEFAULT_STIMULI))
-        self.seed, self.client, self.concurrency = seed, client, concurrency
+        self.seed, self.client = seed, client
 
     def units(self, run: RunView) -> list[_Unit]:
         """Every persona with a successful model call in a conversation, with that call's
@@ -345,26 +334,24 @@ class IatJudge:
         return units
 
     async def _probe(self, run: RunView, units: list[_Unit]) -> list[tuple[Any, Any]]:
-        gate = asyncio.Semaphore(self.concurrency)
-
+        # Every probe is asked at once: the client (the judging driver's) bounds the calls.
         async def one(unit: _Unit, context: Context) -> Any:
             client = self.client or run.client_for(self.name, unit.ids["conversation_id"])
-            async with gate:
-                try:
-                    return await run_iat(client, unit.model, self.stimuli, unit.seed, context,
-                                         temperature=unit.temperature)
-                except AgentsimError as error:  # counted by the judge; the other probes go on
-                    return error
+            try:
+                return await run_iat(client, unit.model, self.stimuli, unit.seed, context,
+                                     temperature=unit.temperature)
+            except AgentsimError as error:  # counted by the judge; the other probes go on
+                return error
 
         return list(zip(await asyncio.gather(*(one(u, None) for u in units)),
                         await asyncio.gather(*(one(u, u.context) for u in units)), strict=True))
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Probe every agent twice and compute before, after and the paired change."""
         output = JudgeOutput()
         units = self.units(run)
         rows, errors = [], defaultdict(int)
-        probes = run_sync(self._probe(run, units)) if units else []
+        probes = await self._probe(run, units) if units else []
         for unit, (before, after) in zip(units, probes, strict=True):
             if isinstance(before, Exception) or isinstance(after, Exception):
                 errors[type(before if isinstance(before, Exception) else after).__name__] += 1

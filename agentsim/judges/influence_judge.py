@@ -264,7 +264,7 @@ class InfluenceJudge:
     description = ("who adopted whose proposals between rounds: influence graph, shares by group "
                    "vs head count, first-speaker anchoring, moves per agent-round")
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Build every conversation's influence graph and compute the metrics."""
         output = JudgeOutput()
         rows = []

@@ -193,7 +193,7 @@ class LexiconJudge:
         self.lexicon = load_lexicon(lexicon_dir or LEXICON_DIR)
         self.attribute = attribute
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Stream the run's messages once and compute the shares and gaps."""
         output = JudgeOutput()
         tallies: dict[str, Tally] = {}

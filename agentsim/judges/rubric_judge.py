@@ -26,8 +26,8 @@ Metrics (cluster bootstrap by scenario unless said otherwise):
 Models are called through the run's client (``run.client_for``: the run's endpoints, cache,
 retries and limits; each call logged as a ``model_call`` of purpose "rubric" about the judged
 conversation — for a pair, its first) unless the judge was given a ``client``. Requests carry
-purpose "rubric" / "rubric_pairwise" and a ``context`` (``text`` or ``candidates``, ``scale``)
-that **only the scripted model reads**; real models see the messages alone. Seeds are
+purpose "rubric" / "rubric_pairwise" and ``facts`` (``text`` or ``candidates``, ``scale``) that
+**only the scripted model reads**; real models see the messages alone. Seeds are
 ``derive_seed(run_id, unit id, model)``: re-judging asks the same questions, and a model named
 twice in a panel answers twice alike (a note warns of the inflated agreement).
 """
@@ -44,18 +44,17 @@ from typing import Any
 
 import numpy as np
 
+from agentsim._aio import run_sync
 from agentsim.stats.agreement import alpha_estimate, kappa_estimate
 from agentsim.stats.inference import clustered_mean
 from agentsim.errors import DecisionParseError, InputError, ModelError
 from agentsim.judges.base import JudgeOutput, RunView
-from agentsim.judges.iat import run_sync
 from agentsim.models.base import ModelRequest
 from agentsim.core.jobs import derive_seed
 from agentsim.registry import judge
 from agentsim.core.events import JudgeResult
 from agentsim.judges.rubric import RubricVerdict, load_rubric, parse_preference, parse_verdict
 
-CONCURRENCY = 4  # concurrent judge calls: enough to overlap latency, few enough for rate limits
 
 
 @dataclass(frozen=True)
@@ -148,8 +147,9 @@ class RubricJudge:
     "conversation"; ``panel``: model names (default: the run's 'judge' role); ``both_orders``:
     also compare counterfactual variants pairwise, in both orders. ``client`` (a ModelClient or
     anything with ``supports_schema`` and async ``complete``; it replaces the run's client and
-    its calls are not logged), ``concurrency``, ``temperature`` and ``max_tokens`` are for
-    tests and tuning.
+    its calls are not logged), ``temperature`` and ``max_tokens`` are for tests and tuning.
+    How many calls are in flight is the judging driver's choice (the run's concurrency), not
+    the judge's.
     """
 
     name = "rubric"
@@ -157,7 +157,7 @@ class RubricJudge:
 
     def __init__(self, rubric: str | Path | None = None, unit: str = "conversation",
                  panel: Sequence[str] | None = None, both_orders: bool = False, *,
-                 client: Any = None, concurrency: int = CONCURRENCY, temperature: float = 0.0,
+                 client: Any = None, temperature: float = 0.0,
                  max_tokens: int = 256) -> None:
         if unit not in ("message", "conversation"):
             raise InputError(f"unit must be 'message' or 'conversation', got {unit!r}",
@@ -169,7 +169,7 @@ class RubricJudge:
         self.rubric = load_rubric(rubric)
         self.scale = (self.rubric.scale.min, self.rubric.scale.max)
         self.unit, self.both_orders, self.panel = unit, both_orders, list(panel or []) or None
-        self.concurrency, self.temperature, self.max_tokens = concurrency, temperature, max_tokens
+        self.temperature, self.max_tokens = temperature, max_tokens
         self._client, self._schema_ok = client, {}
         # Who says whether a model takes a schema: the given client, else the run's (set by
         # _panel), else one for texts (score_texts).
@@ -190,7 +190,7 @@ class RubricJudge:
         return self._client or run.client_for(self.name, conversation_id)
 
     def _request(self, model: str, user: str, seed: int, pairwise: bool,
-                 context: dict[str, Any]) -> ModelRequest:
+                 facts: dict[str, Any]) -> ModelRequest:
         if model not in self._schema_ok:
             self._schema_ok[model] = self._schemas.supports_schema(model)
         r, (low, high) = self.rubric, self.scale
@@ -214,33 +214,32 @@ class RubricJudge:
             schema=schema if self._schema_ok[model] else None, temperature=self.temperature,
             max_tokens=self.max_tokens, seed=seed,
             purpose="rubric_pairwise" if pairwise else "rubric",
-            context={"scale": [low, high], **context})
+            facts={"scale": [low, high], **facts})
 
-    async def _ask(self, calls: list[tuple[Any, ModelRequest]]) -> list[str | ModelError]:
-        """Answers to (client, request) pairs, at most ``concurrency`` at a time."""
-        gate = asyncio.Semaphore(self.concurrency)
+    @staticmethod
+    async def _ask(calls: list[tuple[Any, ModelRequest]]) -> list[str | ModelError]:
+        """Answers to (client, request) pairs, all asked at once (the client bounds them)."""
 
         async def one(client: Any, request: ModelRequest) -> str | ModelError:
-            async with gate:
-                try:
-                    return (await client.complete(request)).text
-                except ModelError as error:  # one failed call must not lose the others
-                    return error
+            try:
+                return (await client.complete(request)).text
+            except ModelError as error:  # one failed call must not lose the others
+                return error
 
         return await asyncio.gather(*(one(c, r) for c, r in calls))
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Score every unit with every panel model; metrics as in the module docstring."""
         output, panel, run_id = JudgeOutput(), self._panel(run), run.store.run_id
         units = collect_units(run, self.unit)
         jobs = [(j, i, model) for j in range(len(units)) for i, model in enumerate(panel)]
         what = "Conversation transcript" if self.unit == "conversation" else "One message"
-        answers = run_sync(self._ask([
+        answers = await self._ask([
             (self._caller(run, units[j].conversation_id),
              self._request(model, f"{what}:\n\n{units[j].text}",
                            derive_seed(run_id, units[j].id, model), False,
                            {"text": units[j].text, "unit": units[j].target}))
-            for j, _, model in jobs]))
+            for j, _, model in jobs])
         scores = np.full((len(panel), len(units)), np.nan)
         output.counts = counts = {"units": len(units), "ratings": 0, "unparsed": 0, "failed": 0,
                                   "by_text": 0}
@@ -269,11 +268,11 @@ class RubricJudge:
             output.notes.append("rubric: the panel names a model twice; with the same seeds the "
                                 "copies answer alike, which inflates agreement")
         if self.both_orders:
-            self._pairwise(run, panel, output)
+            await self._pairwise(run, panel, output)
         return output
 
-    def score_texts(self, texts: Sequence[str], model: str,
-                    seeds: Sequence[int]) -> list[RubricVerdict | None]:
+    async def score_texts(self, texts: Sequence[str], model: str,
+                          seeds: Sequence[int]) -> list[RubricVerdict | None]:
         """Score free texts (not a run) with one model; None where the answer failed or could
         not be read. Used by judge checks on labelled sets and perturbations."""
         from agentsim.models.client import ModelClient  # lazy: slow imports
@@ -284,7 +283,7 @@ class RubricJudge:
         calls = [(client, self._request(model, text, seed, False, {"text": text, "unit": "text"}))
                  for text, seed in zip(texts, seeds, strict=True)]
         verdicts: list[RubricVerdict | None] = []
-        for answer in run_sync(self._ask(calls)):
+        for answer in await self._ask(calls):
             try:
                 verdicts.append(None if isinstance(answer, ModelError)
                                 else parse_verdict(answer, self.scale)[0])
@@ -332,7 +331,7 @@ class RubricJudge:
                 scores[0, both].astype(int).tolist(), scores[1, both].astype(int).tolist(),
                 [units[j].scenario for j in both], self.scale)
 
-    def comparisons(self, run: RunView, pairs: Sequence[tuple[Unit, Unit]],
+    async def comparisons(self, run: RunView, pairs: Sequence[tuple[Unit, Unit]],
                     panel: Sequence[str] | None = None) -> list[Comparison]:
         """Ask every panel model about every pair (a, b), in both orders."""
         panel, run_id = list(panel or self._panel(run)), run.store.run_id
@@ -345,7 +344,7 @@ class RubricJudge:
                 derive_seed(run_id, a.id, b.id, order, model), True,
                 {"candidates": [first.text, second.text]})))
         found: list[tuple[str | None, str]] = []
-        for answer in run_sync(self._ask(calls)):
+        for answer in await self._ask(calls):
             try:
                 found.append(parse_preference(answer) if isinstance(answer, str) else
                              (None, str(answer)))
@@ -355,16 +354,16 @@ class RubricJudge:
                            (found[k][1], found[k + 1][1]))
                 for k, (a, b, model, _) in enumerate(jobs) if k % 2 == 0]
 
-    def compare(self, run: RunView, a_unit: Unit | str, b_unit: Unit | str) -> list[Comparison]:
+    async def compare(self, run: RunView, a_unit: Unit | str, b_unit: Unit | str) -> list[Comparison]:
         """Which of two conversations (units or conversation ids) is the more stereotyped,
         per panel model, each asked in both orders."""
         known = {u.id: u for u in collect_units(run, "conversation")}
         a, b = (u if isinstance(u, Unit) else known[u] for u in (a_unit, b_unit))
-        return self.comparisons(run, [(a, b)])
+        return await self.comparisons(run, [(a, b)])
 
-    def _pairwise(self, run: RunView, panel: list[str], output: JudgeOutput) -> None:
+    async def _pairwise(self, run: RunView, panel: list[str], output: JudgeOutput) -> None:
         # Always whole conversations: two variants' messages do not correspond turn by turn.
-        found = self.comparisons(run, variant_pairs(collect_units(run, "conversation")), panel)
+        found = await self.comparisons(run, variant_pairs(collect_units(run, "conversation")), panel)
         if not found:
             output.notes.append("rubric: both_orders found no conversations differing only by "
                                 "variant; nothing was compared")
@@ -393,5 +392,5 @@ class RubricJudge:
 
 def compare(run: RunView, a_unit: Unit | str, b_unit: Unit | str,
             **options: Any) -> list[Comparison]:
-    """Shortcut for ``RubricJudge(**options).compare(run, a_unit, b_unit)``."""
-    return RubricJudge(**options).compare(run, a_unit, b_unit)
+    """``RubricJudge(**options).compare(run, a_unit, b_unit)`` from synchronous code."""
+    return run_sync(RubricJudge(**options).compare(run, a_unit, b_unit))

@@ -55,7 +55,7 @@ class TrajectoryJudge:
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
 
-    def judge(self, run: RunView) -> JudgeOutput:
+    async def judge(self, run: RunView) -> JudgeOutput:
         """Follow every agent's label score through its conversation."""
         output = JudgeOutput()
         rows, skipped = labelled_decisions(run, TRAJECTORY_PHASES)

@@ -38,6 +38,7 @@ import re
 from typing import Any
 
 from agentsim.agents.clinical_prompts import describe_person
+from agentsim.labels.assignment import NotApplicable, problem_for
 from agentsim.mitigations.base import Mitigation, mitigation
 
 # Attributes that bear on a diagnosis (risk, presentation); kept unless named explicitly.
@@ -129,11 +130,14 @@ class Anonymise(Mitigation):
     # --- discussion -------------------------------------------------------------------------
 
     def hidden_discussion(self, ctx: Any) -> list[str]:
-        """The named attributes, else the one the scenario's tasks are coded for."""
+        """The named attributes, else the one the scenario's tasks are coded for (none when
+        the tasks are not coded on one attribute with two groups: nothing is measured)."""
         if self.attributes is not None:
             return self.attributes
-        attribute = ctx.decision_context.get("problem", {}).get("attribute")
-        return [attribute] if attribute else []
+        try:
+            return [problem_for(ctx.scenario).attribute]
+        except NotApplicable:
+            return []
 
     def _discussion(self, ctx: Any, prompt: str) -> str:
         hidden = self.hidden_discussion(ctx)

@@ -27,15 +27,12 @@ a mitigation did can be read, counted and re-judged from the log alone.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, get_type_hints
-
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from typing import Any, ClassVar, TypeVar
 
 from agentsim.errors import InputError, PluginError
-from agentsim.registry import REGISTRY
+from agentsim.registry import REGISTRY, check_options
 
 T = TypeVar("T")
 NONE = "none"
@@ -131,47 +128,6 @@ def load_file_mitigation(spec: str) -> type[Mitigation]:
     return found
 
 
-def options_model(cls: type[Mitigation]) -> type[BaseModel]:
-    """The pydantic model of a mitigation's options: the ``Options`` class it declares, else
-    one made from its ``__init__`` keyword parameters and their annotations (a user's file
-    mitigation needs nothing more than a typed ``__init__``)."""
-    declared = cls.__dict__.get("Options")
-    if isinstance(declared, type) and issubclass(declared, BaseModel):
-        return declared
-    try:
-        hints = get_type_hints(cls.__init__)
-    except Exception:  # noqa: BLE001 - a user's annotation that does not resolve: accept Any
-        hints = {}
-    fields: dict[str, Any] = {}
-    for parameter in inspect.signature(cls.__init__).parameters.values():
-        if parameter.name == "self" or parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD,
-                                                              parameter.KEYWORD_ONLY):
-            continue
-        default = ... if parameter.default is parameter.empty else parameter.default
-        fields[parameter.name] = (hints.get(parameter.name, Any), default)
-    return create_model(f"{cls.__name__}Options", __config__=ConfigDict(extra="forbid"),
-                        **fields)
-
-
-def check_options(cls: type[Mitigation], key: str, given: dict[str, Any]) -> dict[str, Any]:
-    """``given`` validated by the mitigation's options model (only the options given, so the
-    mitigation's own defaults apply); a mistyped or wrongly typed option is an InputError."""
-    model = options_model(cls)
-    known = ", ".join(sorted(model.model_fields)) or "none"
-    unknown = sorted(set(given) - set(model.model_fields))
-    if unknown:  # a mistyped option must not be silently ignored
-        raise InputError(f"mitigation {key!r} has no option(s) {unknown} (options: {known})",
-                         source="--mitigation-arg")
-    try:
-        validated = model.model_validate(given)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}"
-                             for e in error.errors())
-        raise InputError(f"mitigation {key!r}: {problems} (options: {known})",
-                         source="--mitigation-arg") from None
-    return validated.model_dump(include=set(given))
-
-
 def resolve_arm(arm: str, options: dict[str, dict[str, Any]] | None = None) -> list[Mitigation]:
     """The mitigations of an arm ('none', 'a', 'a+b', or parts given as FILE.py:NAME)."""
     if arm == NONE:
@@ -180,7 +136,8 @@ def resolve_arm(arm: str, options: dict[str, dict[str, Any]] | None = None) -> l
     for part in arm.split("+"):
         cls = load_file_mitigation(part) if ".py:" in part else REGISTRY.get("mitigation", part)
         key = getattr(cls, "name", part)
-        checked = check_options(cls, key, (options or {}).get(key, {}))
+        checked = check_options("mitigation", key, cls, (options or {}).get(key, {}),
+                                "--mitigation-arg")
         try:
             chain.append(cls(**checked))
         except TypeError as error:

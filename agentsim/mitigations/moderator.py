@@ -96,7 +96,7 @@ class FairModerator(Mitigation):
             agent="moderator", role="moderator", purpose="fair_moderator",
             messages=self.messages(ctx, round_number, transcript), turn=turn,
             schema=check_schema() if structured else None, max_tokens=MODERATOR_TOKENS,
-            context={**ctx.decision_context, "round": round_number, "rounds": ctx.job.rounds})
+            context={"round": round_number})
         stereotyped, remark = parse_check(reply.text)
         if stereotyped and not remark.strip():
             remark = self.text["fallback_remark"]

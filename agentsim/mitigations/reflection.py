@@ -46,10 +46,11 @@ from typing import Any
 
 import yaml
 
-from agentsim.agents.decisions import assignment_schema, parse_assignment
 from agentsim.agents.prompts import answer_format
+from agentsim.core.decisions import stored_value
 from agentsim.errors import DecisionParseError, InputError
 from agentsim.mitigations.base import Mitigation, mitigation
+from agentsim.orchestrator.runtime import assignment_spec
 
 # Attempt number of reflection re-asks. Call seeds derive from (turn, agent, purpose, attempt);
 # the first decision used attempt 0 (or 1 after an unparsed answer), so an offset keeps the
@@ -183,8 +184,7 @@ class SelfReflection(Mitigation):
         # model_role), so the reflection speaks on that turn with that model.
         turn, role = ctx.turn, ctx.role or "agent"
         structured = ctx.structured(agent, role)
-        context = {**ctx.decision_context, "phase": phase, "agent": agent, "round": 0,
-                   "rounds": ctx.job.rounds, "current": decision}
+        context = {"phase": phase, "agent": agent, "round": 0, "current": decision}
         asked = [*messages,
                  {"role": "assistant", "content": shown_assignment(decision, ctx, structured)},
                  {"role": "user", "content": self._prompt(ctx, "critique")}]
@@ -193,7 +193,8 @@ class SelfReflection(Mitigation):
         revise = [*asked, {"role": "assistant", "content": critique.text},
                   {"role": "user", "content": self._prompt(
                       ctx, "revise", format=answer_format(ctx.scenario, structured))}]
-        schema = assignment_schema(ctx.scenario) if structured else None
+        spec = assignment_spec(ctx.scenario)  # the decision it revises: same schema, parser
+        schema = spec.schema if structured else None
         revised, error = None, ""
         for attempt in range(REASKS + 1):
             reply = await ctx.call(agent=agent, role=role, purpose="decision",
@@ -201,7 +202,7 @@ class SelfReflection(Mitigation):
                                    context={**context, "reflection": True},
                                    attempt=REFLECTION_ATTEMPT + attempt)
             try:
-                revised, _ = parse_assignment(reply.text, ctx.scenario)
+                revised = stored_value(spec.parse(reply.text)[0])
                 break
             except DecisionParseError as parse_error:
                 error = str(parse_error)

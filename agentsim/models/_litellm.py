@@ -10,7 +10,12 @@ parameters the provider takes (litellm's ``get_supported_openai_params``; a para
 take, such as ``seed`` for Anthropic, is dropped and the drop recorded with the call). litellm's
 own retries are off: the client's retry loop is the only one. Every litellm error becomes a
 :class:`ModelError` that says whether a retry can help; other exceptions are bugs and propagate,
-also when litellm wrapped one in its ``APIConnectionError`` (:func:`wrapped_original`).
+also when litellm wrapped one in its ``APIConnectionError`` (:func:`wrapped_original`); what a
+failure says of itself (``Retry-After``, a lost connection) is read by agentsim.models.failures.
+
+A request's ``facts`` (agentsim.models.facts) are never sent, not even as litellm metadata: an
+in-process provider reached through litellm's route reads them from the request being sent,
+which :func:`acompletion` keeps in a context variable for the length of the call.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -33,6 +39,12 @@ from agentsim.errors import ModelError  # noqa: E402
 from agentsim.registry import REGISTRY  # noqa: E402
 from agentsim.models.base import ModelRequest  # noqa: E402
 from agentsim.models.endpoints import Endpoint, read_key, safe_url  # noqa: E402
+from agentsim.models.failures import (  # noqa: E402
+    lost_connection,
+    network_error,
+    no_key_given,
+    retry_after,
+)
 from agentsim.models.local import shared_models  # noqa: E402
 from agentsim.models.names import in_process_providers, parse_model_name  # noqa: E402
 
@@ -48,6 +60,11 @@ SAMPLING = ("temperature", "max_tokens", "seed")
 SELF_HOSTED = {"openai", "hosted_vllm", "text-completion-openai"}
 # HTTP statuses worth a retry.
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+
+# The request acompletion is sending to an in-process provider through litellm (None otherwise):
+# the provider's handler runs in the caller's context, so the facts reach it without litellm.
+SENDING: ContextVar[ModelRequest | None] = ContextVar("agentsim_sending", default=None)
 
 
 def _request_of(model: str, messages: list, optional: dict, litellm_params: dict) -> tuple:
@@ -80,10 +97,11 @@ class ScriptedProvider(_SyncFromAsync):
                           acompletion=None, litellm_params=None, logger_fn=None, headers=None,
                           timeout=None, client=None):  # noqa: ANN001, D102 - litellm's signature
         context, attempt, schema = _request_of(model, messages, optional_params, litellm_params)
+        sending = SENDING.get()
         request = ModelRequest(
             model=f"scripted/{model}", messages=messages, schema=schema,
             seed=int(optional_params.get("seed", 0)), purpose=context.get("purpose", "chat"),
-            context=context,
+            context=context, facts=sending.facts if sending is not None else None,
         )
         text = await REGISTRY.get("provider", "scripted").respond(
             parse_model_name(request.model), request, attempt)
@@ -194,72 +212,6 @@ def call_kwargs(endpoint: Endpoint, request: ModelRequest, timeout: float) -> tu
 
 
 # -- errors ------------------------------------------------------------------------------------
-def retry_after(error: BaseException) -> float | None:
-    """The server's ``Retry-After`` (seconds), from whichever place litellm kept it."""
-    for headers in (getattr(error, "litellm_response_headers", None),
-                    getattr(error, "headers", None),
-                    getattr(getattr(error, "response", None), "headers", None)):
-        if not headers:
-            continue
-        try:
-            value = headers.get("retry-after") or headers.get("Retry-After")
-        except AttributeError:
-            continue
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            from email.utils import parsedate_to_datetime
-            import time
-
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-            except (TypeError, ValueError):
-                continue
-    return None
-
-
-# litellm reports a refused connection to an OpenAI-compatible server as a 500; these words in
-# the message (or an httpx connect error as the cause) tell it from a server's own 500.
-CONNECTION_WORDS = ("connection error", "connection refused", "connecterror",
-                    "failed to establish", "cannot connect", "all connection attempts failed",
-                    "name or service not known", "nodename nor servname")
-
-
-def _lost_connection(error: BaseException) -> bool:
-    import httpx
-
-    cause: BaseException | None = error
-    for _ in range(5):
-        if cause is None:
-            break
-        if isinstance(cause, httpx.ConnectError | ConnectionError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    text = str(error).lower()
-    return any(word in text for word in CONNECTION_WORDS)
-
-
-def _network_error(error: BaseException) -> bool:
-    """True for the exceptions a failed network makes (what a connection error is meant to say)."""
-    import socket
-    import ssl
-
-    import httpx
-
-    kinds: tuple[type[BaseException], ...] = (
-        httpx.HTTPError, ConnectionError, TimeoutError, socket.gaierror, socket.herror,
-        ssl.SSLError)
-    try:
-        import aiohttp  # litellm's optional transport; it maps most of its errors to httpx's
-    except ImportError:
-        pass
-    else:
-        kinds += (aiohttp.ClientError,)
-    return isinstance(error, kinds)
-
-
 # Packages whose exceptions only wrap another one on its way up (litellm's mapping, the SDKs
 # litellm calls): the exception underneath says what happened.
 WRAPPERS = ("litellm", "openai")
@@ -280,19 +232,13 @@ def wrapped_original(error: BaseException) -> BaseException | None:
         return None
     cause = error.__cause__ or error.__context__
     for _ in range(8):  # chains are short; a bound guards against a cycle
-        if cause is None or _network_error(cause):
+        if cause is None or network_error(cause):
             return None
         if type(cause).__module__.split(".")[0] not in WRAPPERS:
             return cause
         cause = cause.__cause__ or cause.__context__
     return None
 
-
-def no_key_given(text: str) -> bool:
-    """True for the SDKs' complaint that no key was given at all (nothing was sent)."""
-    lowered = text.lower()
-    return "missing credentials" in lowered or bool(
-        "missing" in lowered and "api key" in lowered and "set" in lowered)
 
 
 def classify(error: BaseException, model: str) -> ModelError | None:
@@ -324,7 +270,7 @@ def classify(error: BaseException, model: str) -> ModelError | None:
             return ModelError(text, model=model, kind="unknown_provider", retryable=False)
         return ModelError(text, model=model, kind="bad_request", retryable=False)
     if isinstance(error, litellm.APIConnectionError) or (
-            isinstance(error, litellm.InternalServerError) and _lost_connection(error)):
+            isinstance(error, litellm.InternalServerError) and lost_connection(error)):
         return ModelError(text, model=model, kind="connection")
     if isinstance(error, litellm.InternalServerError | litellm.ServiceUnavailableError
                   | litellm.BadGatewayError | litellm.APIError) or status is not None:
@@ -378,6 +324,7 @@ async def acompletion(endpoint: Endpoint, request: ModelRequest, attempt: int,
             kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
         kwargs["metadata"] = {"agentsim_context": {**request.context, "purpose": request.purpose},
                               "agentsim_attempt": attempt}
+    sending = SENDING.set(request if endpoint.in_process else None)
     try:
         if endpoint.router:
             response = await router_for(router_list or []).acompletion(**kwargs)
@@ -387,6 +334,8 @@ async def acompletion(endpoint: Endpoint, request: ModelRequest, attempt: int,
         failure: Exception | None = error
     else:
         failure = None
+    finally:
+        SENDING.reset(sending)
     if failure is not None:  # outside the handler: a re-raised original keeps its own context
         raise classify(failure, request.model) or failure
     hidden = getattr(response, "_hidden_params", None) or {}

@@ -4,7 +4,10 @@ The key is a hash of everything that determines an answer: the model name, the e
 serves it (API base, router deployments, structured-output mode, extra parameters: the same name
 on another server is another model), the messages, the JSON schema, the sampling parameters, the
 call's seed and the replicate number — replicates of a conversation therefore never collapse into
-copies of one another. Entries are small JSON files
+copies of one another — and the request's ``facts`` when it has them (the scripted model's answers
+depend on the scenario's coding, which no prompt shows). The client keys a hosted model's call
+without its facts (``client.cached_as``: such a model never sees them), so a request answered by
+anyone but an in-process provider has the key it always had. Entries are small JSON files
 sharded by the key's first two characters, written atomically, so concurrent runs can share a
 cache folder. The folder is ``--cache-dir``, else ``$AGENTSIM_CACHE_DIR``, else
 ``~/.cache/agentsim/calls``. Failed calls are never cached.
@@ -31,11 +34,14 @@ def default_cache_dir() -> Path:
 def cache_key(request: ModelRequest, endpoint: str = "") -> str:
     """The hash of everything that determines a model's answer; ``endpoint`` is the identity of
     the endpoint serving ``request.model`` (see Endpoint.identity)."""
-    material = json.dumps(
-        {"model": request.model, "endpoint": endpoint, "messages": request.messages, "schema": request.schema,
-         "temperature": request.temperature, "max_tokens": request.max_tokens,
-         "seed": request.seed, "replicate": request.replicate, "purpose": request.purpose},
-        sort_keys=True, ensure_ascii=False)
+    parts: dict[str, Any] = {
+        "model": request.model, "endpoint": endpoint, "messages": request.messages,
+        "schema": request.schema, "temperature": request.temperature,
+        "max_tokens": request.max_tokens, "seed": request.seed, "replicate": request.replicate,
+        "purpose": request.purpose}
+    if request.facts is not None:  # only then: every other request keeps its key
+        parts["facts"] = request.facts
+    material = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
 
 

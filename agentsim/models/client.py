@@ -192,6 +192,14 @@ async def in_process_completion(name: ModelName, request: ModelRequest, attempt:
             _Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))))
 
 
+def cached_as(request: ModelRequest, endpoint: Endpoint) -> ModelRequest:
+    """``request`` as the cache keys it: its facts count only when an in-process provider
+    answers (the one that can read them); a hosted model's answer cannot depend on them."""
+    if request.facts is None or endpoint.in_process:
+        return request
+    return replace(request, facts=None)
+
+
 def estimated_tokens(request: ModelRequest) -> int:
     """Tokens a call may use, for the tokens-per-minute limit: about 4 characters a token."""
     chars = sum(len(str(m.get("content", ""))) for m in request.messages)
@@ -271,7 +279,7 @@ class ModelClient:
     def _cached(self, request: ModelRequest, endpoint: Endpoint) -> ModelReply | None:
         if self.cache is None:
             return None
-        hit = self.cache.get(request, endpoint.identity())
+        hit = self.cache.get(cached_as(request, endpoint), endpoint.identity())
         if hit is None:
             return None
         return ModelReply(text=hit["text"], model=request.model,
@@ -350,7 +358,7 @@ class ModelClient:
             dropped_params=tuple(meta.get("dropped", ())), served_model=meta.get("served_model"),
         )
         if self.cache is not None:
-            self.cache.put(request, {"text": reply.text, "prompt_tokens": reply.prompt_tokens,
-                                     "completion_tokens": reply.completion_tokens,
-                                     "endpoint": reply.endpoint}, endpoint.identity())
+            answer = {"text": reply.text, "prompt_tokens": reply.prompt_tokens,
+                      "completion_tokens": reply.completion_tokens, "endpoint": reply.endpoint}
+            self.cache.put(cached_as(request, endpoint), answer, endpoint.identity())
         return reply

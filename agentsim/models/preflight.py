@@ -27,6 +27,7 @@ from typing import Any
 from agentsim.errors import EndpointError, ModelError
 from agentsim.models.base import ModelRequest
 from agentsim.models.endpoints import Endpoint, read_key
+from agentsim.models.failures import no_key_given
 
 PROBE_VALUE = "agentsim-probe-7"
 PROBE_SCHEMA = {"type": "object", "properties": {"probe": {"type": "string",
@@ -168,11 +169,10 @@ def _fatal_message(endpoint: Endpoint, error: ModelError) -> str:
         "not_found": "the server does not know this model; check the model name",
         "unknown_provider": "litellm does not know this provider",
     }
-    from agentsim.models import _litellm
     from agentsim.models.client import redact
 
     hint = hints.get(error.kind, error.kind)
-    if error.kind == "auth" and _litellm.no_key_given(error.detail):
+    if error.kind == "auth" and no_key_given(error.detail):
         hint = ("no key given: name its variable with api_key_env in the models config, or set "
                 "the provider's usual variable (e.g. ANTHROPIC_API_KEY)")
     return f"{_where(endpoint)}: {hint} ({redact(error.detail)[:300]})"

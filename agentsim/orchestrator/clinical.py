@@ -39,7 +39,14 @@ from agentsim.agents.clinical_parsing import (
     parse_verdict,
     same_diagnosis,
 )
-from agentsim.core.events import Decision, EventBase
+from agentsim.core.decisions import (
+    DiagnosisCheckDecision,
+    DiagnosisProbeDecision,
+    DoctorActionDecision,
+    PerceptionDecision,
+    TestResultDecision,
+)
+from agentsim.core.events import EventBase
 from agentsim.errors import InputError
 from agentsim.orchestrator.kernel import (
     ConversationProtocol,
@@ -91,14 +98,6 @@ def _say(ctx: ConversationContext, state: ClinicalState, speaker: str, content: 
                audience=visible_to)
 
 
-def _context(ctx: ConversationContext, **extra: Any) -> dict[str, Any]:
-    # Facts for the scripted test model only; real models see the prompt alone.
-    case = ctx.scenario.case
-    return {"truth": case.diagnosis, "tests": list(case.tests),
-            "patient": ctx.scenario.persona("patient").attributes,
-            "biased": bool(bias_texts(ctx, "doctor")), **extra}
-
-
 def _patient_system(ctx: ConversationContext) -> dict[str, str]:
     """The patient's system message (role, notes, injected biases)."""
     text = prompts.patient_system(ctx.scenario.case, ctx.scenario.persona("patient"),
@@ -125,20 +124,20 @@ async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext
         {"role": "user", "content": prompts.doctor_turn(
             render_dialogue(state["dialogue"], "doctor"), number, max_turns)},
     ]
+    turn_context = {"doctor_turn": number, "max_turns": max_turns}
     reply = await ctx.call(agent="doctor", role="doctor", purpose="doctor", messages=messages,
                            turn=state["turn"],
                            schema=prompts.doctor_schema() if structured else None,
-                           context=_context(ctx, doctor_turn=number, max_turns=max_turns))
+                           context=turn_context)
     action = parse_doctor_turn(reply.text, last_turn=number >= max_turns)
     text = action.text
     if action.kind == "diagnose":
         text = await _reflect_diagnosis(ctx, [*messages, {"role": "assistant", "content":
                                                          reply.text}], text, state["turn"],
-                                        _context(ctx, doctor_turn=number, max_turns=max_turns))
-    ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="doctor"), phase=f"turn{number}",
-                      kind="doctor_action", raw=reply.text, parsed_by=action.parsed_by,
-                      value={"action": action.kind, "text": text,
-                             "ambiguous": str(action.ambiguous).lower()}))
+                                        turn_context)
+    ctx.decided(DoctorActionDecision(action=action.kind, text=text, ambiguous=action.ambiguous),
+                turn=state["turn"], agent="doctor", phase=f"turn{number}", raw=reply.text,
+                parsed_by=action.parsed_by)
     spoken = {"ask": text, "test": f"REQUEST TEST: {text}",
               "diagnose": f"DIAGNOSIS READY: {text}"}[action.kind]
     visible = ["doctor", "patient"] if action.kind == "ask" else ["doctor"]
@@ -174,7 +173,7 @@ async def patient_node(state: ClinicalState, runtime: Runtime[ConversationContex
             render_dialogue(state["dialogue"], "patient"))},
     ]
     reply = await ctx.call(agent="patient", role="patient", purpose="patient", messages=messages,
-                           turn=state["turn"], context=_context(ctx))
+                           turn=state["turn"])
     message = _say(ctx, state, "patient", reply.text.strip(), ["doctor", "patient"])
     return {"dialogue": [message], "turn": state["turn"] + 1}
 
@@ -185,11 +184,10 @@ async def measurement_node(state: ClinicalState, runtime: Runtime[ConversationCo
     case = ctx.scenario.case
     found = find_records(state["action_text"], {**case.exam, **case.tests})
     content = describe_records(found) if found else NORMAL
-    ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="measurement"), phase="test",
-                      kind="test_result", raw=state["action_text"], parsed_by="records",
-                      value={"request": state["action_text"],
-                             "matched": "; ".join(name for name, _ in found),
-                             "in_case": "yes" if found else "no"}))
+    ctx.decided(TestResultDecision(request=state["action_text"],
+                                   matched=[name for name, _ in found], in_case=bool(found)),
+                turn=state["turn"], agent="measurement", phase="test", raw=state["action_text"],
+                parsed_by="records")
     message = _say(ctx, state, "measurement", content, ["doctor"])
     return {"dialogue": [message], "turn": state["turn"] + 1}
 
@@ -207,17 +205,16 @@ async def probe_node(state: ClinicalState, runtime: Runtime[ConversationContext]
     reply = await ctx.call(agent="doctor", role="doctor", purpose="diagnosis_probe",
                            messages=messages, turn=state["turn"] - 1,
                            schema=prompts.probe_schema() if structured else None,
-                           context=_context(ctx, doctor_turn=state["doctor_turns"],
-                                            max_turns=max_turns))
+                           context={"doctor_turn": state["doctor_turns"],
+                                    "max_turns": max_turns})
     found = json_objects(reply.text)
     diagnosis = str(found[0].get("diagnosis", "")) if found and isinstance(found[0], dict) \
         else reply.text.strip()
-    ctx.emit(Decision(**ctx.ids(turn=state["turn"] - 1, agent="doctor"), phase="probe",
-                      round=state["doctor_turns"], kind="diagnosis_probe", raw=reply.text,
-                      parsed_by="json" if found else "text",
-                      value={"diagnosis": diagnosis,
-                             "normalised": "yes" if same_diagnosis(case.diagnosis, diagnosis)
-                             else "no"}))
+    ctx.decided(DiagnosisProbeDecision(diagnosis=diagnosis,
+                                       normalised=same_diagnosis(case.diagnosis, diagnosis)),
+                turn=state["turn"] - 1, agent="doctor", phase="probe",
+                round_number=state["doctor_turns"], raw=reply.text,
+                parsed_by="json" if found else "text")
     return {}
 
 
@@ -229,13 +226,14 @@ async def moderator_node(state: ClinicalState, runtime: Runtime[ConversationCont
     reply = await ctx.call(agent="moderator", role="moderator", purpose="moderator",
                            messages=prompts.moderator_prompt(truth, diagnosis), turn=state["turn"],
                            schema=prompts.moderator_schema() if structured else None,
-                           context=_context(ctx, diagnosis=diagnosis))
+                           context={"diagnosis": diagnosis})
     verdict = parse_verdict(reply.text)
-    ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="moderator"), phase="diagnosis",
-                      kind="diagnosis_check", raw=reply.text, parsed_by="moderator",
-                      value={"diagnosis": diagnosis, "truth": truth,
-                             "moderator": {True: "yes", False: "no", None: "unparsed"}[verdict],
-                             "normalised": "yes" if same_diagnosis(truth, diagnosis) else "no"}))
+    ctx.decided(DiagnosisCheckDecision(
+        diagnosis=diagnosis, truth=truth,
+        moderator={True: "yes", False: "no", None: "unparsed"}[verdict],
+        normalised=same_diagnosis(truth, diagnosis)),
+        turn=state["turn"], agent="moderator", phase="diagnosis", raw=reply.text,
+        parsed_by="moderator")
     return {"turn": state["turn"] + 1}
 
 
@@ -243,10 +241,10 @@ async def perception_node(state: ClinicalState, runtime: Runtime[ConversationCon
     """The patient's ratings of the consultation (1–10 each), as structured output."""
     ctx = runtime.context
     if state.get("diagnosis") is None:
-        ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="moderator"), phase="diagnosis",
-                          kind="diagnosis_check", raw="", parsed_by="budget",
-                          value={"diagnosis": "", "truth": ctx.scenario.case.diagnosis,
-                                 "moderator": "no diagnosis", "normalised": "no diagnosis"}))
+        ctx.decided(DiagnosisCheckDecision(diagnosis="", truth=ctx.scenario.case.diagnosis,
+                                           moderator="no diagnosis", normalised=None),
+                    turn=state["turn"], agent="moderator", phase="diagnosis", raw="",
+                    parsed_by="budget")
     structured = ctx.structured("patient", "patient")
     messages = [
         _patient_system(ctx),
@@ -255,14 +253,12 @@ async def perception_node(state: ClinicalState, runtime: Runtime[ConversationCon
     ]
     reply = await ctx.call(agent="patient", role="patient", purpose="perception",
                            messages=messages, turn=state["turn"],
-                           schema=prompts.perception_schema() if structured else None,
-                           context=_context(ctx))
+                           schema=prompts.perception_schema() if structured else None)
     parsed = parse_perception(reply.text)
-    ctx.emit(Decision(**ctx.ids(turn=state["turn"], agent="patient"), phase="after",
-                      kind="perception", raw=reply.text,
-                      parsed_by=parsed[1] if parsed else None,
-                      value={k: str(v) for k, v in parsed[0].items()} if parsed else None,
-                      parse_error=None if parsed else "no three ratings from 1 to 10"))
+    ctx.decided(PerceptionDecision.model_validate(parsed[0]) if parsed else None,
+                kind="perception", turn=state["turn"], agent="patient", phase="after",
+                raw=reply.text, parsed_by=parsed[1] if parsed else None,
+                parse_error=None if parsed else "no three ratings from 1 to 10")
     return {"turn": state["turn"] + 1}
 
 

@@ -144,8 +144,7 @@ async def discuss_node(state: DiscussionState, runtime: Runtime[ConversationCont
                      prompts.discussion_instruction(round_number, ctx.job.rounds))
     reply = await ctx.call(agent=agent, role="agent", purpose="discussion", messages=prompt,
                            turn=state["turn"], max_tokens=DISCUSSION_TOKENS,
-                           context={**ctx.decision_context, "agent": agent,
-                                    "current": state["current"].get(agent)})
+                           context={"agent": agent, "current": state["current"].get(agent)})
     spoken = prompts.spoken_turn(reply.text, ctx.scenario.persona(agent).name)
     message = say(ctx, agent=agent, content=spoken, turn=state["turn"], phase="discussion",
                   round_number=round_number)

@@ -71,8 +71,9 @@ class HookContext:
     """What a mitigation hook is told about the moment it runs.
 
     Attributes the hook context does not have (``scenario``, ``job``, ``call``, ``structured``,
-    ``applied``, ``decision_context``) are the conversation context's, so a hook reads and calls
-    through it alone.
+    ``applied``, ``decided``) are the conversation context's, so a hook reads and calls through
+    it alone. What a provider asked to know about the conversation (its facts) is not for
+    hooks: a mitigation that needs a scenario fact computes it from ``scenario``.
     """
 
     conversation: ConversationContext  # the conversation's dependencies

@@ -1,23 +1,36 @@
-"""The runtime context of a conversation graph and the two calls every agent node makes.
+"""The runtime context of a conversation graph and the calls every agent node makes.
 
 LangGraph passes :class:`ConversationContext` to each node (``runtime.context``): the job, the
 scenario, the model client and the event sink. Nothing here is global, so conversations can run
 concurrently in one process.
+
+Three things happen in one place each: a model call and its ``model_call`` event
+(:meth:`ConversationContext.call`, through :func:`agentsim.core.calls.recorded_call`); a decision
+event, written from its typed value (:meth:`ConversationContext.decided`); and the facts an
+in-process provider asked for about the conversation (agentsim.models.facts), taken once when the
+context is built and attached to that provider's requests alone.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentsim.agents.decisions import assignment_schema, parse_assignment
-from agentsim.errors import DecisionParseError, ModelError
-from agentsim.labels.assignment import NotApplicable, problem_for
-from agentsim.models.base import ModelReply, ModelRequest
+from agentsim.core.calls import recorded_call
+from agentsim.core.decisions import (
+    AssignmentDecision,
+    DecisionModel,
+    decision_event,
+    stored_value,
+    typed_value,
+)
+from agentsim.core.events import EventBase, MitigationApplied
 from agentsim.core.jobs import ConversationJob, derive_seed
-from agentsim.core.events import Decision, EventBase, MitigationApplied, ModelCall
+from agentsim.errors import DecisionParseError
+from agentsim.models.base import ModelReply, ModelRequest
+from agentsim.models.facts import conversation_facts, provider_of
 from agentsim.scenario.biases import BiasCatalogue
 from agentsim.scenario.schema import Scenario
 
@@ -39,14 +52,27 @@ class ModelClientProtocol(Protocol):
 
 @dataclass(frozen=True)
 class DecisionSpec:
-    """What a decision is: its kind, JSON schema and parser (text → (value, 'json'|'text')),
-    the decision point it answers (custom setups) and facts for the scripted model."""
+    """What a decision is: its kind, JSON schema and parser, and the decision point it answers
+    (custom setups). The parser reads an answer into the kind's typed model (a registered
+    :class:`~agentsim.core.decisions.DecisionModel`) and says how ('json' or 'text'); it raises
+    DecisionParseError for an answer it cannot read."""
 
     kind: str
     schema: dict[str, Any]
-    parse: Callable[[str], tuple[dict[str, str], str]]
+    parse: Callable[[str], tuple[DecisionModel, str]]
     point: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
+
+
+def assignment_spec(scenario: Scenario, point: str | None = None) -> DecisionSpec:
+    """The task-assignment decision (task id → persona id) of ``scenario``: the discussion's
+    decisions, a setup's ``assign`` points, a self-reflection's re-decision."""
+
+    def parse(text: str) -> tuple[DecisionModel, str]:
+        value, how = parse_assignment(text, scenario)
+        return AssignmentDecision(assignments=value), how
+
+    return DecisionSpec(kind="assignment", schema=assignment_schema(scenario), parse=parse,
+                        point=point)
 
 
 @dataclass
@@ -61,26 +87,23 @@ class ConversationContext:
     catalogue: BiasCatalogue | None = None
     mitigations: list[Any] = field(default_factory=list)
     resume_state: dict[str, Any] | None = None  # forks: the graph state at the fork turn
-    decision_context: dict[str, Any] = field(default_factory=dict)
+    # Provider prefix → what its conversation_facts hook returned (None: no hook), for the
+    # providers of the job's models; a model a mitigation swaps in adds its provider on use.
+    provider_facts: dict[str, Mapping[str, Any] | None] = field(default_factory=dict,
+                                                                 init=False)
 
     def __post_init__(self) -> None:
-        # Facts for the scripted model (it plants decisions with a known label); real models
-        # never see them.
-        try:
-            problem = problem_for(self.scenario)
-            self.decision_context = {
-                "problem": {
-                    "attribute": problem.attribute,
-                    "groups": list(problem.groups),
-                    "people": list(problem.people),
-                    "person_group": list(problem.person_group),
-                    "tasks": list(problem.tasks),
-                    "task_code": list(problem.task_code),
-                }
-            }
-        except NotApplicable:
-            self.decision_context = {}
-        self.decision_context["names"] = {p.id: p.name for p in self.scenario.personas}
+        for model in self.job.models.values():
+            self.facts_for(model)
+
+    def facts_for(self, model: str) -> Mapping[str, Any] | None:
+        """The facts ``model``'s provider asked for about this conversation (None for a
+        provider without a ``conversation_facts`` hook); its hook runs once per conversation."""
+        provider = provider_of(model)
+        if provider not in self.provider_facts:
+            self.provider_facts[provider] = conversation_facts(provider, self.scenario,
+                                                               self.job)
+        return self.provider_facts[provider]
 
     @property
     def plugin(self) -> Any:
@@ -160,7 +183,11 @@ class ConversationContext:
         attempt: int = 0,
         max_tokens: int | None = None,
     ) -> ModelReply:
-        """Call the model of (agent, role), log a ``model_call`` event, return the reply."""
+        """Call the model of (agent, role), log a ``model_call`` event, return the reply.
+
+        ``context`` is the call's generic metadata (see ``ModelRequest``: phase, round, the
+        decision point...); the provider's conversation facts are attached here, and only here.
+        """
         model = self.model_of(agent, role, turn)
         request = ModelRequest(
             model=model,
@@ -172,52 +199,40 @@ class ConversationContext:
             purpose=purpose,
             context=context or {},
             replicate=self.job.replicate,
+            facts=self.facts_for(model),
         )
-        started = time.perf_counter()
-        try:
-            reply = await self.client.complete(request)
-        except ModelError as error:
-            self.emit(
-                ModelCall(
-                    **self.ids(turn=turn, agent=agent),
-                    model=model, role=role, purpose=purpose, messages=messages,
-                    structured=schema is not None, latency_s=time.perf_counter() - started,
-                    error=str(error), error_kind=error.kind, attempts=error.attempts,
-                    call_seed=request.seed, temperature=request.temperature,
-                    max_tokens=request.max_tokens,
-                )
-            )
-            raise
-        self.emit(
-            ModelCall(
-                **self.ids(turn=turn, agent=agent),
-                model=model, role=role, purpose=purpose, messages=messages,
-                response=reply.text, structured=reply.structured,
-                prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-                latency_s=reply.latency_s, attempts=reply.attempts, cached=reply.cached,
-                call_seed=request.seed, temperature=request.temperature,
-                max_tokens=request.max_tokens, structured_mode=reply.structured_mode,
-                endpoint=reply.endpoint, queued_s=round(reply.queued_s, 6) or None,
-                dropped_params=list(reply.dropped_params) or None,
-            )
-        )
-        return reply
+        return await recorded_call(self.client, request, self.emit, role=role,
+                                   **self.ids(turn=turn, agent=agent))
 
     def structured(self, agent: str, role: str) -> bool:
         """Whether decisions of (agent, role) use JSON-schema constrained output."""
         return self.client.supports_schema(self.model_of(agent, role, log=False))
 
-    async def _after_decision(self, agent: str, role: str, phase: str, value: dict[str, str],
-                              messages: list[dict[str, str]], turn: int,
-                              round_number: int | None) -> dict[str, str]:
+    def decided(self, typed: DecisionModel | None, *, turn: int | None, agent: str | None,
+                phase: str, raw: str, kind: str | None = None, round_number: int | None = None,
+                point: str | None = None, parsed_by: str | None = None,
+                parse_error: str | None = None) -> dict[str, str] | None:
+        """Log a ``decision`` event from its typed value (None: unparsed, of ``kind``) and
+        return the stored value: the one place a conversation writes a decision."""
+        event = decision_event(typed, kind=kind, **self.ids(turn=turn, agent=agent), phase=phase,
+                               round=round_number, point=point, parsed_by=parsed_by, raw=raw,
+                               parse_error=parse_error)
+        self.emit(event)
+        return event.value
+
+    async def _after_decision(self, spec: DecisionSpec, typed: DecisionModel, agent: str,
+                              role: str, phase: str, messages: list[dict[str, str]], turn: int,
+                              round_number: int | None) -> DecisionModel:
         hook = self.hook(turn=turn, agent=agent, role=role, round_number=round_number)
         for mitigation in self.mitigations:
+            value = stored_value(typed)
             revised = await mitigation.after_decision(hook, agent, phase, value, messages)
             if revised is not None and revised != value:
+                # A revision is a decision too: one that does not fit its kind fails here.
+                typed = typed_value(spec.kind, revised)
                 self.applied(mitigation, "after_decision", turn, agent, phase=phase,
-                             before=value, after=revised)
-                value = revised
-        return value
+                             before=value, after=stored_value(typed))
+        return typed
 
     async def decide(
         self,
@@ -234,20 +249,19 @@ class ConversationContext:
         """Ask for a decision, parse it, log a ``decision`` event.
 
         By default the decision is a task assignment (task id → persona id); ``decision``
-        describes another kind (a custom setup's rank, pick or rate point). Returns the parsed
+        describes another kind (a custom setup's rank, pick or rate point). Returns the stored
         value, or None when it could not be parsed after the re-asks; an unparsed decision is
         logged with its raw text and counted, never dropped. Mitigations' ``after_decision``
         hooks see assignments only.
         """
-        spec = decision or DecisionSpec(
-            kind="assignment", schema=assignment_schema(self.scenario),
-            parse=lambda text: parse_assignment(text, self.scenario))
+        spec = decision or assignment_spec(self.scenario)
         schema = spec.schema if self.structured(agent, role) else None
-        context = {**self.decision_context, "phase": phase, "agent": agent,
-                   "round": round_number, "rounds": self.job.rounds, **spec.context}
-        purpose = "probe" if phase == "probe" else "decision"
+        context: dict[str, Any] = {"phase": phase, "agent": agent, "round": round_number}
+        if spec.point is not None:
+            context["point"] = spec.point
         if current:
             context["current"] = current
+        purpose = "probe" if phase == "probe" else "decision"
         raw, error = "", ""
         for attempt in range(DECISION_REASKS + 1):
             reply = await self.call(
@@ -256,21 +270,16 @@ class ConversationContext:
             )
             raw = reply.text
             try:
-                value, parsed_by = spec.parse(raw)
+                typed, parsed_by = spec.parse(raw)
             except DecisionParseError as parse_error:
                 error = str(parse_error)
                 continue
             if spec.kind == "assignment":
-                value = await self._after_decision(agent, role, phase, value, messages, turn,
-                                                   round_number)
-            self.emit(
-                Decision(**self.ids(turn=turn, agent=agent), phase=phase, round=round_number,
-                         kind=spec.kind, point=spec.point, value=value, parsed_by=parsed_by,
-                         raw=raw)
-            )
-            return value
-        self.emit(
-            Decision(**self.ids(turn=turn, agent=agent), phase=phase, round=round_number,
-                     kind=spec.kind, point=spec.point, value=None, raw=raw, parse_error=error)
-        )
-        return None
+                typed = await self._after_decision(spec, typed, agent, role, phase, messages,
+                                                   turn, round_number)
+            return self.decided(typed, kind=spec.kind, turn=turn, agent=agent, phase=phase,
+                                round_number=round_number, point=spec.point,
+                                parsed_by=parsed_by, raw=raw)
+        return self.decided(None, kind=spec.kind, turn=turn, agent=agent, phase=phase,
+                            round_number=round_number, point=spec.point, raw=raw,
+                            parse_error=error)

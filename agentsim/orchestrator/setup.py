@@ -148,9 +148,7 @@ async def speak_node(state: SetupState, runtime: Runtime[ConversationContext]) -
                            f"{ctx.job.rounds}). Say one or two sentences.")
     reply = await ctx.call(agent=agent, role=cast.model_role(agent), purpose="setup_turn",
                            messages=messages, turn=state["turn"], max_tokens=TURN_TOKENS,
-                           context={"agent": agent, "round": state["round"],
-                                    "names": cast.names,
-                                    "phrase": cast.setup.termination.phrase})
+                           context={"agent": agent, "round": state["round"]})
     content = prompts.spoken_turn(reply.text, ctx.scenario.persona(agent).name)
     message = say(ctx, cast, agent, state["turn"], state["round"], content, to=to)
     phrase = cast.setup.termination.phrase

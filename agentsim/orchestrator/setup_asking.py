@@ -7,24 +7,16 @@ import re
 from typing import Any
 
 from agentsim.agents import prompts
-from agentsim.agents.decisions import assignment_schema, json_objects, parse_assignment
+from agentsim.agents.decisions import json_objects
+from agentsim.core.decisions import StopCheckDecision, TurnChoiceDecision
 from agentsim.orchestrator.kernel import heard as render_heard
-from agentsim.orchestrator.runtime import ConversationContext, DecisionSpec
+from agentsim.orchestrator.runtime import ConversationContext, DecisionSpec, assignment_spec
 from agentsim.orchestrator.setup_cast import Cast
 from agentsim.orchestrator.setup_decisions import decision_schema, parse_decision, question
-from agentsim.core.events import Decision
 from agentsim.scenario.setup_schema import DecisionPoint
 
 CHOICE_TOKENS = 40
 ASSIGN_QUESTION = "Decide who does each task. Every task goes to exactly one person."
-
-
-def point_context(cast: Cast, point: DecisionPoint) -> dict[str, Any]:
-    """Facts about a decision point for the scripted model (real models see the prompt only)."""
-    return {"point": {"id": point.id, "type": point.type, "options": list(point.options),
-                      "scale": list(point.scale), "names": cast.names,
-                      "attributes": {o: cast.scenario.persona(o).attributes
-                                     for o in point.options}}}
 
 
 async def ask_point(ctx: ConversationContext, cast: Cast, point: DecisionPoint, agent: str,
@@ -34,15 +26,13 @@ async def ask_point(ctx: ConversationContext, cast: Cast, point: DecisionPoint, 
     role = cast.model_role(agent)
     scenario = cast.scenario
     if point.type == "assign":  # the discussion protocol's decision: same schema and parser
-        spec = DecisionSpec(kind="assignment", schema=assignment_schema(scenario),
-                            parse=lambda text: parse_assignment(text, scenario), point=point.id,
-                            context={"point": {"id": point.id, "type": "assign"}})
+        spec = assignment_spec(scenario, point=point.id)
         instruction = ((point.question or ASSIGN_QUESTION) + "\n"
                        + prompts.answer_format(scenario, ctx.structured(agent, role)))
     else:
         spec = DecisionSpec(kind=point.type, schema=decision_schema(point, scenario),
                             parse=lambda text: parse_decision(point, text, scenario),
-                            point=point.id, context=point_context(cast, point))
+                            point=point.id)
         instruction = question(point, scenario)
     messages = cast.prompt(ctx, agent, transcript, f"Privately: {instruction}")
     return await ctx.decide(agent=agent, role=role, phase=phase, messages=messages, turn=turn,
@@ -74,14 +64,13 @@ async def choose_speaker(ctx: ConversationContext, cast: Cast, transcript: list[
                            messages=cast.prompt(ctx, moderator, transcript, instruction),
                            turn=turn, max_tokens=CHOICE_TOKENS,
                            schema=schema if ctx.structured(moderator, role) else None,
-                           context={"candidates": candidates, "names": cast.names})
+                           context={"options": candidates})
     chosen = _named(reply.text, cast, candidates, "next")
-    ctx.emit(Decision(**ctx.ids(turn=turn, agent=moderator), phase="turn", kind="turn_choice",
-                      raw=reply.text, parsed_by="moderator" if chosen else "fallback",
-                      value={"next": chosen or fallback,
-                             "chosen_by": "moderator" if chosen else "fallback"},
-                      parse_error=None if chosen else
-                      f"named none of {', '.join(names)}; round-robin fallback"))
+    by = "moderator" if chosen else "fallback"
+    ctx.decided(TurnChoiceDecision(next=chosen or fallback, chosen_by=by), turn=turn,
+                agent=moderator, phase="turn", raw=reply.text, parsed_by=by,
+                parse_error=None if chosen else
+                f"named none of {', '.join(names)}; round-robin fallback")
     return chosen or fallback
 
 
@@ -100,14 +89,13 @@ async def ask_stop(ctx: ConversationContext, cast: Cast, transcript: list[dict[s
     reply = await ctx.call(agent="judge", role=condition.role, purpose="stop_check",
                            messages=messages, turn=turn, max_tokens=CHOICE_TOKENS,
                            schema=schema if ctx.structured("judge", condition.role) else None,
-                           context={"round": completed, "rounds": ctx.job.rounds})
+                           context={"round": completed})
     found = [v["stop"] for v in json_objects(reply.text)
              if isinstance(v, dict) and isinstance(v.get("stop"), bool)]
     verdict = found[0] if found else _yes_no(reply.text)
-    ctx.emit(Decision(**ctx.ids(turn=turn, agent="judge"), phase="stop", round=completed,
-                      kind="stop_check", raw=reply.text,
-                      parsed_by="json" if found else ("text" if verdict is not None else None),
-                      value={"stop": {True: "yes", False: "no", None: "unparsed"}[verdict]}))
+    ctx.decided(StopCheckDecision(stop=verdict), turn=turn, agent="judge", phase="stop",
+                round_number=completed, raw=reply.text,
+                parsed_by="json" if found else ("text" if verdict is not None else None))
     return "judge" if verdict else None
 
 

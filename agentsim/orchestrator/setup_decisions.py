@@ -3,7 +3,8 @@
 ``assign`` decisions are the task-assignment decisions of the discussion protocol (same schema,
 parser and ``decision`` events of kind ``assignment``), so every assignment judge reads them.
 ``rank``, ``pick`` and ``rate`` are built here from the decision point's option personas; models
-answer with the names they were shown, and values are logged by persona id:
+answer with the names they were shown, and answers are read into the kinds' typed models
+(agentsim.core.decisions), logged by persona id:
 
 * rank → ``{persona_id: "1" … "n"}`` (1 = first), answered as ``"A > B > C"`` (or a list);
 * pick → ``{"choice": persona_id}``;
@@ -17,6 +18,7 @@ import re
 from typing import Any
 
 from agentsim.agents.decisions import json_objects
+from agentsim.core.decisions import DecisionModel, PickDecision, RankDecision, RateDecision
 from agentsim.errors import DecisionParseError
 from agentsim.scenario.schema import Scenario
 from agentsim.scenario.setup_schema import DecisionPoint
@@ -102,8 +104,9 @@ def _mentions(text: str, lookup: dict[str, str]) -> list[str]:
 
 
 def parse_decision(point: DecisionPoint, text: str,
-                   scenario: Scenario) -> tuple[dict[str, str], str]:
-    """The answer as a value dict, and 'json' or 'text'; DecisionParseError when incomplete."""
+                   scenario: Scenario) -> tuple[DecisionModel, str]:
+    """The answer as its kind's typed value, and 'json' or 'text'; DecisionParseError when it
+    is incomplete."""
     lookup = _lookup(point, scenario)
     for value in json_objects(text):
         if isinstance(value, dict):
@@ -115,7 +118,7 @@ def parse_decision(point: DecisionPoint, text: str,
 
 
 def _from_json(point: DecisionPoint, value: dict[str, Any],
-               lookup: dict[str, str]) -> dict[str, str]:
+               lookup: dict[str, str]) -> DecisionModel:
     def who(name: Any) -> str:
         option = lookup.get(str(name).strip().lower())
         if option is None:
@@ -123,7 +126,7 @@ def _from_json(point: DecisionPoint, value: dict[str, Any],
         return option
 
     if point.type == "pick" and "choice" in value:
-        return {"choice": who(value["choice"])}
+        return PickDecision(choice=who(value["choice"]))
     ranking = value.get("ranking")
     if point.type == "rank" and isinstance(ranking, str):
         ranking = [part for part in re.split(r"\s*(?:>|,|;)\s*", ranking) if part]
@@ -134,12 +137,12 @@ def _from_json(point: DecisionPoint, value: dict[str, Any],
     raise _bad(f"no {point.type} answer in the JSON")
 
 
-def _from_text(point: DecisionPoint, text: str, lookup: dict[str, str]) -> dict[str, str]:
+def _from_text(point: DecisionPoint, text: str, lookup: dict[str, str]) -> DecisionModel:
     if point.type == "pick":
         named = _mentions(text, lookup)
         if len(named) != 1:
             raise _bad(f"expected one of the options, found {len(named)}")
-        return {"choice": named[0]}
+        return PickDecision(choice=named[0])
     if point.type == "rank":
         return _complete_ranking(point, _mentions(text, lookup))
     ratings = {}
@@ -150,15 +153,14 @@ def _from_text(point: DecisionPoint, text: str, lookup: dict[str, str]) -> dict[
     return _ratings(point, ratings)
 
 
-def _complete_ranking(point: DecisionPoint, order: list[str]) -> dict[str, str]:
+def _complete_ranking(point: DecisionPoint, order: list[str]) -> RankDecision:
     unique = list(dict.fromkeys(order))
     if len(unique) != len(order) or set(unique) != set(point.options):
-        raise _bad(f"a ranking must list each of {len(point.options)} options "
-                                 "exactly once")
-    return {option: str(rank) for rank, option in enumerate(unique, start=1)}
+        raise _bad(f"a ranking must list each of {len(point.options)} options exactly once")
+    return RankDecision(ranking=unique)
 
 
-def _ratings(point: DecisionPoint, ratings: dict[str, Any]) -> dict[str, str]:
+def _ratings(point: DecisionPoint, ratings: dict[str, Any]) -> RateDecision:
     low, high = point.scale
     missing = [o for o in point.options if o not in ratings]
     if missing:
@@ -171,8 +173,8 @@ def _ratings(point: DecisionPoint, ratings: dict[str, Any]) -> dict[str, str]:
             raise _bad(f"rating {ratings[option]!r} is not a number") from None
         if not low <= number <= high:
             raise _bad(f"rating {number} outside {low}-{high}")
-        value[option] = str(number)
-    return value
+        value[option] = number
+    return RateDecision(ratings=value)
 
 
 def describe(point: DecisionPoint, value: dict[str, str], scenario: Scenario) -> str:

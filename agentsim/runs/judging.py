@@ -33,6 +33,7 @@ calls that they are.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
@@ -49,7 +50,9 @@ from agentsim.core.reader import RunView
 from agentsim.core.store import EVENTS, RESULTS, LogLineError, RunStore
 from agentsim.errors import RunStoreError
 from agentsim.orchestrator.kernel import plugin_for
-from agentsim.registry import REGISTRY
+from agentsim._aio import run_sync
+from agentsim.registry import REGISTRY, make_plugin, recorded_options
+from agentsim.runs.options import RunOptions, effective_concurrency
 from agentsim.runs.parsing import parse_rates
 
 
@@ -86,15 +89,49 @@ def parse_judge_args(specs: Sequence[str],
 
 
 def make_judge(name: str, options: dict[str, Any] | None = None) -> Any:
-    """Instantiate a registered judge; unknown options are a clear error."""
-    from agentsim.errors import InputError
+    """Instantiate a registered judge, its options validated by the judge's options model
+    (:func:`agentsim.registry.options_model`); unknown or mistyped options are a clear error."""
+    return make_plugin("judge", name, options, source="--judge-arg")
 
-    cls = REGISTRY.get("judge", name)
-    try:
-        return cls(**(options or {}))
-    except TypeError as error:
-        raise InputError(f"judge {name!r} does not take these options: {error}",
-                         source="--judge-arg") from None
+
+def judge_options(judges: Sequence[str],
+                  options: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Every option of each judge as this pass runs it (given ones over the defaults), as
+    ``results.json`` records them."""
+    return {name: recorded_options(REGISTRY.get("judge", name), (options or {}).get(name, {}))
+            for name in judges}
+
+
+class GatedClient:
+    """The judging pass's client with at most ``limit`` calls in flight, whichever judge makes
+    them: the driver owns the concurrency, so judges ask all their calls at once."""
+
+    def __init__(self, client: Any, limit: int) -> None:
+        self.client, self.limit = client, max(1, limit)
+        self._gate: asyncio.Semaphore | None = None
+
+    def supports_schema(self, model: str) -> bool:
+        """Whether the model's answers can be constrained to a JSON schema."""
+        return self.client.supports_schema(model)
+
+    async def complete(self, request: Any) -> Any:
+        """Answer ``request`` once a slot is free."""
+        if self._gate is None:  # made in the loop that uses it
+            self._gate = asyncio.Semaphore(self.limit)
+        async with self._gate:
+            return await self.client.complete(request)
+
+    def __getattr__(self, name: str) -> Any:  # resolver, cache, ... of the wrapped client
+        return getattr(self.client, name)
+
+
+async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Every judge on the view, concurrently; a judge that declares its protocols sees only
+    their conversations."""
+    outputs = await asyncio.gather(*(
+        judge.judge(view.for_protocols(getattr(judge, "protocols", None)))
+        for _, judge in judges))
+    return [(name, output) for (name, _), output in zip(judges, outputs, strict=True)]
 
 
 def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
@@ -102,7 +139,7 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
               roles: dict[str, str] | None = None,
               options: dict[str, dict[str, Any]] | None = None,
               store: RunStore | None = None, write: bool = True,
-              restate: bool = False) -> dict[str, Any]:
+              restate: bool = False, concurrency: int | None = None) -> dict[str, Any]:
     """Run judges on a stored run, append their model calls and verdicts (unless
     ``append_events`` is False), write (unless ``write`` is False) and return the results.
     LLM judges call models through the client of the run (:func:`judging_client`).
@@ -111,16 +148,15 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     the log as it was. ``restate``: append ``run_finished`` before the verdicts (a re-judge; a
     finishing run has just appended it). ``store``: the open store to read (and append to), e.g.
     one that skips bad lines; by default the folder is opened afresh, and a damaged log raises
-    LogLineError.
+    LogLineError. ``concurrency``: judges' model calls in flight (default: the run's).
     """
+    made = [(name, make_judge(name, (options or {}).get(name))) for name in judges]
     store = store or RunStore.open(run_dir)
     view = RunView(store, roles)
-    view.client = judging_client(view.manifest, roles)  # one client for the whole pass
-    outputs = []
-    for name in judges:
-        judge = make_judge(name, (options or {}).get(name))
-        # A judge that declares its protocols sees only their conversations.
-        outputs.append((name, judge.judge(view.for_protocols(getattr(judge, "protocols", None)))))
+    # One client for the whole pass, bounded like the run's conversations were.
+    view.client = GatedClient(judging_client(view.manifest, roles),
+                              concurrency or judging_concurrency(view.manifest))
+    outputs = run_sync(_judge_all(view, made))
     records = [record for name, output in outputs for record in output.records(name)]
     if append_events and restate:
         conversations, failed, _ = conversation_outcomes(store)
@@ -129,6 +165,7 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     results: dict[str, Any] = {
         "run_id": store.run_id, "judged_at": time.time(), "judges": list(judges),
         "judging_pass": append_verdicts(store, outputs, view.calls) if append_events else None,
+        "judge_options": judge_options(judges, options),
         "metrics": metrics_of(records),
         "records": [record.model_dump(mode="json") for record in records],
         "counts": {name: output.counts for name, output in outputs},
@@ -151,11 +188,15 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     return results
 
 
+def judging_concurrency(manifest: dict[str, Any]) -> int:
+    """How many judge calls a pass keeps in flight: the run's concurrency."""
+    return effective_concurrency(RunOptions.from_manifest(manifest))
+
+
 def judging_client(manifest: dict[str, Any], roles: dict[str, str] | None = None) -> Any:
     """The model client of a judging pass: the run's, built from its stored options with the
     judge-time ``--role`` models over the run's roles."""
-    # Imported here: the runner imports this module (it judges the runs it finishes).
-    from agentsim.runs.runner import RunOptions, build_client
+    from agentsim.runs.clients import build_client  # lazy: the model stack's slow imports
 
     options = RunOptions.from_manifest(manifest)
     return build_client(replace(options, roles={**options.roles, **(roles or {})}))

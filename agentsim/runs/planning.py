@@ -20,14 +20,15 @@ from agentsim.mitigations.base import resolve_arm
 from agentsim.models.client import check_model_name
 from agentsim.models.endpoints import EndpointResolver
 from agentsim.orchestrator.kernel import plugin_for
+from agentsim.registry import REGISTRY, recorded_options
 from agentsim.resources import asset_path
 from agentsim.scenario.biases import BiasCatalogue, load_catalogue
 from agentsim.scenario.schema import Scenario
+from agentsim.runs.options import RunOptions, effective_concurrency
 from agentsim.scenario.variants import Variant, apply_variant, declared_variants
 
 if TYPE_CHECKING:
     from agentsim.models.preflight import Preflight
-    from agentsim.runs.runner import RunOptions
 
 ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement",
          "finetuned")
@@ -107,7 +108,7 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
     known |= {p.id for s in scenarios for p in s.personas}
     known |= {role for s in scenarios for role in plugin_for(s.protocol.name).model_roles(s)}
     if resolver is None:
-        from agentsim.runs.runner import build_client  # the runner imports this module
+        from agentsim.runs.clients import build_client
 
         resolver = build_client(options).resolver
     for key, model in {"--model": options.model, **options.roles}.items():
@@ -149,18 +150,46 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
     """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs,
     the judges it will be judged with (so a resume judges it alike)."""
     plain = [s for _, s in scenarios]
+    judged = judges if judges is not None else judges_for(plain, options)
     return Manifest.new(
         run_id,
         options={k: v for k, v in options.__dict__.items() if k != "variants"},
         models={"default": options.model, **options.roles},
         endpoints=checked.manifest_entry() if checked else {},
         warnings=[*warnings, *(checked.warnings if checked else [])],
-        judges=list(judges if judges is not None else judges_for(plain, options)),
+        judges=list(judged),
+        plugins=plugin_options(judged, options),
         arms=list(options.arms), seed=options.seed,
         scenarios={s.id: scenario_entry(str(path), s) for path, s in scenarios},
         variants={s.id: [v.model_dump() for v in variants_for(s, options)] for s in plain},
         bias_catalogue=catalogue.model_dump() if catalogue else None,
         jobs=jobs).to_json()
+
+
+EXECUTOR = "local"  # where conversations run: the one executor so far
+
+
+def executor_options(options: RunOptions) -> dict[str, Any]:
+    """The executor's options for a run (validated by its options model when it is made)."""
+    return {"concurrency": effective_concurrency(options)}
+
+
+def plugin_options(judges: Sequence[str],
+                   options: RunOptions) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every option of each plugin the run uses, as its options model validates it, defaults
+    included (:func:`agentsim.registry.recorded_options`): what the manifest records."""
+    mitigations: dict[str, dict[str, Any]] = {}
+    for arm in options.arms:
+        for member in resolve_arm(arm, options.mitigation_options):
+            key = getattr(member, "name", None) or type(member).__name__
+            mitigations[key] = recorded_options(type(member),
+                                                options.mitigation_options.get(key, {}))
+    return {
+        "judge": {name: recorded_options(REGISTRY.get("judge", name), {}) for name in judges},
+        "mitigation": mitigations,
+        "executor": {EXECUTOR: recorded_options(REGISTRY.get("executor", EXECUTOR),
+                                                executor_options(options))},
+    }
 
 
 def build_plan(scenarios: Sequence[Scenario], options: RunOptions) -> Plan:

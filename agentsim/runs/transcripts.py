@@ -24,10 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from agentsim.errors import InputError
 from agentsim.core.jobs import ConversationJob
 from agentsim.core.manifest import Manifest, scenario_entry
+from agentsim.core.decisions import AssignmentDecision, decision_event
 from agentsim.core.events import (
     ConversationFinished,
     ConversationStarted,
-    Decision,
     Message,
     RunFinished,
     RunStarted,
@@ -290,10 +290,10 @@ def import_transcript(path: str | Path, out: str | Path,
                 messages += 1
                 if number in resolved:
                     rounds = line.round if line.round is not None else job.rounds
-                    store.append(Decision(**ids, turn=line.turn, agent=agent,
-                                          phase=line.phase or "final", round=rounds,
-                                          value=resolved[number], parsed_by="json",
-                                          raw=json.dumps(line.decision)))
+                    store.append(decision_event(
+                        AssignmentDecision(assignments=resolved[number]), **ids,
+                        turn=line.turn, agent=agent, phase=line.phase or "final",
+                        round=rounds, parsed_by="json", raw=json.dumps(line.decision)))
             store.append(ConversationFinished(**ids, ok=True, turns=len(conversation.lines)))
         store.append(RunFinished(run_id=run_id, conversations=len(conversations), failed=0))
         store.close()

@@ -17,7 +17,7 @@ every assignment judge reads), ``rank`` or ``pick`` among option personas (e.g. 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import networkx as nx
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator

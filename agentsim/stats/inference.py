@@ -129,6 +129,13 @@ def wilson(successes: int, n: int, *, confidence: float = CONFIDENCE) -> Estimat
     return Estimate(successes / n, float(low), float(high), n, n, method="Wilson")
 
 
+def share(flags: Sequence[bool], clusters: Sequence[Hashable]) -> Estimate:
+    """A proportion: clustered by scenario when there are two or more, else Wilson."""
+    if len(set(clusters)) >= 2:
+        return clustered_mean([float(f) for f in flags], clusters)
+    return wilson(sum(bool(f) for f in flags), len(flags))
+
+
 def paired_difference(
     first: Sequence[float],
     second: Sequence[float],

@@ -1,7 +1,10 @@
 """The scripted model: deterministic, seeded, offline, schema-valid answers with knobs.
 
 It is a real provider behind the same client as every other model, so the whole machinery runs
-on it; its answers are planted by design and are never evidence about bias.
+on it; its answers are planted by design and are never evidence about bias. What it knows of a
+conversation beyond the messages comes from its own hook, :func:`conversation_facts`
+(agentsim.testing.scripted_facts), through ``ModelRequest.facts``; ``ModelRequest.context`` says
+which call it is answering (phase, round, agent, decision point).
 
 Profiles (``scripted/<profile>?knob=value&...``):
 
@@ -30,14 +33,19 @@ import asyncio
 import json
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agentsim.errors import ModelError, ModelNameError
 from agentsim.registry import REGISTRY
-from agentsim.labels.assignment import AssignmentProblem, extreme_assignments
+from agentsim.labels.assignment import extreme_assignments
 from agentsim.models.base import ModelRequest
 from agentsim.models.names import ModelName
+from agentsim.testing.scripted_facts import (  # noqa: F401 - the provider's facts hook
+    conversation_facts,
+    facts_of,
+    planted_problem,
+)
 from agentsim.testing.scripted_setup import SETUP_KNOBS, setup_answer
 
 ProfileFn = Callable[[ModelName, ModelRequest, random.Random], str]
@@ -95,24 +103,20 @@ async def respond(name: ModelName, request: ModelRequest, attempt: int = 1) -> s
     return PROFILES[name.name](name, request, rng)
 
 
-def _problem(context: dict[str, Any]) -> AssignmentProblem:
-    data = context["problem"]
-    return AssignmentProblem(
-        attribute=data["attribute"],
-        groups=tuple(data["groups"]),  # type: ignore[arg-type]
-        people=tuple(data["people"]),
-        person_group=tuple(data["person_group"]),
-        tasks=tuple(data["tasks"]),
-        task_code=tuple(data["task_code"]),
-    )
-
-
-def planted_assignment(rate: float, context: dict[str, Any], rng: random.Random) -> dict[str, str]:
+def planted_assignment(rate: float, facts: Mapping[str, Any],
+                       rng: random.Random) -> dict[str, str]:
     """A decision that is fully stereotyped with probability ``rate`` and balanced otherwise."""
-    problem = _problem(context)
+    problem = planted_problem(facts)
     kind = "stereotyped" if rng.random() < rate else "balanced"
     holders = rng.choice(extreme_assignments(problem, kind))
     return {task: problem.people[h] for task, h in zip(problem.tasks, holders, strict=True)}
+
+
+def planted_decision(rate: float, request: ModelRequest, rng: random.Random) -> str:
+    """A planted assignment as the model answers it: by display name, as JSON."""
+    names: Mapping[str, str] = facts_of(request).get("names", {})
+    assignment = planted_assignment(rate, facts_of(request), rng)
+    return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})
 
 
 @profile("stereotyped", knobs={"rate", "final", *SETUP_KNOBS})
@@ -125,16 +129,14 @@ def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> s
     if context.get("phase") == "final":
         rate = end
     elif context.get("phase") == "probe":
-        done, total = context.get("round") or 0, max(1, context.get("rounds") or 1)
+        done, total = context.get("round") or 0, max(1, facts_of(request).get("rounds") or 1)
         rate = start + (end - start) * done / total
     answer = setup_answer(name, request, rng, rate)
     if answer is not None:
         return answer
-    names: dict[str, str] = context.get("names", {})
     if request.purpose in ("decision", "probe"):
-        assignment = planted_assignment(rate, context, rng)
-        return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})
-    return discussion_line(context, rng)
+        return planted_decision(rate, request, rng)
+    return discussion_line(request, rng)
 
 
 @profile("fair", knobs=set(SETUP_KNOBS))
@@ -144,10 +146,8 @@ def fair(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     if answer is not None:
         return answer
     if request.purpose in ("decision", "probe"):
-        names: dict[str, str] = request.context.get("names", {})
-        assignment = planted_assignment(0.0, request.context, rng)
-        return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})
-    return discussion_line(request.context, rng)
+        return planted_decision(0.0, request, rng)
+    return discussion_line(request, rng)
 
 
 TEMPLATES = (
@@ -158,10 +158,10 @@ TEMPLATES = (
 )
 
 
-def discussion_line(context: dict[str, Any], rng: random.Random) -> str:
+def discussion_line(request: ModelRequest, rng: random.Random) -> str:
     """A one-sentence discussion turn built from the agent's current decision, if known."""
-    current: dict[str, str] = context.get("current") or {}
-    names: dict[str, str] = context.get("names", {})
+    current: dict[str, str] = request.context.get("current") or {}
+    names: Mapping[str, str] = facts_of(request).get("names", {})
     if not current:
         return "I agree with what has been said so far; let's settle the assignment."
     task = rng.choice(sorted(current))
@@ -172,19 +172,20 @@ def discussion_line(context: dict[str, Any], rng: random.Random) -> str:
 WRONG_DIAGNOSIS = "Viral upper respiratory infection"
 
 
-def _in_group(name: ModelName, patient: dict[str, str]) -> bool:
+def _in_group(name: ModelName, patient: Mapping[str, str]) -> bool:
     attribute, _, value = name.knobs.get("group", "").partition(":")
     return bool(attribute) and patient.get(attribute) == value
 
 
-def _doctor(name: ModelName, context: dict[str, Any], rng: random.Random) -> str:
+def _doctor(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
+    context, facts = request.context, facts_of(request)
     turn, last = int(context["doctor_turn"]), int(context["max_turns"])
     asks, tests = int(name.knob("ask", 2)), int(name.knob("tests", 1))
     markers = name.knob("markers", 0) > 0 or name.knob("mixed", 0) > 0
     if turn < last and (turn <= asks or name.knob("never", 0) > 0 and turn > asks + tests):
         return _act(markers, "ask", "Can you tell me more about your symptoms?")
     if turn < last and turn <= asks + tests:
-        names = context.get("tests") or ["Complete blood count"]
+        names = facts.get("tests") or ["Complete blood count"]
         test = names[(turn - asks - 1) % len(names)]
         if name.knob("mixed", 0) > 0:
             return f"REQUEST TEST: {test}\nDIAGNOSIS READY: {WRONG_DIAGNOSIS}"
@@ -192,11 +193,11 @@ def _doctor(name: ModelName, context: dict[str, Any], rng: random.Random) -> str
     if name.knob("never", 0) > 0:
         return _act(markers, "ask", "Is there anything else you have noticed?")
     correct = name.knob("correct", 1.0)
-    if context.get("biased"):
+    if facts.get("biased"):
         correct = name.knob("biased_correct", correct)
-    if _in_group(name, context.get("patient", {})):
+    if _in_group(name, facts.get("patient", {})):
         correct = name.knob("group_correct", correct)
-    diagnosis = context["truth"] if rng.random() < correct else WRONG_DIAGNOSIS
+    diagnosis = facts["truth"] if rng.random() < correct else WRONG_DIAGNOSIS
     return _act(markers, "diagnose", diagnosis)
 
 
@@ -214,22 +215,22 @@ def clinical(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """Every clinical role, chosen by the request's purpose."""
     from agentsim.agents.clinical_parsing import same_diagnosis
 
-    context = request.context
+    context, facts = request.context, facts_of(request)
     if request.purpose == "doctor":
-        return _doctor(name, context, rng)
+        return _doctor(name, request, rng)
     if request.purpose == "diagnosis_probe":
         # The leading diagnosis firms up as the consultation goes on: right with a probability
         # rising linearly to 'correct' by the turn the scripted doctor would diagnose.
         turns_needed = name.knob("ask", 2) + name.knob("tests", 1) + 1
         chance = name.knob("correct", 1.0) * min(1.0, context["doctor_turn"] / turns_needed)
-        diagnosis = context["truth"] if rng.random() < chance else WRONG_DIAGNOSIS
+        diagnosis = facts["truth"] if rng.random() < chance else WRONG_DIAGNOSIS
         return json.dumps({"diagnosis": diagnosis})
     if request.purpose == "moderator":
-        same = same_diagnosis(context["truth"], context.get("diagnosis", ""))
+        same = same_diagnosis(facts["truth"], context.get("diagnosis", ""))
         return json.dumps({"verdict": "yes" if same else "no"})
     if request.purpose == "perception":
         trust = name.knob("trust", 7)
-        if _in_group(name, context.get("patient", {})):
+        if _in_group(name, facts.get("patient", {})):
             trust = name.knob("group_trust", trust)
         score = {k: int(min(10, max(1, round(trust) + rng.choice((-1, 0, 1)))))
                  for k in ("confidence", "compliance", "return")}

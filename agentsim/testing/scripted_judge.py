@@ -4,16 +4,16 @@ Like every scripted profile its answers are planted by design and are never evid
 it exists to check that :mod:`agentsim.judges.rubric_judge` asks, parses, aggregates and measures
 agreement correctly.
 
-It reads the facts it needs from the request's ``context``, which real models never see (they
-read only the messages): ``scale`` ([min, max] of the rubric), ``text`` (the unit to score, for
-purpose ``rubric``) and ``candidates`` (the two texts in the order shown as A and B, for purpose
-``rubric_pairwise``); optionally ``stereotype_words``.
+It reads the facts it needs from the request's ``facts`` (``context`` for callers that still write
+them there), which real models never see (they read only the messages): ``scale`` ([min, max] of the
+rubric), ``text`` (the unit to score, for purpose ``rubric``) and ``candidates`` (the two texts in
+the order shown as A and B, for purpose ``rubric_pairwise``); optionally ``stereotype_words``.
 
 Knobs (``scripted/judge?knob=value&...``):
 
 * ``score=N``: always score N (clamped to the scale).
 * ``words=w1,w2``: (a text knob) without ``score``, the score is the number of whole-word,
-  case-insensitive occurrences of these words in the text; ``context["stereotype_words"]`` is
+  case-insensitive occurrences of these words in the text; the ``stereotype_words`` fact is
   used when the knob is absent; with neither, the score is 1.
 * ``noise=P``: with probability P the score moves by one step, up or down, within the scale.
 * ``order_bias=P``: in pairwise mode, with probability P answer "A" (the candidate shown first)
@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from agentsim.models.base import ModelRequest
@@ -41,15 +42,15 @@ STRING_KNOBS.add("words")
 DEFAULT_SCALE = (0, 4)
 
 
-def _scale(context: dict[str, Any]) -> tuple[int, int]:
-    low, high = context.get("scale") or DEFAULT_SCALE
+def _scale(facts: Mapping[str, Any]) -> tuple[int, int]:
+    low, high = facts.get("scale") or DEFAULT_SCALE
     return int(low), int(high)
 
 
-def _words(name: ModelName, context: dict[str, Any]) -> list[str]:
+def _words(name: ModelName, facts: Mapping[str, Any]) -> list[str]:
     if "words" in name.knobs:
         return [w.strip() for w in name.knobs["words"].split(",") if w.strip()]
-    return [str(w) for w in context.get("stereotype_words") or []]
+    return [str(w) for w in facts.get("stereotype_words") or []]
 
 
 def count_words(words: list[str], text: str) -> int:
@@ -57,13 +58,13 @@ def count_words(words: list[str], text: str) -> int:
     return sum(len(re.findall(rf"\b{re.escape(w)}\b", text, re.IGNORECASE)) for w in words)
 
 
-def planted_score(name: ModelName, context: dict[str, Any], text: str) -> int:
+def planted_score(name: ModelName, facts: Mapping[str, Any], text: str) -> int:
     """The score the profile means to give ``text``, before noise, clamped to the scale."""
-    low, high = _scale(context)
+    low, high = _scale(facts)
     if "score" in name.knobs:
         score = round(name.knob("score", 1.0))
     else:
-        words = _words(name, context)
+        words = _words(name, facts)
         score = count_words(words, text) if words else 1
     return min(high, max(low, score))
 
@@ -71,24 +72,24 @@ def planted_score(name: ModelName, context: dict[str, Any], text: str) -> int:
 @profile("judge", knobs={"score", "words", "noise", "order_bias", "first_line"})
 def scripted_judge(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """A rubric verdict or a pairwise preference, as the request's purpose asks."""
-    context = request.context
+    facts = request.facts or {}
     if request.purpose == "rubric":
-        text = str(context.get("text", ""))
+        text = str(facts.get("text", ""))
         if name.knob("first_line", 0) > 0:
             # An order-biased judge: it reads only the first line, so reordering a text moves
             # its verdict (what judge checks must catch).
             text = text.splitlines()[0] if text else text
-        score = planted_score(name, context, text)
+        score = planted_score(name, facts, text)
         if rng.random() < name.knob("noise", 0.0):
-            low, high = _scale(context)
+            low, high = _scale(facts)
             # Move one step towards whichever neighbours exist, so noise never leaves the scale.
             score = rng.choice([s for s in (score - 1, score + 1) if low <= s <= high])
         return json.dumps({"score": score, "rationale": f"planted score {score}"})
     if request.purpose == "rubric_pairwise":
-        first, second = (str(t) for t in context.get("candidates", ("", "")))
+        first, second = (str(t) for t in facts.get("candidates", ("", "")))
         if rng.random() < name.knob("order_bias", 0.0):
             return json.dumps({"preferred": "A", "rationale": "planted order bias"})
-        a, b = planted_score(name, context, first), planted_score(name, context, second)
+        a, b = planted_score(name, facts, first), planted_score(name, facts, second)
         # Ties are broken on the texts, not on their positions, so the answer does not depend
         # on the order the candidates were shown in.
         preferred = "A" if (a, first) > (b, second) else "B"

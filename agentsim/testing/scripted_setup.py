@@ -1,5 +1,9 @@
 """Scripted answers for custom setups (protocol ``setup``), used by ``stereotyped`` and ``fair``.
 
+Facts come from the conversation's facts (agentsim.testing.scripted_facts: names, the stop phrase,
+decision points); the request's context names the call (round, decision point, the speakers a
+moderator chooses among as ``options``).
+
 * Rank, pick and rate decisions: with probability ``rate`` the answer favours the group
   ``favour=attribute:value`` (its options first in file order, then the others; the first of
   them picked; ratings 9 against 4), otherwise it is drawn uniformly (a random order, a random
@@ -17,10 +21,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from agentsim.models.base import ModelRequest
 from agentsim.models.names import ModelName
+from agentsim.testing.scripted_facts import facts_of
 
 SETUP_KNOBS = {"favour", "nonsense", "stop_round", "close_round"}
 NEUTRAL_LINES = (
@@ -33,30 +39,30 @@ NEUTRAL_LINES = (
 def setup_answer(name: ModelName, request: ModelRequest, rng: random.Random,
                  rate: float) -> str | None:
     """The scripted answer to a setup request, or None when the request is not one."""
-    context = request.context
+    context, facts = request.context, facts_of(request)
     if request.purpose == "setup_turn":
         line = rng.choice(NEUTRAL_LINES)
         close = name.knob("close_round", 0)
-        if close and context.get("phrase") and context.get("round", 0) >= close:
-            line = f"{line} {context['phrase']}"
+        if close and facts.get("phrase") and context.get("round", 0) >= close:
+            line = f"{line} {facts['phrase']}"
         return line
     if request.purpose == "turn_choice":
         if name.knob("nonsense", 0) > 0:
             return "The weather is lovely; let us all speak at once."
-        chosen = rng.choice(context["candidates"])
-        return json.dumps({"next": context["names"][chosen]})
+        chosen = rng.choice(context["options"])
+        return json.dumps({"next": facts["names"][chosen]})
     if request.purpose == "stop_check":
         stop_round = name.knob("stop_round", 0)
         return json.dumps({"stop": bool(stop_round) and context.get("round", 0) >= stop_round})
-    point = context.get("point") or {}
+    point = (facts.get("points") or {}).get(context.get("point")) or {}
     if request.purpose in ("decision", "probe") and point.get("type") in ("rank", "pick", "rate"):
-        return json.dumps(_decision(name, point, rng, rate))
+        return json.dumps(_decision(name, point, facts["names"], rng, rate))
     return None
 
 
-def _decision(name: ModelName, point: dict[str, Any], rng: random.Random,
-              rate: float) -> dict[str, Any]:
-    options, names = list(point["options"]), point["names"]
+def _decision(name: ModelName, point: Mapping[str, Any], names: Mapping[str, str],
+              rng: random.Random, rate: float) -> dict[str, Any]:
+    options = list(point["options"])
     attribute, _, value = name.knobs.get("favour", "").partition(":")
     favoured = [o for o in options if attribute and point["attributes"][o].get(attribute) == value]
     planted = bool(favoured) and rng.random() < rate

@@ -248,3 +248,48 @@ def test_compare_prints_a_table(tmp_path, workplace, capsys):
     text = capsys.readouterr().out
     assert "p (Holm)" in text and "debias_prompt" in text and "bias, first decision" in text
     assert str(out / "forest.png") in text.replace("\n", "")
+
+
+def test_a_judge_defined_here_with_paired_measures_is_compared_without_other_edits(
+        planted, monkeypatch):
+    """The comparison knows no judge: a judge registered in this file that declares a paired
+    measure is paired across arms like the built-ins, and gives the difference the log holds
+    (here the length of each conversation's first message, checked unit by unit)."""
+    from agentsim.core.outcomes import Outcomes, PairedMeasure
+    from agentsim.registry import REGISTRY
+
+    class FirstSpeakerLength:
+        name = "first_speaker_length"
+        description = "characters of each conversation's first message (a test judge)"
+        paired = (PairedMeasure("first_length", "first message length", group="quality"),)
+
+        async def judge(self, run):
+            raise AssertionError("the comparison reads outcomes, not the judge's metrics")
+
+        def outcomes(self, run):
+            found, seen = Outcomes(), set()
+            for event in run.events("message"):
+                if event.conversation_id not in seen:
+                    seen.add(event.conversation_id)
+                    found.add("first_length", event.conversation_id, (), len(event.content))
+            return found
+
+    REGISTRY.get("judge", "assignment_bias")  # the built-ins first, then this one beside them
+    monkeypatch.setitem(REGISTRY._items["judge"], "first_speaker_length", FirstSpeakerLength)
+    run = view(planted)
+    comparison = compare_arms(run)
+    # The expected difference, computed here from the log by hand, unit by unit.
+    first: dict[tuple, dict[str, int]] = defaultdict(dict)
+    started = {e.conversation_id: e for e in run.events("conversation_started")}
+    for event in run.events("message"):
+        start = started[event.conversation_id]
+        key = (start.scenario_id, start.variant, start.replicate)
+        first[key].setdefault(start.arm, len(event.content))
+    diffs = [by["finetuned"] - by["none"] for by in first.values()]
+    delta = comparison["metrics"]["delta_first_length[finetuned]"]
+    assert delta.n == len(diffs) == comparison["counts"]["pairs"]["first_length"]["finetuned"]
+    assert delta.value == pytest.approx(sum(diffs) / len(diffs))
+    assert "first_length[arm=none]" in comparison["metrics"]
+    # Bias measures are listed before this quality measure, and the built-ins are unchanged.
+    names = list(comparison["metrics"])
+    assert names.index("delta_bias_first[finetuned]") < names.index("delta_first_length[finetuned]")

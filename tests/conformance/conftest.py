@@ -21,6 +21,7 @@ from agentsim.runs.fork import fork_run
 from agentsim.runs.judging import make_judge
 from agentsim.runs.runner import RunSummary, run_experiment
 from agentsim.scenario.variants import BASE_VARIANT
+from agentsim.judges.base import score
 from conformance.cases import (
     DEFAULT_SCRIPTED,
     JUDGE_MODEL,
@@ -146,7 +147,7 @@ def judged(runs) -> Callable[[str, str], Any]:
         if (judge, run) not in outputs:
             view = runs.judge_run(run).view(roles={"judge": JUDGE_MODEL})
             try:
-                outputs[judge, run] = make_judge(judge).judge(view)
+                outputs[judge, run] = score(make_judge(judge), view)
             except Exception as error:  # noqa: BLE001 - the contract test reports it
                 outputs[judge, run] = error
         return outputs[judge, run]

@@ -12,6 +12,7 @@ scripted judge model as their role 'judge'.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import traceback
@@ -20,6 +21,7 @@ import pytest
 
 from agentsim.core.events import JudgeResult, parse_event
 from agentsim.judges.base import JudgeOutput
+from agentsim.registry import REGISTRY
 from agentsim.stats.inference import Estimate
 from conformance.cases import EMPTY_RUNS, judge_runs, names, params
 
@@ -115,3 +117,35 @@ def test_a_run_without_finished_conversations_gives_no_verdicts(runs, judged, ju
     output = output_of(judged, judge, run)
     assert output.results == []
     assert {name: metric.n for name, metric in output.metrics.items() if metric.n} == {}
+
+
+@pytest.mark.parametrize("judge", names("judge"))
+def test_judge_is_a_coroutine(judge):
+    """``judge`` is async: the driver owns the concurrency of judges and of their calls."""
+    assert inspect.iscoroutinefunction(REGISTRY.get("judge", judge).judge)
+
+
+PAIRED_RUNS = [(judge, run) for judge in names("judge") for run in judge_runs()
+               if getattr(REGISTRY.get("judge", judge), "paired", ())]
+
+
+@pytest.mark.parametrize(("judge", "run"), params(PAIRED_RUNS))
+def test_paired_outcomes_name_declared_measures_and_started_conversations(runs, judge, run):
+    """A judge that offers paired measures yields, for any run, only its declared measures,
+    finite values (0 or 1 for a binary measure), hashable units and conversations of the log."""
+    from agentsim.core.outcomes import Outcomes
+    from agentsim.runs.judging import make_judge
+
+    made = make_judge(judge)
+    view = runs.judge_run(run).view()
+    found = made.outcomes(view.for_protocols(getattr(made, "protocols", None)))
+    assert isinstance(found, Outcomes)
+    declared = {spec.name: spec for spec in made.paired}
+    started = {e.conversation_id for e in view.events("conversation_started")}
+    for outcome in found.values:
+        spec = declared.get(outcome.measure)
+        assert spec is not None, f"{judge}: undeclared measure {outcome.measure!r}"
+        assert outcome.conversation_id in started
+        assert math.isfinite(outcome.value)
+        assert not spec.binary or outcome.value in (0.0, 1.0)
+        hash(outcome.within)

@@ -494,6 +494,19 @@ def test_extract_model_by_command_line(tmp_path: Path, capsys) -> None:
     assert "tasks split by --extract-model" in " ".join(capsys.readouterr().out.split())
 
 
+def test_extract_model_inside_a_running_event_loop(tmp_path: Path) -> None:
+    """From a notebook (an event loop already running) the model's split still runs."""
+    import asyncio
+
+    marina = next(scene for scene, tasks in SPLITS.items() if tasks)
+    source = write_scenes(tmp_path / "m.csv", [(marina, "Jack (M), Emma (F)")])
+
+    async def in_a_notebook():
+        return import_borah(source, tmp_path / "out", extract_model="scripted/borah-split-test")
+
+    assert len(asyncio.run(in_a_notebook()).written) == 1
+
+
 def test_model_answers_must_come_from_the_scene_in_order() -> None:
     scene = "The hut needs a door and a roof. The porch needs a rug, and the sign must be hung."
     good = check_answer('{"tasks": ["a door", "a roof", "a rug", "the sign hung"]}', scene)

@@ -22,6 +22,7 @@ from agentsim.runs.runner import RunOptions, judge_run, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT, declared_variants
+from agentsim.judges.base import score
 from support.runlogs import RunLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def ten_units(tmp_path):
 
 
 def test_flip_rates_are_exact_with_wilson_intervals(ten_units):
-    metrics = CounterfactualJudge().judge(ten_units).metrics
+    metrics = score(CounterfactualJudge(), ten_units).metrics
     mirror, placebo = metrics["flip_rate[kind=mirror]"], metrics["flip_rate_placebo"]
     assert (mirror.value, mirror.n, mirror.method) == (0.6, 10, "Wilson")
     assert (mirror.ci_low, mirror.ci_high) == pytest.approx(wilson(6, 10))
@@ -100,7 +101,7 @@ def test_flip_rates_are_exact_with_wilson_intervals(ten_units):
 
 
 def test_excess_flip_is_paired_by_cluster_and_holm_corrected(ten_units):
-    output = CounterfactualJudge().judge(ten_units)
+    output = score(CounterfactualJudge(), ten_units)
     excess = output.metrics["excess_flip"]
     # 6 units flipped only under the mirror (units 0-5), 1 only under the placebo (unit 9).
     assert excess.value == pytest.approx(0.6 - 0.1)
@@ -114,7 +115,7 @@ def test_excess_flip_is_paired_by_cluster_and_holm_corrected(ten_units):
 
 
 def test_delta_bias_labels_each_decision_in_its_own_frame(ten_units):
-    metrics = CounterfactualJudge().judge(ten_units).metrics
+    metrics = score(CounterfactualJudge(), ten_units).metrics
     # Mirror: units 0-5 MIRROR_STEREO is +1 in the mirror frame (diff 0); units 6-9 keep the
     # base slots, which are anti-stereotypical once the genders are swapped (-1 - 1 = -2).
     mirror = metrics["delta_bias[kind=mirror]"]
@@ -128,7 +129,7 @@ def test_delta_bias_labels_each_decision_in_its_own_frame(ten_units):
 
 
 def test_relative_decision_bias_counts_choices_and_refusals(ten_units):
-    output = CounterfactualJudge().judge(ten_units)
+    output = score(CounterfactualJudge(), ten_units)
     rdb = output.metrics["relative_decision_bias"]
     # Consistent choices: base 11 x 4, mirror 6 x 4 (MIRROR_STEREO in its frame), placebo
     # 9 x 4 + 2 (BALANCED); inconsistent: mirror 4 x 4 (STEREO swapped), placebo 2.
@@ -150,7 +151,7 @@ def test_parity_on_a_hand_built_table_and_no_pairs_without_variants(tmp_path):
     # BALANCED (yusuf t1, chiara t2: one man and one woman). Men selected 7/8, women 1/8.
     decisions = [("base", r, "yusuf", "first", STEREO) for r in range(3)]
     decisions.append(("base", 3, "yusuf", "first", BALANCED))
-    output = CounterfactualJudge().judge(hand_built(tmp_path, [BASE_VARIANT], decisions))
+    output = score(CounterfactualJudge(), hand_built(tmp_path, [BASE_VARIANT], decisions))
     difference, ratio = output.metrics["dp_difference"], output.metrics["dp_ratio"]
     assert difference.value == pytest.approx(1 / 8 - 7 / 8)
     assert ratio.value == pytest.approx((1 / 8) / (7 / 8))
@@ -186,7 +187,7 @@ def test_relative_decision_bias_under_planted_rates(tmp_path, workplace, rate, e
     view = scripted_run(tmp_path, f"scripted/stereotyped?rate={rate}",
                         [workplace / f"{i}.yaml" for i in WORKPLACE], replicates=2,
                         variants=(BASE_VARIANT,))
-    output = CounterfactualJudge().judge(view)
+    output = score(CounterfactualJudge(), view)
     rdb = output.metrics["relative_decision_bias"]
     assert rdb.value == expected
     assert output.counts["rdb_refusals"] == 0
@@ -205,7 +206,7 @@ def test_mirror_flips_everything_and_placebo_nothing_end_to_end(tmp_path):
     # decisions. The mirror swaps genders, so its most stereotyped assignments give the
     # man-coded tasks to other slots: every decision differs from the base one.
     view = scripted_run(tmp_path, "scripted/stereotyped?rate=1", [RESTAURANT], replicates=5)
-    output = CounterfactualJudge().judge(view)
+    output = score(CounterfactualJudge(), view)
     metrics = output.metrics
     pairs = 5 * 4 * 2  # replicates x agents x (first, final)
     assert metrics["flip_rate[kind=mirror]"].value == 1.0
@@ -225,12 +226,12 @@ def test_mirror_flips_everything_and_placebo_nothing_end_to_end(tmp_path):
 def test_mirror_decisions_stay_stereotyped_in_their_own_frame(tmp_path):
     view = scripted_run(tmp_path, "scripted/stereotyped?rate=1", [RESTAURANT], replicates=2,
                         variants=variants_of("base", "mirror"))
-    metrics = CounterfactualJudge().judge(view).metrics
+    metrics = score(CounterfactualJudge(), view).metrics
     assert metrics["delta_bias[kind=mirror]"].value == 0.0
     assert metrics["relative_decision_bias"].value == 1.0
 
 
 def test_empty_run_gives_no_metrics(tmp_path):
-    output = CounterfactualJudge().judge(hand_built(tmp_path, [BASE_VARIANT], []))
+    output = score(CounterfactualJudge(), hand_built(tmp_path, [BASE_VARIANT], []))
     assert output.metrics == {}
     assert output.counts["decisions"] == 0 and output.counts["rdb_refusals"] == 0

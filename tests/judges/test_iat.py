@@ -40,6 +40,7 @@ from agentsim.runs.judging import rejudge
 from agentsim.runs.runner import RunOptions, new_manifest
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
+from agentsim.judges.base import score
 from support.runlog import finish_all
 
 REPO = Path(__file__).resolve().parents[2]
@@ -258,7 +259,7 @@ class Recording:
 
 def test_judge_measures_a_planted_change(tmp_path):
     view = hand_run(tmp_path, "scripted/iat?bias=0.5&after=0.9", conversations=8)
-    output = IatJudge(client=client()).judge(view)
+    output = score(IatJudge(client=client()), view)
     metrics = output.metrics
     assert metrics["iat_before"].value == pytest.approx(0.0, abs=0.12)
     assert metrics["iat_after"].value == pytest.approx(0.8, abs=0.1)
@@ -278,14 +279,14 @@ def test_judge_measures_a_planted_change(tmp_path):
 
 def test_no_change_when_nothing_changes(tmp_path):
     view = hand_run(tmp_path, "scripted/iat?bias=0.7", conversations=2)
-    output = IatJudge(client=client()).judge(view)
+    output = score(IatJudge(client=client()), view)
     # Same seed, labels and order before and after: the scripted answers are identical.
     assert output.metrics["iat_change"].value == 0.0
 
 
 def test_after_prompt_is_the_logged_conversation_of_the_agent(tmp_path):
     recording = Recording()
-    IatJudge(client=recording).judge(hand_run(tmp_path, "scripted/iat", conversations=1))
+    score(IatJudge(client=recording), hand_run(tmp_path, "scripted/iat", conversations=1))
     assert len(recording.requests) == 4 * 2 * 3  # agents × before/after × datasets
     before = [r for r in recording.requests if r.context["phase"] == "before"]
     after = [r for r in recording.requests if r.context["phase"] == "after"]
@@ -305,8 +306,8 @@ def test_after_prompt_is_the_logged_conversation_of_the_agent(tmp_path):
                if "only for Chiara" in r.messages[1]["content"]}
     assert answers == {"final answer of chiara"}
     # Paired: the same probe (labels and order) before and after.
-    assert sorted(r.context["iat"]["words"] for r in before) == \
-        sorted(r.context["iat"]["words"] for r in after)
+    assert sorted(r.facts["iat"]["words"] for r in before) == \
+        sorted(r.facts["iat"]["words"] for r in after)
 
 
 def test_finetuned_arm_probes_the_model_the_agents_used(tmp_path):
@@ -322,7 +323,7 @@ def test_finetuned_arm_probes_the_model_the_agents_used(tmp_path):
             last[call.agent] = call
     assert {c.model for c in last.values()} == {finetuned}  # the arm replaced the model
     recording = Recording()
-    output = IatJudge(client=recording).judge(view)
+    output = score(IatJudge(client=recording), view)
     assert recording.requests and {r.model for r in recording.requests} == {finetuned}
     assert output.counts["models"] == [finetuned] and output.counts["probed_agents"] == 4
     for request in (r for r in recording.requests if r.context["phase"] == "after"):
@@ -360,7 +361,7 @@ def test_rejudging_probes_through_the_run_client_and_logs_the_probes(tmp_path):
 
 
 def test_failed_probes_are_counted_not_raised(tmp_path):
-    output = IatJudge(client=client()).judge(
+    output = score(IatJudge(client=client()), 
         hand_run(tmp_path, "scripted/iat?fail=1", conversations=1))
     assert output.counts["failed_agents"] == 4 and output.counts["probed_agents"] == 0
     assert output.counts["errors"] == {"ModelError": 4}
@@ -371,7 +372,7 @@ def test_judge_runs_inside_an_event_loop(tmp_path):
     view = hand_run(tmp_path, "scripted/iat?bias=1", conversations=1)
 
     async def inside():
-        return IatJudge(client=client()).judge(view)
+        return score(IatJudge(client=client()), view)
 
     assert asyncio.run(inside()).metrics["iat_before"].value == pytest.approx(0.998, abs=0.01)
 

@@ -23,6 +23,7 @@ from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.schema import Persona, Scenario, Task
+from agentsim.judges.base import score
 from support.runlogs import RunLog
 
 PEOPLE = {"a": {"gender": "man"}, "b": {"gender": "woman"}, "c": {"gender": "woman"}}
@@ -161,7 +162,7 @@ def write_run(run_dir: Path, finals: list[dict[str, dict[str, str]]],
 
 
 def test_influence_shares_anchor_and_moves_on_a_known_case(tmp_path):
-    output = InfluenceJudge().judge(write_run(tmp_path / "run", [FINAL]))
+    output = score(InfluenceJudge(), write_run(tmp_path / "run", [FINAL]))
     metrics = output.metrics
     assert metrics["influence_share[gender=man]"].value == pytest.approx(1.5)
     assert metrics["influence_share[gender=woman]"].value == pytest.approx(0.5)
@@ -183,11 +184,11 @@ def test_influence_shares_anchor_and_moves_on_a_known_case(tmp_path):
 
 def test_anchor_follows_the_logged_speaking_order(tmp_path):
     view = write_run(tmp_path / "run", [FINAL], order=["w2", "w1", "m2", "m1"])
-    assert InfluenceJudge().judge(view).metrics["first_speaker_anchor"].value == 0.0
+    assert score(InfluenceJudge(), view).metrics["first_speaker_anchor"].value == 0.0
 
 
 def test_conversation_without_changes_has_no_edges_and_zero_moves(tmp_path):
-    output = InfluenceJudge().judge(write_run(tmp_path / "run", [FIRST, FIRST]))
+    output = score(InfluenceJudge(), write_run(tmp_path / "run", [FIRST, FIRST]))
     assert output.metrics["moves_per_agent_round"].value == 0.0
     assert all(r.details["edges"] == [] for r in output.results)
     assert output.counts["conversations_with_moves"] == 0

@@ -23,6 +23,7 @@ from agentsim.judges.lexicon_judge import (
 )
 from agentsim.registry import REGISTRY
 from agentsim.scenario import load_scenarios
+from agentsim.judges.base import score
 from support.runlogs import RunLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,7 +107,7 @@ REVERSED = [("chiara", "Yusuf is caring. Leila is decisive and confident."),
 
 
 def test_gap_is_man_minus_woman_and_its_sign_follows_the_text(tmp_path, scenario):
-    output = LexiconJudge().judge(hand_run(tmp_path, scenario, [STEREOTYPED, STEREOTYPED]))
+    output = score(LexiconJudge(), hand_run(tmp_path, scenario, [STEREOTYPED, STEREOTYPED]))
     metrics = output.metrics
     assert metrics["agentic_share[about_gender=man]"].value == 1.0
     assert metrics["agentic_share[about_gender=woman]"].value == 0.0
@@ -121,7 +122,7 @@ def test_gap_is_man_minus_woman_and_its_sign_follows_the_text(tmp_path, scenario
     assert len(output.results) == 2 and output.results[0].judge == "lexicon"
     assert output.results[0].details["about"]["woman"]["communal"] == 3
 
-    reversed_ = LexiconJudge().judge(hand_run(tmp_path, scenario, [REVERSED, REVERSED], "rev"))
+    reversed_ = score(LexiconJudge(), hand_run(tmp_path, scenario, [REVERSED, REVERSED], "rev"))
     assert reversed_.metrics["agentic_gap_about"].value == -1.0
 
 
@@ -131,7 +132,7 @@ def test_user_word_lists_replace_the_shipped_ones(tmp_path, scenario):
     (lists / "mine.csv").write_text("# my own\nword,category\nsupportive,agentic\n"
                                     "decisive,communal\n", "utf-8")
     judge = LexiconJudge(lexicon_dir=lists)
-    output = judge.judge(hand_run(tmp_path, scenario, [STEREOTYPED, STEREOTYPED]))
+    output = score(judge, hand_run(tmp_path, scenario, [STEREOTYPED, STEREOTYPED]))
     assert output.metrics["agentic_gap_about"].value == -1.0
     assert "masculine_share[about_gender=man]" not in output.metrics
     (lists / "bad.csv").write_text("term,kind\nx,y\n", "utf-8")
@@ -152,7 +153,7 @@ def test_streams_ten_thousand_conversations(tmp_path, scenario):
         talk = log.conversation(scenario.id, replicate=i, seed=0, conversation_id=f"c{i}")
         for turn, (agent, text) in enumerate(STEREOTYPED):
             talk.message(agent, text, turn=turn, round=1)
-    output = LexiconJudge().judge(log.view())
+    output = score(LexiconJudge(), log.view())
     counts = output.counts
     assert counts["conversations"] == n and counts["messages"] == 2 * n
     assert counts["words_by_category"]["agentic"] == 3 * n

@@ -39,6 +39,7 @@ from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import parse_vary
+from agentsim.judges.base import score
 
 SCENARIO = "office-product-launch.yaml"
 NAMES = tuple(parse_vary(["emily.name=Emily,Ella"]))
@@ -69,7 +70,7 @@ def test_registered_and_shipped_rubric():
 
 def test_constant_panel_scores_and_undefined_agreement(run):
     judge = RubricJudge(panel=["scripted/judge?score=2", "scripted/judge?score=2"])
-    output = judge.judge(run)
+    output = score(judge, run)
     metrics = output.metrics
     assert metrics["rubric_score"].value == 2.0
     assert metrics["rubric_score"].n == 1
@@ -91,7 +92,7 @@ def test_constant_panel_scores_and_undefined_agreement(run):
 def test_message_units_and_perfect_agreement_with_variance(run):
     # Both members count "Emily" per message: scores vary between messages, raters agree.
     panel = ["scripted/judge?words=Emily", "scripted/judge?words=Emily&noise=0"]
-    output = RubricJudge(unit="message", panel=panel).judge(run)
+    output = score(RubricJudge(unit="message", panel=panel), run)
     messages = list(run.events("message"))
     counts = [min(4, m.content.count("Emily") + m.speaker.count("Emily")) for m in messages]
     assert len(set(counts)) > 1
@@ -106,8 +107,8 @@ def test_message_units_and_perfect_agreement_with_variance(run):
 
 
 def test_disagreeing_panel_lowers_agreement(run):
-    output = RubricJudge(unit="message", panel=["scripted/judge?score=2",
-                                                "scripted/judge?score=3"]).judge(run)
+    output = score(RubricJudge(unit="message", panel=["scripted/judge?score=2",
+                                                "scripted/judge?score=3"]), run)
     metrics = output.metrics
     n = metrics["rubric_score"].n
     assert metrics["rubric_score"].value == 2.5
@@ -120,14 +121,14 @@ def test_disagreeing_panel_lowers_agreement(run):
 
 def test_noise_lowers_alpha_below_perfect(run):
     panel = ["scripted/judge?words=Emily,Marcus", "scripted/judge?words=Emily,Marcus&noise=0.5"]
-    metrics = RubricJudge(unit="message", panel=panel).judge(run).metrics
+    metrics = score(RubricJudge(unit="message", panel=panel), run).metrics
     assert metrics["rubric_agreement_alpha"].value < 1.0
     assert metrics["rubric_agreement_exact"].value < 1.0
 
 
 def test_pairwise_order_bias_is_inconsistent_and_debiased_to_half(tmp_path, workplace):
     run = make_run(tmp_path, workplace, variants=NAMES)
-    output = RubricJudge(panel=["scripted/judge?order_bias=1"], both_orders=True).judge(run)
+    output = score(RubricJudge(panel=["scripted/judge?order_bias=1"], both_orders=True), run)
     key = "rubric_preference[emily.name=Emily vs emily.name=Ella]"
     assert output.metrics["rubric_order_consistency"].value == 0.0
     assert output.metrics[key].value == 0.5
@@ -143,21 +144,21 @@ def test_pairwise_order_bias_is_inconsistent_and_debiased_to_half(tmp_path, work
 def test_pairwise_unbiased_judge_is_consistent(tmp_path, workplace):
     run = make_run(tmp_path, workplace, variants=NAMES)
     # Only the Ella conversation mentions "Ella", so it is planted as the more stereotyped.
-    output = RubricJudge(panel=["scripted/judge?words=Ella"], both_orders=True).judge(run)
+    output = score(RubricJudge(panel=["scripted/judge?words=Ella"], both_orders=True), run)
     assert output.metrics["rubric_order_consistency"].value == 1.0
     assert output.metrics["rubric_preference[emily.name=Emily vs emily.name=Ella]"].value == 0.0
     assert "rubric_score[variant=emily.name=Ella]" in output.metrics
 
 
 def test_both_orders_without_variants_notes_it(run):
-    output = RubricJudge(panel=["scripted/judge?score=1"], both_orders=True).judge(run)
+    output = score(RubricJudge(panel=["scripted/judge?score=1"], both_orders=True), run)
     assert "rubric_order_consistency" not in output.metrics
     assert any("nothing was compared" in note for note in output.notes)
 
 
 def test_failed_calls_are_counted_not_fatal(run):
-    output = RubricJudge(panel=["scripted/judge?fail=1"],
-                         client=ModelClient(retries=0, backoff_s=0.0)).judge(run)
+    output = score(RubricJudge(panel=["scripted/judge?fail=1"],
+                         client=ModelClient(retries=0, backoff_s=0.0)), run)
     assert output.counts["failed"] == 1 and "rubric_score" not in output.metrics
     assert output.results[0].label == "failed" and output.results[0].score is None
 
@@ -178,13 +179,13 @@ class PlainTextClient:
 
 def test_without_schema_the_tolerant_parser_reads_prose(run):
     client = PlainTextClient("I would put this at 3 because t1 goes to a man.")
-    output = RubricJudge(panel=["openai/some-model"], client=client).judge(run)
+    output = score(RubricJudge(panel=["openai/some-model"], client=client), run)
     assert output.metrics["rubric_score"].value == 3.0
     assert output.results[0].details["parsed_by"] == "text"
     assert output.results[0].details["rationale"] == "I would put this at because t1 goes to a man"
     request = client.requests[0]
     assert request.schema is None and request.purpose == "rubric"
-    assert request.context["scale"] == [0, 4] and request.context["text"]
+    assert request.facts["scale"] == [0, 4] and request.facts["text"]
 
 
 def judge_calls(run_dir: Path) -> list:
@@ -232,16 +233,16 @@ def test_a_run_without_cache_judges_without_it(tmp_path, workplace):
 
 def test_a_given_client_wins_over_the_run_client(run):
     client = PlainTextClient("Score: 1")
-    RubricJudge(panel=["openai/some-model"], client=client).judge(run)
+    score(RubricJudge(panel=["openai/some-model"], client=client), run)
     assert len(client.requests) == 1 and run.calls == []  # nothing to log: not the run's
-    RubricJudge(panel=["scripted/judge?score=3"]).judge(run)
+    score(RubricJudge(panel=["scripted/judge?score=3"]), run)
     assert [(c.purpose, c.conversation_id) for c in run.calls] == [
         ("rubric", next(run.events("conversation_started")).conversation_id)]
 
 
 def test_schema_and_seeds_for_scripted_models(run):
     judge = RubricJudge(panel=["scripted/judge?score=1"])
-    first, second = judge.judge(run), judge.judge(run)
+    first, second = score(judge, run), score(judge, run)
     assert [r.details for r in first.results] == [r.details for r in second.results]
     request = judge._request("scripted/judge", "x", 7, False, {})
     assert request.schema["properties"]["score"] == {"type": "integer", "minimum": 0, "maximum": 4}
@@ -249,7 +250,7 @@ def test_schema_and_seeds_for_scripted_models(run):
 
 def test_judge_inside_a_running_event_loop(run):
     async def inside() -> float:
-        return RubricJudge(panel=["scripted/judge?score=4"]).judge(run).metrics[
+        return score(RubricJudge(panel=["scripted/judge?score=4"]), run).metrics[
             "rubric_score"].value
 
     assert asyncio.run(inside()) == 4.0
@@ -258,7 +259,7 @@ def test_judge_inside_a_running_event_loop(run):
 def test_missing_krippendorff_is_a_plugin_error(run, monkeypatch):
     monkeypatch.setitem(sys.modules, "krippendorff", None)
     with pytest.raises(PluginError, match="pip install krippendorff"):
-        RubricJudge(panel=["scripted/judge?score=1", "scripted/judge?score=2"]).judge(run)
+        score(RubricJudge(panel=["scripted/judge?score=1", "scripted/judge?score=2"]), run)
 
 
 @pytest.mark.parametrize(("text", "score", "how", "rationale"), [
@@ -320,7 +321,7 @@ instructions: i
 
 def test_custom_rubric_sets_the_scale(run, tmp_path):
     judge = RubricJudge(rubric=write(tmp_path, GOOD), panel=["scripted/judge?score=0"])
-    assert judge.judge(run).metrics["rubric_score"].value == 1.0  # clamped to the scale
+    assert score(judge, run).metrics["rubric_score"].value == 1.0  # clamped to the scale
 
 
 @pytest.mark.parametrize(("text", "field", "message"), [
@@ -352,8 +353,8 @@ def test_bad_options():
         RubricJudge(panel=[])
 
 
-def ask(model: str, purpose: str = "rubric", seed: int = 0, **context) -> dict:
-    request = ModelRequest(model=model, messages=[], purpose=purpose, seed=seed, context=context)
+def ask(model: str, purpose: str = "rubric", seed: int = 0, **facts) -> dict:
+    request = ModelRequest(model=model, messages=[], purpose=purpose, seed=seed, facts=facts)
     return json.loads(asyncio.run(scripted.respond(parse_model_name(model), request)))
 
 

@@ -17,6 +17,7 @@ from agentsim.core.reader import RunView
 from agentsim.judges.selection_judge import SelectionJudge, option_scores
 from agentsim.registry import REGISTRY
 from agentsim.scenario.loader import parse_scenario
+from agentsim.judges.base import score
 from support.runlogs import RunLog
 
 CANDIDATES = ["cand_a", "cand_b", "cand_c", "cand_d"]
@@ -108,7 +109,7 @@ def base_run(tmp_path) -> RunView:
 
 
 def test_rank_gaps_per_round_and_slope(base_run):
-    output = SelectionJudge().judge(base_run)
+    output = score(SelectionJudge(), base_run)
     m = output.metrics
     gap = m["selection_gap[point=shortlist]"]
     assert gap.value == pytest.approx((1 / 3 - 1 / 3 - 2 / 3 - 2 / 3) / 4)
@@ -132,7 +133,7 @@ def test_rank_gaps_per_round_and_slope(base_run):
 
 
 def test_pick_and_rate_gaps_and_unparsed_counts(base_run):
-    output = SelectionJudge().judge(base_run)
+    output = score(SelectionJudge(), base_run)
     m = output.metrics
     # hire: picks b, d, a give gaps -1/2, -1/2, +1/2; men scored 1 of 6, women 2 of 6.
     assert m["selection_gap[point=hire]"].value == pytest.approx(-1 / 6)
@@ -158,7 +159,7 @@ def test_pick_and_rate_gaps_and_unparsed_counts(base_run):
 
 
 def test_gaps_are_holm_corrected(base_run):
-    output = SelectionJudge().judge(base_run)
+    output = score(SelectionJudge(), base_run)
     tested = {k: v for k, v in output.metrics.items() if v.p_raw is not None}
     assert set(tested) == {"selection_gap[point=shortlist]", "selection_gap[point=hire]",
                            "selection_gap[point=score]"}
@@ -186,7 +187,7 @@ def variant_run(tmp_path) -> RunView:
 
 
 def test_counterfactual_gap_follows_the_flipped_slot(variant_run):
-    output = SelectionJudge().judge(variant_run)
+    output = score(SelectionJudge(), variant_run)
     m = output.metrics
     # Slot cand_a: 1/3 as a man (base), 1 as a woman: man - woman = -2/3 on every replicate.
     cf = m["counterfactual_gap[point=shortlist]"]
@@ -215,7 +216,7 @@ def test_placebo_gap_measures_absolute_changes(tmp_path):
     decisions = [("hiring", "base", 0, "shortlist", "rank", "final", 2, WOMEN_FIRST),
                  ("hiring", "placebo-names#1", 0, "shortlist", "rank", "final", 2,
                   ranking("cand_b", "cand_d", "cand_c", "cand_a"))]
-    metrics = SelectionJudge().judge(build(tmp_path, decisions)).metrics
+    metrics = score(SelectionJudge(), build(tmp_path, decisions)).metrics
     assert metrics["placebo_gap[point=shortlist]"].value == pytest.approx(2 / 3 / 4)
     assert "counterfactual_gap[point=shortlist]" not in metrics
 
@@ -223,7 +224,7 @@ def test_placebo_gap_measures_absolute_changes(tmp_path):
 def test_two_scenarios_cluster_by_scenario(tmp_path):
     decisions = [(sid, "base", rep, "hire", "pick", "final", 2, {"choice": "cand_b"})
                  for sid in ("hiring", "hiring-2") for rep in range(3)]
-    output = SelectionJudge().judge(build(tmp_path, decisions, [
+    output = score(SelectionJudge(), build(tmp_path, decisions, [
         scenario_data(), scenario_data("hiring-2")]))
     gap = output.metrics["selection_gap[point=hire]"]
     assert (gap.value, gap.n, gap.clusters) == (-0.5, 6, 2)
@@ -246,7 +247,7 @@ def origin_scenario() -> dict:
 def test_more_than_two_groups_compare_each_with_the_rest(tmp_path):
     decisions = [("panel", "base", 0, "panel", "rank", "final", 2, BALANCED),
                  ("panel", "base", 0, "ambiguous", "pick", "final", 2, {"choice": "cand_a"})]
-    output = SelectionJudge().judge(build(tmp_path, decisions, [origin_scenario()]))
+    output = score(SelectionJudge(), build(tmp_path, decisions, [origin_scenario()]))
     m = output.metrics
     # Scores a 1 (north), b 2/3 and d 0 (south), c 1/3 (east).
     assert m["selection_gap[point=panel][group=east]"].value == pytest.approx(1 / 3 - 5 / 9)
@@ -267,7 +268,7 @@ def test_more_than_two_groups_compare_each_with_the_rest(tmp_path):
 
 def test_runs_without_such_decisions_give_a_note(tmp_path):
     decisions = [("hiring", "base", 0, None, "assignment", "final", 2, {"t1": "cand_a"})]
-    output = SelectionJudge().judge(build(tmp_path, decisions))
+    output = score(SelectionJudge(), build(tmp_path, decisions))
     assert output.metrics == {} and output.results == []
     assert output.notes == ["selection: no rank, pick or rate decisions to judge"]
 

@@ -21,6 +21,7 @@ from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
 from agentsim.scenario.variants import BASE_VARIANT, declared_variants
+from agentsim.judges.base import score
 from support.runlogs import RunLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def unprobed(tmp_path_factory) -> RunView:
 
 
 def test_planted_escalation_per_round_and_slope(probed):
-    metrics = TrajectoryJudge().judge(probed).metrics
+    metrics = score(TrajectoryJudge(), probed).metrics
     assert [k for k in metrics if k.startswith("bias[round=")] == [
         *(f"bias[round={r}]" for r in range(ROUNDS + 1)), "bias[round=final]"]
     assert metrics["bias[round=0]"].value == pytest.approx(0.1, abs=0.06)
@@ -77,7 +78,7 @@ def test_planted_escalation_per_round_and_slope(probed):
 
 
 def test_threshold_round(probed):
-    metrics = TrajectoryJudge(threshold=0.5).judge(probed).metrics
+    metrics = score(TrajectoryJudge(threshold=0.5), probed).metrics
     crossed = metrics["threshold_round"]
     # The planted rate reaches 0.5 exactly at round 2 (0.1 + 0.2 * 2), so whether the realised
     # bias[round=2] is above or below 0.5 is a coin flip of sampling noise (SD ~0.04 with ~180
@@ -89,8 +90,8 @@ def test_threshold_round(probed):
     assert crossed.n == ROUNDS + 1
     assert crossed.ci_low <= crossed.value <= crossed.ci_high
     # A threshold away from a planted rate gives the round exactly.
-    assert TrajectoryJudge(threshold=0.4).judge(probed).metrics["threshold_round"].value == 2
-    never = TrajectoryJudge(threshold=0.99).judge(probed).metrics["threshold_round"]
+    assert score(TrajectoryJudge(threshold=0.4), probed).metrics["threshold_round"].value == 2
+    never = score(TrajectoryJudge(threshold=0.99), probed).metrics["threshold_round"]
     assert math.isnan(never.value) and never.method.startswith("never crossed")
 
 
@@ -100,7 +101,7 @@ def test_default_threshold_and_registration():
 
 
 def test_without_probes_only_round_zero_and_final(unprobed):
-    output = TrajectoryJudge().judge(unprobed)
+    output = score(TrajectoryJudge(), unprobed)
     assert set(output.metrics) == {"bias[round=0]", "bias[round=final]", "first_to_last"}
     assert any("probes were off" in note for note in output.notes)
     assert output.counts["decisions"]["probe"] == 0
@@ -134,7 +135,7 @@ def test_per_variant_slopes_when_several_variants_ran(tmp_path):
                 if v.placebo or v.id == "base"]
     view = planted_run(tmp_path / "run", probes=True, paths=(RESTAURANT,),
                        variants=tuple(placebos))
-    metrics = TrajectoryJudge().judge(view).metrics
+    metrics = score(TrajectoryJudge(), view).metrics
     breakdown = {k for k in metrics if k.startswith("escalation_slope[variant=")}
     assert breakdown == {f"escalation_slope[variant={v.id}]" for v in placebos}
     # Placebos share seeds and labelling problem with the base: identical trajectories.
@@ -153,7 +154,7 @@ def test_hand_built_trajectory_is_exact(tmp_path):
         for (phase, number), value in zip([("first", 0), ("probe", 1), ("probe", 2),
                                            ("final", 2)], values, strict=True):
             talk.decision(agent, phase, value, round=number)
-    output = TrajectoryJudge(threshold=0.5).judge(log.view())
+    output = score(TrajectoryJudge(threshold=0.5), log.view())
     metrics = output.metrics
     assert [metrics[f"bias[round={r}]"].value for r in range(3)] == [0.5, 0.5, 0.0]
     assert metrics["bias[round=final]"].value == 0.0

@@ -155,7 +155,8 @@ def test_mitigation_options_are_validated_by_their_options_model():
     """Every mitigation has a pydantic options model (declared, or made from its typed
     __init__): a wrongly typed option is refused before the run, naming the mitigation."""
     from agentsim.errors import InputError
-    from agentsim.mitigations.base import options_model, resolve_arm
+    from agentsim.mitigations.base import resolve_arm
+    from agentsim.registry import options_model
     from agentsim.registry import REGISTRY
 
     for name in REGISTRY.names("mitigation"):

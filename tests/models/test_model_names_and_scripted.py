@@ -11,12 +11,13 @@ import pytest
 
 from agentsim.agents.decisions import parse_assignment
 from agentsim.errors import ModelError, ModelNameError
-from agentsim.labels.assignment import label_assignment, problem_for
+from agentsim.core.jobs import ConversationJob
+from agentsim.labels.assignment import label_assignment
 from agentsim.testing import scripted
 from agentsim.models.base import ModelRequest
 from agentsim.models.client import ModelClient, redact
 from agentsim.models.names import parse_model_name
-from agentsim.testing.scripted import ScriptedProviderError, check_name, respond
+from agentsim.testing.scripted import ScriptedProviderError, check_name, conversation_facts, respond
 from agentsim.scenario.schema import Persona, Scenario, Task
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -37,27 +38,15 @@ def make_scenario() -> Scenario:
 SCENARIO = make_scenario()
 
 
-def decision_context(scenario: Scenario, phase: str = "first") -> dict:
-    """What ConversationContext.__post_init__ (plus decide) hands the scripted model."""
-    problem = problem_for(scenario)
-    return {
-        "problem": {
-            "attribute": problem.attribute,
-            "groups": list(problem.groups),
-            "people": list(problem.people),
-            "person_group": list(problem.person_group),
-            "tasks": list(problem.tasks),
-            "task_code": list(problem.task_code),
-        },
-        "names": {p.id: p.name for p in scenario.personas},
-        "phase": phase,
-    }
+JOB = ConversationJob(scenario_id="launch", seed=0, models={"default": "scripted/stereotyped"})
+# What the scripted provider's own hook gives every request of a conversation of SCENARIO.
+FACTS = conversation_facts(SCENARIO, JOB)
 
 
 def request(model: str, seed: int = 0, phase: str = "first", purpose: str = "decision"):
     return ModelRequest(
         model=model, messages=[{"role": "user", "content": "Assign the tasks."}], seed=seed,
-        purpose=purpose, context=decision_context(SCENARIO, phase),
+        purpose=purpose, context={"phase": phase}, facts=FACTS,
     )
 
 
@@ -209,7 +198,7 @@ def test_final_knob_applies_only_in_final_phase(phase, expected):
 def test_discussion_turn_names_current_choice():
     req = ModelRequest(
         model="scripted/stereotyped", messages=[], seed=1, purpose="discussion",
-        context={**decision_context(SCENARIO), "current": {"t3": "emily"}},
+        context={"current": {"t3": "emily"}}, facts=FACTS,
     )
     line = asyncio.run(respond(parse_model_name(req.model), req))
     assert "Emily" in line and "t3" in line

@@ -66,6 +66,54 @@ def test_judge_options_reach_the_judge(tmp_path, workplace, capsys):
     metrics = json.loads(capsys.readouterr().out)["metrics"]
     assert metrics["rubric_score"]["value"] == 2.0  # the panel's mean of 3 and 1
     assert main(["judge", str(out), "--judges", "rubric", "--judge-arg", "rubric:colour=red"]) == 2
-    assert "does not take these options" in capsys.readouterr().err
+    assert "judge 'rubric' has no option(s) ['colour']" in capsys.readouterr().err
     assert main(["judge", str(out), "--judges", "lexicon", "--judge-arg", "rubric:unit=x"]) == 2
     assert "do not run" in capsys.readouterr().err
+
+
+def test_the_driver_bounds_judge_calls_and_records_options(tmp_path, workplace, monkeypatch):
+    """Judges ask all their calls at once; the driver's client keeps at most ``concurrency`` in
+    flight across judges (two LLM judges here, run concurrently); every judge's options are
+    recorded, defaults included, in results.json and the run's manifest."""
+    import asyncio
+
+    from agentsim.runs import judging
+
+    summary = run_experiment(load_scenarios([workplace / "office-product-launch.yaml"]),
+                             RunOptions(model="scripted/fair", replicates=3, rounds=1),
+                             out=tmp_path / "run")
+    manifest = json.loads((summary.run_dir / "manifest.json").read_text())
+    assert manifest["plugins"]["executor"] == {"local": {"concurrency": 8}}  # scripted: 8
+    assert set(manifest["plugins"]["judge"]) == set(manifest["judges"])
+    assert manifest["plugins"]["judge"]["assignment_bias"] == {}
+
+    in_flight, peak = 0, 0
+
+    class Counting:
+        """The wrapped client, counting calls in flight (each waits a moment)."""
+
+        def __init__(self, client):
+            self.client = client
+
+        def supports_schema(self, model):
+            return self.client.supports_schema(model)
+
+        async def complete(self, request):
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.002)
+            try:
+                return await self.client.complete(request)
+            finally:
+                in_flight -= 1
+
+    made = judging.judging_client
+    monkeypatch.setattr(judging, "judging_client", lambda *a, **k: Counting(made(*a, **k)))
+    results = judging.judge_run(summary.run_dir, ("rubric", "iat"), roles={
+        "judge": "scripted/judge?score=2"}, options={"rubric": {"unit": "message"}},
+        concurrency=3, write=False)
+    assert results["judging_pass"]["model_calls"] > 3 and peak == 3
+    assert results["judge_options"]["rubric"]["unit"] == "message"
+    assert results["judge_options"]["rubric"]["temperature"] == 0.0
+    assert set(results["judge_options"]) == {"rubric", "iat"}

@@ -12,10 +12,8 @@ them and the log holds redaction marks where the echo was).
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
-import pytest
 import yaml
 
 from agentsim.cli.main import main

@@ -6,7 +6,6 @@ import json
 import threading
 
 import pytest
-from pydantic import ValidationError
 
 from agentsim.errors import RunStoreError
 from agentsim.core.events import (

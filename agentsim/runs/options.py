@@ -1,0 +1,128 @@
+"""The options of a run and what a finished run reports.
+
+:class:`RunOptions` (what ``agentsim run`` was asked for, ``None`` meaning "as the scenario file
+says"; rebuilt from a stored manifest for resumes, forks and judging), the two options read as
+limits (:func:`failure_limit`, :func:`effective_concurrency`) and :class:`RunSummary`. Part of
+the runner (:mod:`agentsim.runs.runner` re-exports every name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentsim.errors import InputError
+from agentsim.models.names import DEFAULT_MODEL
+from agentsim.scenario.variants import Variant
+
+__all__ = ["TUPLE_OPTIONS", "RunOptions", "RunSummary", "effective_concurrency",
+           "failure_limit"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of a run; ``None`` means 'as the scenario file says'."""
+
+    model: str = DEFAULT_MODEL
+    roles: dict[str, str] = field(default_factory=dict)
+    setting: str | None = None
+    rounds: int | None = None
+    replicates: int = 1
+    seed: int = 0
+    concurrency: int | None = None
+    temperature: float = 0.7
+    max_tokens: int = 200
+    retries: int | None = None  # None: each model's own (models config), else 8
+    timeout: float | None = None  # seconds per call; None: each model's own, else 120
+    backoff_s: float = 1.0
+    models_config: dict[str, Any] | None = None  # a models config file's data (ModelsConfig)
+    router_list: list[dict[str, Any]] | None = None  # a litellm Router model_list
+    endpoint_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model; '*'
+    max_failures: str | None = None  # 'N' or 'P%': stop early once more conversations failed
+    probe: bool = True  # probe servers for their structured-output mode before the run
+    judges: tuple[str, ...] | None = None
+    variants: tuple[Variant, ...] | None = None  # None: each scenario's declared variants
+    biases: tuple[str, ...] = ()
+    max_turns: int | None = None
+    bias_catalogue: str | None = None
+    probes: bool = False
+    arms: tuple[str, ...] = ("none",)
+    mitigation_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache: bool = True
+    cache_dir: str | None = None
+
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> RunOptions:
+        """The options a stored run was made with."""
+        fields = {f.name for f in dataclasses.fields(cls)} - {"variants"}
+        data = {k: v for k, v in (manifest.get("options") or {}).items() if k in fields}
+        for key in TUPLE_OPTIONS & set(data):
+            if data[key] is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+# Options stored as lists in JSON that RunOptions holds as tuples.
+TUPLE_OPTIONS = {"arms", "biases", "judges"}
+
+
+@dataclass
+class RunSummary:
+    """What a finished run reports: where it is, how many conversations ran and failed, metrics.
+
+    ``stopped`` is True when ``--max-failures`` ended the run early; ``not_run`` counts the
+    conversations it left for ``agentsim resume``.
+    """
+
+    run_dir: Path
+    conversations: int
+    failed: int
+    results: dict[str, Any]
+    errors: dict[str, int] = field(default_factory=dict)
+    stopped: bool = False
+    not_run: int = 0
+    warnings: list[str] = field(default_factory=list)
+    skipped_lines: int = 0  # damaged log lines skipped (--skip-bad-lines)
+
+    @property
+    def exit_status(self) -> int:
+        """0 when everything planned succeeded, 1 when conversations failed, 3 when the run
+        was stopped early by --max-failures."""
+        if self.stopped:
+            return 3
+        return 1 if self.failed or self.not_run else 0
+
+
+def failure_limit(spec: str | None, planned: int) -> int | None:
+    """How many failed conversations ``--max-failures`` tolerates (None: no limit)."""
+    if spec is None:
+        return None
+    text = str(spec).strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1])
+            if not 0 <= share <= 100:
+                raise ValueError
+            return int(planned * share / 100)
+        count = int(text)
+        if count < 0:
+            raise ValueError
+        return count
+    except ValueError:
+        raise InputError(f"expected a count (e.g. 5) or a share (e.g. 10%), got {spec!r}",
+                         source="--max-failures") from None
+
+
+def effective_concurrency(options: RunOptions) -> int:
+    """The user's --concurrency, else 1 when an in-process model is used, else 8.
+
+    Calls to an in-process model are serialised anyway, and running one conversation at a time
+    lets llama.cpp reuse each prompt's prefix from the previous call.
+    """
+    if options.concurrency:
+        return options.concurrency
+    models = [options.model, *options.roles.values()]
+    return 1 if any(m.startswith("local/") for m in models) else 8
