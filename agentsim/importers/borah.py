@@ -50,18 +50,17 @@ from agentsim.errors import InputError
 from agentsim.importers.borah_people import (
     INFERRED,
     LABELS,
-    NAME_LIST,
     ROLE_WORDS,
     UNISEX_NAMES,
     Character,
     GenderProblem,
     drop_stray,
-    first_names,
     resolve_genders,
     split_characters,
 )
 from agentsim.importers.borah_prose import ModelSplitter, parse_scene
 from agentsim.scenario.import_report import ImportReport
+from agentsim.scenario.names import NAME_LIST, first_names
 from agentsim.scenario.loader import dump_scenario, load_scenario
 from agentsim.scenario.schema import (
     Persona,
