@@ -12,6 +12,7 @@ from agentsim.cli.main import main
 from agentsim.errors import InputError
 from agentsim.orchestrator.setup_decisions import decision_schema, parse_decision, question
 from agentsim.errors import DecisionParseError
+from agentsim.core.decisions import stored_value
 from agentsim.scenario.loader import load_scenario, parse_scenario
 
 BASE = {
@@ -157,20 +158,28 @@ def test_rank_pick_rate_schemas_use_the_option_names(committee):
     assert "Emily, Daniel, Sarah" in question(point(committee, type="pick"), committee)
 
 
+def stored(parsed):
+    """A parsed answer as the log stores it: (value, how it was read)."""
+    typed, how = parsed
+    return stored_value(typed), how
+
+
 def test_answers_parse_to_persona_ids(committee):
     rank = point(committee, type="rank")
-    assert parse_decision(rank, '{"ranking": ["Sarah", "Emily", "Daniel"]}', committee) == (
-        {"cc": "1", "ca": "2", "cb": "3"}, "json")
-    assert parse_decision(rank, '{"ranking": "Sarah > Emily > Daniel"}', committee)[0] == {
-        "cc": "1", "ca": "2", "cb": "3"}
-    assert parse_decision(rank, "1. Daniel\n2. Sarah\n3. Emily", committee)[0] == {
+    assert stored(parse_decision(rank, '{"ranking": ["Sarah", "Emily", "Daniel"]}',
+                                 committee)) == ({"cc": "1", "ca": "2", "cb": "3"}, "json")
+    assert stored(parse_decision(rank, '{"ranking": "Sarah > Emily > Daniel"}',
+                                 committee))[0] == {"cc": "1", "ca": "2", "cb": "3"}
+    assert stored(parse_decision(rank, "1. Daniel\n2. Sarah\n3. Emily", committee))[0] == {
         "cb": "1", "cc": "2", "ca": "3"}
     pick = point(committee, type="pick")
-    assert parse_decision(pick, '{"choice": "daniel"}', committee) == ({"choice": "cb"}, "json")
-    assert parse_decision(pick, "I would pick Emily.", committee) == ({"choice": "ca"}, "text")
+    assert stored(parse_decision(pick, '{"choice": "daniel"}', committee)) == (
+        {"choice": "cb"}, "json")
+    assert stored(parse_decision(pick, "I would pick Emily.", committee)) == (
+        {"choice": "ca"}, "text")
     rate = point(committee, type="rate", scale=(1, 10))
-    assert parse_decision(rate, '{"ratings": {"Emily": 7, "Daniel": 9, "Sarah": 8}}',
-                          committee)[0] == {"ca": "7", "cb": "9", "cc": "8"}
+    assert stored(parse_decision(rate, '{"ratings": {"Emily": 7, "Daniel": 9, "Sarah": 8}}',
+                                 committee))[0] == {"ca": "7", "cb": "9", "cc": "8"}
 
 
 @pytest.mark.parametrize("kind, text", [
