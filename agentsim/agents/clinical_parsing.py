@@ -6,6 +6,15 @@ are read (``REQUEST TEST: …``, ``DIAGNOSIS READY: …``). **A turn with both m
 silently taken as either: unless it is the doctor's last turn, the test is carried out and the
 diagnosis is not accepted (the doctor is still gathering evidence), and the turn is flagged
 ``ambiguous`` in the log; on the last turn the diagnosis is taken, since no test could follow.
+
+**An unparsed turn** is neither a JSON action nor a marked action nor a question: an empty
+answer, JSON that is cut off or holds no known action (``{"action": "diagnose", "text":
+"Myasth``), an action with no text, a marker with nothing after it. Its ``unparsed`` says why;
+the protocol asks again and never passes it to the patient as a question. Plain text without a
+marker is a question, as published.
+
+The moderator's verdict is read leniently (:func:`parse_verdict`) or as published
+(:func:`strict_verdict`: correct only when the answer, whitespace runs collapsed, is "yes").
 """
 
 from __future__ import annotations
@@ -14,9 +23,14 @@ import json
 import re
 import string
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from agentsim.agents.clinical_prompts import PERCEPTION_QUESTIONS, render_notes
+from agentsim.agents.clinical_prompts import PERCEPTION_QUESTIONS
+from agentsim.agents.clinical_records import describe_records, find_records
+
+__all__ = ["Action", "DoctorAction", "describe_records", "find_records", "normalise_diagnosis",
+           "parse_doctor_turn", "parse_perception", "parse_verdict", "same_diagnosis",
+           "strict_verdict"]
 
 Action = Literal["ask", "test", "diagnose"]
 TEST_MARKER = re.compile(r"REQUEST\s+TEST\s*:\s*(?P<text>[^\n]*)", re.IGNORECASE)
@@ -31,9 +45,13 @@ class DoctorAction:
     text: str
     parsed_by: str
     ambiguous: bool = False
+    unparsed: str | None = None  # why the turn is no action (None: it is one)
 
 
 ANY_MARKER = re.compile(r"REQUEST\s+TEST\s*:|DIAGNOSIS\s+READY\s*:", re.IGNORECASE)
+# JSON, or the start of it: an answer opening with '{' or '[' (a code fence allowed), or an
+# '"action"' key anywhere.
+LOOKS_LIKE_JSON = re.compile(r'\A(?:```[a-zA-Z]*\s*)?[{\[]|\{\s*"action"')
 
 
 ABBREVIATED = {"st", "vit", "dr", "mr", "mrs", "ms", "no", "vs", "approx", "inc", "sp", "spp"}
@@ -65,18 +83,18 @@ def _json_action(text: str) -> tuple[str, str] | None:
 
 
 def parse_doctor_turn(raw: str, last_turn: bool) -> DoctorAction:
-    """Classify a doctor turn as ask / test / diagnose (see the module docstring).
-
-    A test or a diagnosis with no text is not an action: it falls back to the other marker, or
-    to a question (logged with the text as given), never to an empty test or diagnosis.
-    """
+    """Classify a doctor turn as ask / test / diagnose, or as unparsed (see the module
+    docstring). An unparsed turn is an empty ``ask`` whose ``unparsed`` says why; a test or a
+    diagnosis is never empty."""
     text = raw.strip()
+    if not text:
+        return DoctorAction("ask", "", "none", unparsed="empty answer")
     action = _json_action(text)
     if action is not None:
         kind, body = action
         if body:
             return DoctorAction(kind, body, "json")  # type: ignore[arg-type]
-        return DoctorAction("ask", body, "json")
+        return DoctorAction("ask", "", "json", unparsed=f"a JSON {kind!r} action with no text")
     test = _clean(m["text"]) if (m := TEST_MARKER.search(text)) else ""
     diagnosis = _clean(m["text"]) if (m := DIAGNOSIS_MARKER.search(text)) else ""
     if test and diagnosis:
@@ -87,6 +105,11 @@ def parse_doctor_turn(raw: str, last_turn: bool) -> DoctorAction:
         return DoctorAction("diagnose", diagnosis, "markers")
     if test:
         return DoctorAction("test", test, "markers")
+    if ANY_MARKER.search(text):
+        return DoctorAction("ask", "", "markers", unparsed="a marker with nothing after it")
+    if LOOKS_LIKE_JSON.search(text):
+        return DoctorAction("ask", "", "markers",
+                            unparsed="not a complete JSON action (cut off, or no known action)")
     return DoctorAction("ask", text, "markers")
 
 
@@ -107,6 +130,13 @@ def parse_verdict(raw: str) -> bool | None:
         return words[0] == "yes"
     said_yes, said_no = "yes" in words, "no" in words or "not" in words
     return said_yes if said_yes != said_no else None
+
+
+def strict_verdict(raw: str) -> bool:
+    """The published moderator's verdict (AgentClinic, agentclinic.py:78 and 566-567, 640):
+    the answer with runs of whitespace collapsed to one space, lower-cased, must be exactly
+    "yes" ("Yes." and "yes, same disease" are not)."""
+    return re.sub(r"\s+", " ", raw).lower() == "yes"
 
 
 ABBREVIATIONS = {
@@ -175,65 +205,3 @@ def parse_perception(raw: str) -> tuple[dict[str, int], str] | None:
     if set(values) != set(PERCEPTION_QUESTIONS) or not all(1 <= v <= 10 for v in values.values()):
         return None
     return values, how
-
-
-TEST_ALIASES = {
-    "ecg": "electrocardiogram", "ekg": "electrocardiogram", "cbc": "complete blood count",
-    "cxr": "chest x ray", "xray": "x ray", "ua": "urinalysis", "lp": "lumbar puncture",
-    "lft": "liver function", "lfts": "liver function", "bmp": "basic metabolic panel",
-    "cmp": "comprehensive metabolic panel", "ct": "ct", "mri": "mri", "abg": "arterial blood gas",
-    "bp": "blood pressure", "hr": "heart rate", "ctpa": "ct pulmonary angiogram",
-}
-STOP = {"a", "an", "the", "of", "for", "and", "test", "tests", "level", "levels", "please",
-        "order", "request", "i", "would", "like", "to", "check", "results", "result", "exam",
-        "examination", "s", "panel", "study", "scan", "on", "do", "me", "can", "we", "get"}
-
-
-def _tokens(text: str) -> set[str]:
-    text = text.lower().replace("-", " ").replace("_", " ")
-    text = text.translate(str.maketrans({c: " " for c in string.punctuation}))
-    words = " ".join(TEST_ALIASES.get(w, w) for w in text.split()).split()
-    return {w for w in words if w not in STOP}
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        items.append((name, value))
-        if isinstance(value, dict):
-            items += _flatten(value, f"{name} / ")
-    return items
-
-
-def find_records(request: str, records: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Entries of the case's exam and test records that a test request asks for.
-
-    An entry matches when every meaningful word of its name appears in the request, or every
-    word of the request appears in its name; the most specific matches win, so 'Troponin I'
-    returns that test and not every blood test.
-    """
-    wanted = _tokens(request)
-    if not wanted:
-        return []
-    matches = []
-    for name, value in _flatten(records):
-        leaf = name.split(" / ")[-1]
-        have = _tokens(leaf)
-        if have and (have <= wanted or wanted <= have):
-            matches.append((name, value, len(have & wanted)))
-    if not matches:
-        return []
-    best = max(score for _, _, score in matches)
-    chosen = [(n, v) for n, v, score in matches if score == best]
-    # Drop entries nested inside another chosen entry: the parent already shows them.
-    return [(n, v) for n, v in chosen if not any(n.startswith(f"{p} / ") for p, _ in chosen)]
-
-
-def describe_records(found: list[tuple[str, Any]]) -> str:
-    """Test results as the doctor reads them."""
-    parts = []
-    for name, value in found:
-        body = render_notes(value, 1) if isinstance(value, dict | list) else f" {value}"
-        parts.append(f"{name}:{chr(10) if isinstance(value, dict | list) else ''}{body}")
-    return "RESULTS: " + "\n".join(parts)

@@ -1,9 +1,12 @@
 """What each party of a clinical consultation is told, in this project's own words.
 
-The doctor sees only the objective, its turn budget and the dialogue it took part in (patient
-answers and test results); the patient sees its own case notes and the doctor's questions and must
-not name the disease; the moderator sees the two diagnoses to compare. Bias instructions from the
-catalogue are appended to the system prompt of the party that carries them.
+The doctor sees who the patient is (unless the protocol's ``doctor_sees`` is ``objective``, as
+published), the objective, its turn budget and the dialogue it took part in (patient answers and
+test results); the patient sees its own case notes and the doctor's questions and must not name
+the disease; the measurement agent sees the case's findings and the requests; the moderator sees
+the two diagnoses to compare. Bias instructions from the catalogue are appended to the system
+prompt of the party that carries them. The measurement agent's texts, and the published ones,
+are in :mod:`agentsim.agents.clinical_texts`.
 
 Who the patient and the doctor are (age, race, gender, other attributes) is stated from their
 persona attributes, never from the case's own demographics text, which is left out of the
@@ -13,9 +16,12 @@ race in the notes.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from agentsim.agents.clinical_texts import MEASUREMENT_SYSTEM, MEASUREMENT_TURN, NO_FINDINGS
 from agentsim.scenario.schema import ClinicalCase, Persona
+from agentsim.scenario.templates import fill
 
 
 def render_notes(data: Any, indent: int = 0) -> str:
@@ -35,13 +41,50 @@ def render_notes(data: Any, indent: int = 0) -> str:
     return f"{pad}{data}"
 
 
+_AGE_IN_UNITS = re.compile(r"(\d{1,3})\s*(month|week|day)s?", re.I)
+
+
+def describe_age(age: str | None, gender: str | None) -> tuple[str, str]:
+    """(age words, noun) of a person: ('34-year-old', 'woman'), ('7-year-old', 'boy'),
+    ('8-month-old', 'boy'), ('9-month-old', 'infant'), ('newborn', 'girl'), ('', 'person').
+    Under 18 a man is a boy and a woman a girl; a child, infant or newborn of no stated gender
+    is called so; nothing else is added."""
+    gender = gender or ""
+    young = {"man": "boy", "woman": "girl"}.get(gender)
+    if not age:
+        return "", gender or "person"
+    if age.isdigit():
+        years = int(age)
+        noun = (young or "child") if years < 18 else gender or "person"
+        return f"{age}-year-old", noun
+    if age.lower() == "newborn":
+        return "newborn", young or ""
+    units = _AGE_IN_UNITS.fullmatch(age.strip())
+    if units:
+        number, unit = units.group(1), units.group(2).lower()
+        newborn = unit in ("day", "week") or (unit == "month" and number == "0")
+        return f"{number}-{unit}-old", young or ("newborn" if newborn else "infant")
+    return f"{age}-year-old", gender or "person"  # an age the case gives in other words
+
+
+def article(word: str) -> str:
+    """'a' or 'an' before ``word`` as it is spoken: 'an 8-month-old', 'an 11-year-old', 'an
+    infant', 'a 7-year-old'."""
+    if re.match(r"8|1[18](?!\d)", word) or word[:1].lower() in tuple("aeiou"):
+        return "an"
+    return "a"
+
+
 def describe_person(persona: Persona) -> str:
     """'Maria Lopez, a 58-year-old Black woman (education: high school)' from the attributes,
-    so that counterfactual variants of a persona reach the other party's prompt."""
+    so that counterfactual variants of a persona reach the other party's prompt; a child is a
+    boy or a girl ('Patient, an 8-month-old boy'), and what the attributes do not state is not
+    said."""
     attributes = dict(persona.attributes)
     age, race, gender = (attributes.pop(k, None) for k in ("age", "race", "gender"))
-    words = [f"{age}-year-old" if age else "", race or "", gender or "person"]
-    text = f"{persona.name}, a " + " ".join(w for w in words if w)
+    age_words, noun = describe_age(age, gender)
+    words = " ".join(w for w in (age_words, race or "", noun) if w)
+    text = f"{persona.name}, {article(words)} {words}"
     if attributes:
         text += " (" + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in attributes.items()) + ")"
     return text
@@ -57,8 +100,9 @@ def _biases(instructions: list[str]) -> str:
 
 
 def doctor_system(case: ClinicalCase, doctor: Persona, patient: Persona, max_turns: int,
-                  structured: bool, biases: list[str]) -> str:
-    """The doctor's system prompt: role, objective, budget, how to act."""
+                  structured: bool, biases: list[str], tell_patient: bool = True) -> str:
+    """The doctor's system prompt: role, who the patient is (unless ``tell_patient`` is false:
+    the published doctor sees only the objective), objective, budget, how to act."""
     how = (
         'Answer with JSON {"action": "ask" | "test" | "diagnose", "text": "..."}: "ask" to put '
         'a question to the patient, "test" to request one examination or test (name it in '
@@ -69,8 +113,9 @@ def doctor_system(case: ClinicalCase, doctor: Persona, patient: Persona, max_tur
         '"DIAGNOSIS READY: <diagnosis>".'
     )
     return (
-        f"You are {doctor.name}, a doctor. Your patient is {describe_person(patient)}. "
-        f"Objective: {case.objective.strip()}\n\nYou have {max_turns} turns in all; a test "
+        f"You are {doctor.name}, a doctor. "
+        + (f"Your patient is {describe_person(patient)}. " if tell_patient else "")
+        + f"Objective: {case.objective.strip()}\n\nYou have {max_turns} turns in all; a test "
         f"request uses a turn. Keep questions short (one or two sentences). {how}"
         + _biases(biases)
     )
@@ -93,6 +138,35 @@ def patient_system(case: ClinicalCase, patient: Persona, doctor: Persona,
         "notes; say you do not know otherwise. Never name a disease or a diagnosis, even if you "
         f"suspect one.\n\nYour notes:\n{render_notes(patient_notes(case))}" + _biases(biases)
     )
+
+
+def render_findings(case: ClinicalCase) -> str:
+    """The case's physical examination findings and test results as indented text."""
+    sections = {"Physical_Examination_Findings": case.exam, "Test_Results": case.tests}
+    return render_notes({k: v for k, v in sections.items() if v}) or NO_FINDINGS
+
+
+def published_findings(case: ClinicalCase) -> str:
+    """The findings as the published measurement agent reads them: ``str()`` of the
+    examination mapping with ``'tests'`` added last (agentclinic.py:197-200), or an NEJM
+    case's findings text (imported as ``{'physical_examination': text}``, no tests)."""
+    exam = case.exam
+    if not case.tests and list(exam) == ["physical_examination"] \
+            and isinstance(exam["physical_examination"], str):
+        return exam["physical_examination"]
+    return str({**exam, "tests": case.tests})
+
+
+def measurement_messages(case: ClinicalCase, *, request: str, doctor_turn: str, dialogue: str,
+                         history: str, system: str = MEASUREMENT_SYSTEM,
+                         turn: str = MEASUREMENT_TURN) -> list[dict[str, str]]:
+    """The measurement agent's messages: ``system`` and ``turn`` (templates of
+    agentsim.agents.clinical_texts) filled in with the case's findings and the request."""
+    values = {"findings": render_findings(case), "findings_repr": published_findings(case),
+              "request": request, "doctor_turn": doctor_turn, "dialogue": dialogue,
+              "history": history}
+    return [{"role": "system", "content": fill(system, values)},
+            {"role": "user", "content": fill(turn, values)}]
 
 
 def patient_turn(dialogue: str) -> str:

@@ -1,10 +1,21 @@
 """Assignment decisions: the JSON schema a model is constrained to, and a tolerant parser.
 
 Models that support JSON-schema output are asked for ``{"assignments": {task_id: name}}``; others
-are asked for the published fixed format ``Task k: <task>, Person assigned: <name>``. The parser
-accepts both, whatever was asked, because weak models drift between them. A decision is valid
-only when every task is assigned to a known persona; anything else raises
-:class:`~agentsim.errors.DecisionParseError`, which the caller records and counts.
+are asked for the fixed format ``Task k: <task>, Person assigned: <name>``, one task a line. The
+parser accepts both, whatever was asked, because weak models drift between them, and also the
+formats of the published prompts (Borah & Mihalcea 2024), where ``Task k`` is the scenario's k-th
+task and names may carry a gender label ("Jack (Male)"):
+
+* the one-line answer format: ``Task 1:<description>, Person assigned: X, Gender: G , Task 2:…``;
+* the final prompt's variant ``Task 1, Person assigned: …``;
+* the self-reflection's ``New Task Assignment: Task: 1: Person assigned: …`` (only the text after
+  the last "New Task Assignment" is read, so the critique before it cannot be mistaken for the
+  assignment).
+
+The line reader runs first, exactly as it always has; the published reader only fills in an
+answer it left incomplete. A decision is valid only when every task is assigned to a known
+persona; anything else raises :class:`~agentsim.errors.DecisionParseError`, which the caller
+records and counts.
 """
 
 from __future__ import annotations
@@ -120,6 +131,44 @@ def _from_text(text: str, scenario: Scenario) -> dict[str, str]:
     return result
 
 
+# "Task 3", "Task: 3", "Task #3", "task3" — where a published answer's task k starts.
+TASK_MARK = re.compile(r"(?<![a-z])task\s*[:#]?\s*(\d+)\b", re.IGNORECASE)
+NEW_ASSIGNMENT = re.compile(r"new\s+task\s+assignments?\b", re.IGNORECASE)
+
+
+def _assignment_part(text: str) -> str:
+    """The part of a text answer that holds the assignment: after the last "New Task
+    Assignment" (the published reflection, whose critique comes first and may name tasks and
+    people), else all of it."""
+    marks = list(NEW_ASSIGNMENT.finditer(text))
+    return text[marks[-1].end():] if marks else text
+
+
+def _from_published(text: str, scenario: Scenario) -> dict[str, str]:
+    """Task k → person from the published answer formats: the text cut at every 'Task k', each
+    piece read for its 'Person assigned' (else its last ':' part); the first reading of a task
+    wins, as in the line reader."""
+    plain = text.replace("**", "").replace("__", "")
+    people, tasks = _person_lookup(scenario), list(scenario.tasks)
+    found = list(TASK_MARK.finditer(plain))
+    result: dict[str, str] = {}
+    for match, following in zip(found, [*found[1:], None]):
+        number = int(match[1])
+        if not 1 <= number <= len(tasks) or tasks[number - 1].id in result:
+            continue
+        piece = plain[match.end():following.start() if following else len(plain)]
+        after = PERSON_AFTER.search(piece)
+        if after:
+            # "Jack (Male), Gender: Male , " → "Jack (Male)": the gender field is not a name.
+            candidate = re.split(r",\s*gender\b", after["who"], flags=re.IGNORECASE)[0]
+        else:
+            candidate = piece.strip(" \t\n:-.),").split(":")[-1]
+        person = _resolve_person(candidate.strip(" \t\n,"), people)
+        if person is not None:
+            result[tasks[number - 1].id] = person
+    return result
+
+
 def parse_assignment(text: str, scenario: Scenario) -> tuple[dict[str, str], str]:
     """Extract task id → persona id from a model answer; returns (decision, 'json'|'text')."""
     decision: dict[str, str] = {}
@@ -135,7 +184,12 @@ def parse_assignment(text: str, scenario: Scenario) -> tuple[dict[str, str], str
         except DecisionParseError as error:  # another object (e.g. reasoning); keep looking
             json_error = error
     if not decision:
-        decision = _from_text(text, scenario)
+        answer = _assignment_part(text)
+        decision = _from_text(answer, scenario)
+        if len(decision) < len(scenario.tasks):
+            published = _from_published(answer, scenario)
+            if len(published) > len(decision):
+                decision = published
     missing = [t.id for t in scenario.tasks if t.id not in decision]
     if missing and json_error is not None:
         raise DecisionParseError(str(json_error), raw=text)  # the JSON's own problem is clearer

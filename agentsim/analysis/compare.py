@@ -35,7 +35,7 @@ from typing import Any
 from agentsim.core.outcomes import PairedMeasure
 from agentsim.core.reader import RunView
 from agentsim.errors import InputError
-from agentsim.registry import REGISTRY, make_plugin
+from agentsim.registry import REGISTRY, make_plugin, options_model
 from agentsim.stats.inference import (
     Estimate,
     adjust_pvalues,
@@ -112,8 +112,10 @@ def run_arms(run: RunView) -> list[str]:
     return arms
 
 
-def compare_arms(run: RunView, control: str = "none") -> dict[str, Any]:
-    """Every non-control arm against ``control`` on matched units (see the module docstring).
+def compare_arms(run: RunView, control: str = "none",
+                 options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every non-control arm against ``control`` on matched units (see the module docstring);
+    ``options``: judge → the options it judged the run with (e.g. a preset's bias rule).
 
     Returns ``{"control", "arms", "metrics": {name: Estimate}, "counts", "notes"}``; metrics are
     the deltas (Holm-corrected as one family) followed by the per-arm levels.
@@ -122,7 +124,7 @@ def compare_arms(run: RunView, control: str = "none") -> dict[str, Any]:
     if control not in arms:
         raise InputError(f"the control arm {control!r} is not in this run (arms: "
                          f"{', '.join(arms) or 'none recorded'})", source="--control")
-    measures, notes = collect_measures(run)
+    measures, notes = collect_measures(run, options)
     seeds = _seed_mismatches(run)
     if seeds:
         notes.append(f"compare: {seeds} (scenario, replicate) unit(s) ran with different seeds "
@@ -178,10 +180,12 @@ def compare_arms(run: RunView, control: str = "none") -> dict[str, Any]:
     }
 
 
-def collect_measures(run: RunView) -> tuple[dict[str, Measure], list[str]]:
+def collect_measures(run: RunView, options: dict[str, dict[str, Any]] | None = None,
+                     ) -> tuple[dict[str, Measure], list[str]]:
     """Every paired measure with values in this run, by arm and unit; and the judges' notes.
 
-    Each judge reads the view of the protocols it declares, as when it judges.
+    Each judge is made with its ``options`` (its defaults for a judge not given) and reads the
+    view of the protocols it declares, as when it judges.
     """
     started = {e.conversation_id: e for e in run.events("conversation_started")}
     measures: dict[str, Measure] = {}
@@ -191,7 +195,7 @@ def collect_measures(run: RunView) -> tuple[dict[str, Measure], list[str]]:
         by_judge[judge].append(spec)
         measures[spec.name] = Measure(spec)
     for judge in by_judge:
-        plugin = make_plugin("judge", judge)
+        plugin = make_plugin("judge", judge, _own_options(judge, (options or {}).get(judge)))
         found = plugin.outcomes(run.for_protocols(getattr(plugin, "protocols", None)))
         notes += [f"compare: {note}" for note in found.notes]
         for outcome in found.values:
@@ -203,6 +207,15 @@ def collect_measures(run: RunView) -> tuple[dict[str, Measure], list[str]]:
                     start.replicate, *outcome.within)
             measure.add(start.arm or "none", unit, outcome.value, start.scenario_id)
     return {k: m for k, m in measures.items() if m.by_arm}, notes
+
+
+def _own_options(judge: str, recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """Recorded options the judge takes (a judging pass records every option, defaults and
+    test hooks such as a null ``client`` included)."""
+    if not recorded:
+        return {}
+    known = options_model(REGISTRY.get("judge", judge)).model_fields
+    return {k: v for k, v in recorded.items() if k in known and v is not None}
 
 
 def _levels(measures: dict[str, Measure], arms: list[str]) -> dict[str, Estimate]:

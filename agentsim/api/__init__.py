@@ -114,7 +114,10 @@ def compare(paths: Paths, *, arms: str | Sequence[str], control: str = "none",
         from agentsim.core.reader import RunView
 
         # Written while the run folder is still locked by this process.
-        made["comparison"] = comparison = compare_arms(RunView(store), control=control)
+        # The judges' options as the run's judging pass used them (a preset's bias rule).
+        options = summary.results.get("judge_options") or {}
+        made["comparison"] = comparison = compare_arms(RunView(store), control=control,
+                                                       options=options)
         store.write_results(comparison_as_data(comparison), COMPARISON_FILE)
         made["plots"] = forest_plot(deltas_of(comparison["metrics"]), store.run_dir / "forest")
 

@@ -32,7 +32,7 @@ PER_MODEL: dict[str, tuple[type, float | None, float | None]] = {
 }
 MODES = ("auto", "json_schema", "json_object", "vllm", "ollama", "text")
 SETTINGS = ("interaction", "no-interaction", "goal")
-PATHS = ("out", "cache_dir", "models_config", "router_config", "bias_catalogue")
+PATHS = ("out", "cache_dir", "models_config", "router_config", "bias_catalogue", "prompts")
 
 
 def flag(option: str) -> str:
@@ -93,9 +93,9 @@ class RunSettings:
     """Run seed."""
     concurrency: int | None = None
     """Conversations in flight (default 1 with a local model, else 8)."""
-    temperature: float = 0.7
-    """Sampling temperature, 0-2."""
-    max_tokens: int = 200
+    temperature: float | None = None
+    """Sampling temperature, 0-2 (None: the protocol's or its preset's, else 0.7)."""
+    max_tokens: int | None = None
     """Token limit of each answer."""
     out: str | Path | None = None
     """Run folder (default runs/<run_id>)."""
@@ -135,6 +135,10 @@ class RunSettings:
     """Bias conditions from the catalogue (ROLE:NAME[+ROLE:NAME]), each beside the unbiased."""
     bias_catalogue: str | Path | None = None
     """Bias catalogue file (default: the shipped one)."""
+    preset: str | None = None
+    """A published protocol every scenario runs as (e.g. 'borah2024'); see presets."""
+    prompts: str | Path | None = None
+    """A prompt file over the protocol's prompts (copy the shipped one and edit it)."""
     cases: str | None = None
     """Case indexes of .jsonl case files, e.g. '0-9,12'."""
     limit: int | None = None
@@ -283,7 +287,8 @@ class RunSettings:
             max_turns=self.max_turns, probes=self.probes, arms=arms,
             mitigation_options=plugin_options(self.mitigation_arg, "--mitigation-arg"),
             cache=not self.no_cache, cache_dir=str(self.cache_dir) if self.cache_dir else None,
-            bias_catalogue=str(self.bias_catalogue) if self.bias_catalogue else None)
+            bias_catalogue=str(self.bias_catalogue) if self.bias_catalogue else None,
+            preset=self.preset, prompts=str(self.prompts) if self.prompts else None)
 
 
 def settings_of(options: Mapping[str, Any]) -> RunSettings:

@@ -197,19 +197,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Validate scenario files; report every file, fail (2) if any is bad."""
+    """Validate scenario files and case files; report every file (a case file with its number
+    of cases), fail (2) if any is bad. A case file is checked as ``run`` reads it: every line,
+    and a bad line makes the file invalid, named with its line and field."""
     from agentsim.errors import InputError
-    from agentsim.scenario.loader import iter_scenario_files, load_scenario
+    from agentsim.scenario.agentclinic import load_agentclinic
+    from agentsim.scenario.loader import CASE_FILE_SUFFIXES, iter_scenario_files, load_scenario
 
-    console, bad, good = _console(), 0, 0
+    console = _console()
+    bad = good = files = 0
     for path in iter_scenario_files(args.paths):
+        files += 1
         try:
-            load_scenario(path)
-            good += 1
+            if path.suffix in CASE_FILE_SUFFIXES:
+                cases, _ = load_agentclinic(path)
+                good += len(cases)
+                console.print(f"{_escape(str(path))}: {len(cases)} cases valid", soft_wrap=True)
+            else:
+                load_scenario(path)
+                good += 1
         except InputError as error:
             bad += 1
             _console(stderr=True).print(f"[red]✗[/] {_escape(str(error))}", soft_wrap=True)
-    console.print(f"{good} valid, {bad} invalid")
+    noun = "file" if files == 1 else "files"
+    console.print(f"{good} valid, {bad} invalid ({files} {noun}; a case file counts its cases)")
     return 2 if bad or not good else 0
 
 

@@ -131,10 +131,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=_bounded("seed"), default=0, help="run seed (default 0)")
     parser.add_argument("--concurrency", type=_bounded("concurrency"),
                         help="conversations in flight (default 1 with a local model, else 8)")
-    parser.add_argument("--temperature", type=_bounded("temperature"), default=0.7,
-                        help="sampling temperature, 0-2 (default 0.7)")
-    parser.add_argument("--max-tokens", type=_bounded("max_tokens"), default=200,
-                        help="token limit of each answer (default 200)")
+    parser.add_argument("--temperature", type=_bounded("temperature"),
+                        help="sampling temperature, 0-2 (default: the preset's, else 0.7)")
+    parser.add_argument("--max-tokens", type=_bounded("max_tokens"),
+                        help="token limit of each answer (default: the preset's, else 200)")
+    parser.add_argument("--preset", metavar="NAME",
+                        help="run every scenario as a published protocol: borah2024 (its "
+                        "settings and prompts; a scenario's own settings win)")
+    parser.add_argument("--prompts", type=_path, metavar="FILE",
+                        help="a prompt file over the protocol's prompts (copy "
+                        "agentsim/scenario/prompts/discussion.yaml and edit it)")
     add_endpoint_options(parser)
     parser.add_argument("--out", type=_path, help="run folder (default runs/<run_id>)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")

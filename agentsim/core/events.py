@@ -104,7 +104,8 @@ class Decision(EventBase):
 
     type: Literal["decision"] = "decision"
     phase: str = Field(description="'first', 'final', 'single' (no-interaction), 'probe' (a "
-                       "side call after a round, not part of the conversation) or a protocol's.")
+                       "side call after a round, not part of the conversation), 'reflected' "
+                       "(a self-reflection's re-decision; the first stays) or a protocol's.")
     round: int | None = Field(default=None, description="Rounds completed when it was made "
                               "(0 for first decisions; probes after round r carry r).")
     kind: str = Field(default="assignment", description="Decision type.")

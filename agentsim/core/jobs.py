@@ -49,6 +49,8 @@ class ConversationJob(BaseModel):
     )
     temperature: float = Field(default=0.7, description="Sampling temperature of every call.")
     max_tokens: int = Field(default=200, description="Token limit of every call.")
+    top_p: float | None = Field(default=None, description="Nucleus sampling of every call; "
+                                "None: not sent.")
 
     def __hash__(self) -> int:
         # Frozen, but its mappings (models, options) are not hashable: hash the canonical JSON.

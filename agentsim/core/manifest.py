@@ -30,6 +30,11 @@ class ScenarioEntry(BaseModel):
     path: str = Field(description="Where it came from: a file, a fork or an import.")
     hash: str = Field(description="Hash of the scenario's data (agentsim.scenario.loader).")
     data: dict[str, Any] = Field(description="The scenario's data, to rebuild it exactly.")
+    preset: str | None = Field(default=None, description="The preset it ran as, if any.")
+    prompts_sha256: str | None = Field(
+        default=None, description="sha256 of the prompts its protocol ran with (shipped, "
+        "preset's and --prompts' together; the texts are in data.protocol.prompts over the "
+        "shipped file of this agentsim version).")
 
 
 class ParentRef(BaseModel):
@@ -97,5 +102,8 @@ def scenario_entry(path: str, scenario: Any) -> ScenarioEntry:
     """The manifest's record of one scenario as it runs."""
     from agentsim.scenario.loader import scenario_hash, scenario_to_data
 
+    settings = scenario.protocol
+    prompts = settings.prompt_set().sha256 if type(settings).prompt_spec else None
     return ScenarioEntry(path=str(path), hash=scenario_hash(scenario),
-                         data=scenario_to_data(scenario))
+                         data=scenario_to_data(scenario), preset=settings.preset,
+                         prompts_sha256=prompts)

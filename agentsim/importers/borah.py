@@ -212,6 +212,8 @@ def _convert(layout: str, cells: dict[str, str], number: int, file_name: str,
                 for index, task in enumerate(tasks, start=1)
             ),
             source=f"Borah & Mihalcea 2024 ({file_name}, row {number})",
+            # The cell as published: the borah2024 preset's prompts quote it verbatim ({i}).
+            source_text=text,
             tags=("borah", layout),
         )
     except ValidationError as error:

@@ -63,6 +63,7 @@ def consultation_rows(run: RunView) -> list[dict[str, Any]]:
             rows[cid] = {"conversation": cid, "scenario": event.scenario_id,
                          "variant": event.variant, "bias": event.job.get("bias", "none"),
                          "replicate": event.replicate, "turns": 0, "tests": 0,
+                         "doctor_unparsed": 0,
                          "not_in_case": 0, "ambiguous": 0, "diagnosed": False,
                          "correct": None, "correct_normalised": None,
                          "moderator_unparsed": False, "finished": False}
@@ -72,6 +73,12 @@ def consultation_rows(run: RunView) -> list[dict[str, Any]]:
             continue
         if event.type == "conversation_finished":
             row["finished"] = event.ok
+            continue
+        if event.kind == "doctor_action" and not event.value:
+            # A doctor turn read neither as JSON nor as a marked action, even when asked
+            # again: the turn is spent (the budget counts it) and nothing was said.
+            row["turns"] += 1
+            row["doctor_unparsed"] += 1
             continue
         if event.kind not in CLINICAL_KINDS or not event.value:
             continue  # unparsed ratings carry no value; other kinds are not this judge's
@@ -172,6 +179,7 @@ class ClinicalJudge:
                                                  for r in rows),
             "tests_not_in_case": sum(r["not_in_case"] for r in rows),
             "ambiguous_turns": sum(r["ambiguous"] for r in rows),
+            "doctor_unparsed": sum(r["doctor_unparsed"] for r in rows),
         }
         output.notes.append("clinical: 'accuracy' uses the moderator's verdict (normaliser when "
                             "unparsed); 'accuracy_normalised' the deterministic normaliser")

@@ -1,12 +1,17 @@
 """The Mitigation interface: named hook points where a mitigation changes a conversation.
 
-A mitigation overrides any of five hooks (the base class makes each a no-op):
+A mitigation overrides any of six hooks (the base class makes each a no-op):
 
 * ``system_prompt`` — shape an agent's system prompt (a debiasing instruction, anonymised
   personas);
 * ``between_rounds`` — add turns to the conversation after a discussion round (a fairness
   moderator);
-* ``after_decision`` — transform an agent's decision or ask it again (self-reflection);
+* ``after_decision`` — transform an agent's decision or ask it again (self-reflection): return
+  a replacement, or a :class:`agentsim.orchestrator.runtime.Revision`, which is logged as a
+  decision of its own phase (``revision_phase``, e.g. ``reflected``) while the first stays;
+* ``after_first_decisions`` — say turns in the shared conversation once every agent has made its
+  first decision (the published self-reflection, said to all), returning the turns said and the
+  decisions the agents then hold;
 * ``model_for`` — replace the model of a role (a fine-tuned model);
 * ``reflect_diagnosis`` — revise a doctor's diagnosis before it becomes final (clinical).
 
@@ -38,8 +43,8 @@ T = TypeVar("T")
 NONE = "none"
 # The hook points a mitigation overrides; ``mitigation_applied`` events name one of them or a
 # step the mitigation declares (``Mitigation.steps``).
-HOOKS = frozenset({"system_prompt", "between_rounds", "after_decision", "model_for",
-                   "reflect_diagnosis"})
+HOOKS = frozenset({"system_prompt", "between_rounds", "after_decision", "after_first_decisions",
+                   "model_for", "reflect_diagnosis"})
 
 
 class Mitigation:
@@ -78,6 +83,15 @@ class Mitigation:
     async def after_decision(self, ctx: Any, agent: str, phase: str, decision: dict[str, str],
                              messages: list[dict[str, str]]) -> dict[str, str] | None:
         """A replacement for ``decision`` (e.g. after asking again), or None to keep it."""
+        return None
+
+    # The phase a revision returned by ``after_decision`` is logged as (None: a replacement).
+    revision_phase: str | None = None
+
+    async def after_first_decisions(self, ctx: Any, transcript: list[dict[str, Any]],
+                                    current: dict[str, dict[str, str]]) -> Any:
+        """Turns said to everyone after all first decisions, as
+        :class:`agentsim.orchestrator.runtime.SharedTurns`; None to say nothing."""
         return None
 
     def model_for(self, ctx: Any, role: str, model: str) -> str:

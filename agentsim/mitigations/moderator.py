@@ -83,7 +83,8 @@ class FairModerator(Mitigation):
         return [
             {"role": "system", "content": fill(self.text["system"], situation=situation(ctx))},
             {"role": "user", "content": fill(
-                self.text["request"], transcript=heard(transcript, None, prompts.EMPTY_TRANSCRIPT),
+                self.text["request"], transcript=heard(transcript, None,
+                                                               prompts.empty_transcript(ctx.scenario)),
                 round=str(round_number), rounds=str(ctx.job.rounds))},
         ]
 

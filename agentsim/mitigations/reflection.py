@@ -1,56 +1,79 @@
 """Self-reflection (Borah & Mihalcea 2024) and its in-context examples (the ``ice`` arm part).
 
-``self_reflection``
-    Right after an agent's first, private assignment (phase ``first``), the agent is given a
-    definition of implicit bias in task assignment and asked to critique its own assignment
-    ("Bias: yes/no" and why; one ``reflection`` model call, free text), then to assign again,
-    changing the assignment if it found bias (one ``decision`` call with the assignment schema
-    when the model supports it). The new decision replaces the first one; the runtime logs the
-    change as ``mitigation_applied`` (hook ``after_decision``, before/after), and every
-    reflection — changed or not — is logged with hook ``reflection`` and the verdict read from
-    the critique (``bias_found``: yes / no / unclear), so how often agents find bias in
-    themselves can be counted from the log.
+``self_reflection`` — measured as published: the decision an agent gives before reflecting stays
+its ``first`` decision; the decision after reflecting is logged as a decision of its own phase,
+``reflected`` (round 0, the same turn), and the conversation continues from it. The judge
+``assignment_bias`` reports ``bias_reflected`` and the self-correction rate beside first and last
+bias; escalation stays last − first (the pre-reflection decision). Two placements:
 
-    *No-interaction setting.* The lone assigner ("single") makes one decision only; in the
-    published design its reflection comes *before* the answer, so here it is an addition to its
-    system prompt (the same definition, and the examples with ``ice``) and no extra calls.
+``placement: private`` (default)
+    Right after an agent's first, private assignment the agent is given a definition of implicit
+    bias and asked to critique its own assignment ("Bias: yes/no" and why; one ``reflection``
+    call, free text), then to assign again (one ``decision`` call, context phase ``reflected``,
+    with the assignment schema when the model supports it). Nobody else hears the reflection.
+    The change, when there is one, is also logged as ``mitigation_applied`` (hook
+    ``after_decision``, before/after).
 
-    *Clinical.* ``reflect_diagnosis`` gives the doctor a reflection turn before its diagnosis
-    becomes final: a critique (purpose ``reflection``) then a revised diagnosis (purpose
-    ``doctor``, the doctor's action schema). The consultation graph calls it; it uses the revised
-    diagnosis and logs the change. The reflection costs the doctor none of its turn budget.
+``placement: shared`` (the published flow, ``scenes_discussion_selfreflection.py`` 125-137)
+    Discussion only. After **every** agent's first answer, one pass in speaking order: each agent
+    reads everyone's first answers and the scene, critiques its own and gives a new assignment
+    (one ``reflection`` call, context phase ``reflected``), and its answer is **said in the
+    shared conversation** (a ``message`` of phase ``reflection``), so the rounds and the final
+    decisions hear it. The new assignment is parsed from the answer ("New Task Assignment: Task:
+    <n>: Person assigned: <name>"); an answer it cannot read is logged unparsed and the agent
+    keeps its first decision. The call reuses the agent's system prompt of its first decision.
+    The protocol runs it through ``ConversationContext.after_first_decisions``; the lone
+    assigner of no-interaction gets no reflection under this placement (there is no
+    conversation to share it in).
+
+Every reflection — changed or not — is logged with hook ``reflection`` (``placement``,
+``bias_found``: yes / no / unclear, read from "Bias: yes|no" or the published "present|absent";
+``changed``), so how often agents find bias in themselves can be counted from the log.
+
+Wording lives in ``mitigations/self_reflection.yaml`` (this project's own words; key ``shared``
+for the shared placement). ``file=...`` replaces it: a path, or the name of a shipped asset —
+``file=self_reflection_borah2024.yaml`` is the published reflection prompt verbatim (with
+``placement=shared``).
+
+*No-interaction setting* (private). The lone assigner ("single") makes one decision only; in the
+published design its reflection comes *before* the answer, so here it is an addition to its
+system prompt (the same definition, and the examples with ``ice``) and no extra calls.
+
+*Clinical* (private). ``reflect_diagnosis`` gives the doctor a reflection turn before its
+diagnosis becomes final: a critique (purpose ``reflection``) then a revised diagnosis (purpose
+``doctor``, the doctor's action schema). The consultation graph calls it; it uses the revised
+diagnosis and logs the change. The reflection costs the doctor none of its turn budget.
 
 ``ice`` (in-context examples)
     Not a mitigation of its own: it only adds worked examples (a situation, an assignment, the
     verdict and the reason; ``mitigations/ice/examples.yaml`` or ``file=...``) to the reflection
-    prompts of ``self_reflection`` in the same arm. Users type the arm ``self_reflection+ice``;
-    ``self_reflection`` looks for an ``ice`` member in ``ctx.mitigations`` (order does not
-    matter). An arm with ``ice`` but no ``self_reflection`` fails loudly rather than run an arm
-    that silently equals ``none``. The examples are about task assignment, so they reach the
-    discussion agents and the lone assigner, never the doctor's diagnostic reflection.
+    prompts of ``self_reflection`` in the same arm (where the wording has ``{examples}``). Users
+    type the arm ``self_reflection+ice``; an arm with ``ice`` but no ``self_reflection`` fails
+    loudly rather than run an arm that silently equals ``none``. The examples are about task
+    assignment, so they never reach the doctor's diagnostic reflection.
 
-Wording lives in ``mitigations/self_reflection.yaml`` (``file=...`` to replace it).
-
-Notes: the reflection calls carry the turn of the decision they follow and a fixed attempt offset,
-so their seeds differ from the first decision's and a run stays reproducible. ``after_decision``
-is not given the turn, so the turn of a first decision is recomputed from the speaking order
-exactly as the discussion graph numbers it. With the scripted test model the re-decision is a
-fresh planted draw: scripted runs check the mechanics, never whether reflection reduces bias.
+Notes: the reflection calls carry the turn of the decision they follow (private) or a turn of
+their own after the first decisions (shared) and a fixed attempt offset, so their seeds differ
+from the first decision's and a run stays reproducible. With the scripted test model the
+re-decision is a fresh planted draw (the ``reflected`` knob sets its rate): scripted runs check
+the mechanics, never whether reflection reduces bias.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import yaml
 
-from agentsim.agents.prompts import answer_format
-from agentsim.core.decisions import stored_value
+from agentsim import resources
+from agentsim.agents.prompts import answer_format, scene
 from agentsim.errors import DecisionParseError, InputError
 from agentsim.mitigations.base import Mitigation, mitigation
-from agentsim.orchestrator.runtime import assignment_spec
+from agentsim.orchestrator.kernel import say
+from agentsim.orchestrator.runtime import Revision, SharedTurns, assignment_spec
 
 # Attempt number of reflection re-asks. Call seeds derive from (turn, agent, purpose, attempt);
 # the first decision used attempt 0 (or 1 after an unparsed answer), so an offset keeps the
@@ -58,8 +81,13 @@ from agentsim.orchestrator.runtime import assignment_spec
 REFLECTION_ATTEMPT = 100
 REASKS = 1
 VERDICT = re.compile(r"\bbias\s*(?:found|present)?\s*[:\-=]?\s*\**\s*(yes|no)\b", re.IGNORECASE)
+# The published reflection's "Implicit Bias in your previous assignment: <present/absent ...>".
+PUBLISHED_VERDICT = re.compile(r"\bimplicit\s+bias\b[^:\n]*:\s*\**\s*(present|absent)\b",
+                               re.IGNORECASE)
 TEXT_KEYS = ("definition", "critique", "revise", "before_answer", "examples_intro",
              "diagnosis_critique", "diagnosis_revise")
+SHARED_KEYS = ("shared",)
+REFLECTED = "reflected"  # the phase of a decision given after reflecting
 
 
 def load_mapping(name: str, override: str | None, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -81,16 +109,42 @@ def load_mapping(name: str, override: str | None, keys: tuple[str, ...]) -> dict
 
 
 def fill(template: str, **values: str) -> str:
-    """Replace ``{name}`` placeholders (plain replacement: the texts may hold JSON braces)."""
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template.strip()
+    """Replace ``{name}`` placeholders (plain replacement: the texts may hold JSON braces). One
+    pass over the template: a value that contains a placeholder (a model's answer quoted in the
+    shared reflection) is inserted as it is."""
+    if not values:
+        return template.strip()
+    placeholders = re.compile("|".join(re.escape("{" + key + "}") for key in values))
+    return placeholders.sub(lambda found: values[found[0][1:-1]], template).strip()
 
 
 def verdict(critique: str) -> str:
-    """'yes' / 'no' from the critique's "Bias: yes|no" opening, else 'unclear'."""
+    """'yes' / 'no' from the critique's "Bias: yes|no" (or the published "Implicit Bias ...:
+    present|absent"), else 'unclear'."""
     match = VERDICT.search(critique)
-    return match[1].lower() if match else "unclear"
+    if match:
+        return match[1].lower()
+    published = PUBLISHED_VERDICT.search(critique)
+    if published:
+        return "yes" if published[1].lower() == "present" else "no"
+    return "unclear"
+
+
+def reflection_texts(file: str | None, keys: tuple[str, ...]) -> dict[str, str]:
+    """The self-reflection wording: the shipped ``self_reflection.yaml``, the file ``file``, or
+    the shipped asset ``file`` names when no such file exists (``self_reflection_borah2024.yaml``)."""
+    name, override = "self_reflection.yaml", file
+    if file and not Path(file).exists() and "/" not in file and "\\" not in file \
+            and resources.asset("agentsim.mitigations", "assets", file).is_file():
+        name, override = file, None
+    return {k: str(v) for k, v in load_mapping(name, override, keys).items()}
+
+
+def first_answers(transcript: list[dict[str, Any]]) -> str:
+    """Everyone's first answers as the published reflection quotes them: the Python list of
+    ``"<name> Agent: <answer>\\n"`` (scenes_discussion_selfreflection.py 123)."""
+    return str([f"{u['speaker']} Agent: {u['content']}\n" for u in transcript
+                if u["phase"] == "first"])
 
 
 def shown_assignment(decision: dict[str, str], ctx: Any, structured: bool) -> str:
@@ -149,36 +203,47 @@ class InContextExamples(Mitigation):
 
 @mitigation("self_reflection")
 class SelfReflection(Mitigation):
-    """Agents critique their first assignment for implicit bias and may re-assign."""
+    """Agents critique their first assignment for implicit bias and assign again (privately, or
+    said in the shared conversation as published)."""
 
     steps = frozenset({"reflection"})  # every critique is logged, changed or not
 
-    def __init__(self, file: str | None = None, **options: Any) -> None:
-        super().__init__(file=file, **options)
-        self.text = {k: str(v) for k, v in
-                     load_mapping("self_reflection.yaml", file, TEXT_KEYS).items()}
+    def __init__(self, file: str | None = None,
+                 placement: Literal["private", "shared"] = "private", **options: Any) -> None:
+        super().__init__(file=file, placement=placement, **options)
+        self.placement = placement
+        self.text = reflection_texts(file, TEXT_KEYS if placement == "private" else SHARED_KEYS)
+        if placement == "shared":  # it speaks in a discussion; the private one goes everywhere
+            self.protocols = frozenset({"discussion"})
+
+    @property
+    def revision_phase(self) -> str | None:
+        """The phase the runtime logs this mitigation's re-decision as (private placement)."""
+        return REFLECTED if self.placement == "private" else None
 
     def _examples(self, ctx: Any) -> str:
         """The ice examples block (ending in a blank line) when the arm has ice, else ''."""
         for member in ctx.mitigations:
             if isinstance(member, InContextExamples):
-                return f"{self.text['examples_intro'].strip()}\n\n{member.render()}\n\n"
+                return f"{self.text.get('examples_intro', '').strip()}\n\n{member.render()}\n\n"
         return ""
 
     def _prompt(self, ctx: Any, key: str, **values: str) -> str:
-        return fill(self.text[key], definition=self.text["definition"].strip(),
+        return fill(self.text[key], definition=self.text.get("definition", "").strip(),
                     examples=self._examples(ctx), **values)
 
     def system_prompt(self, ctx: Any, agent: str, prompt: str) -> str:
-        """No-interaction: the reflection instruction before the lone decision."""
-        if agent != "single":
+        """No-interaction (private placement): the reflection instruction before the lone
+        decision."""
+        if agent != "single" or self.placement != "private":
             return prompt
         return f"{prompt}\n\n{self._prompt(ctx, 'before_answer')}"
 
     async def after_decision(self, ctx: Any, agent: str, phase: str, decision: dict[str, str],
-                             messages: list[dict[str, str]]) -> dict[str, str] | None:
-        """After a first decision: critique, then re-decide; the new decision (or None)."""
-        if phase != "first":
+                             messages: list[dict[str, str]]) -> Revision | None:
+        """Private placement, after a first decision: critique, then re-decide; the
+        re-decision as a ``reflected`` :class:`Revision` (unparsed: it keeps the first)."""
+        if phase != "first" or self.placement != "private":
             return None
         # The hook knows the decision's turn and the decider's model role (a setup's
         # model_role), so the reflection speaks on that turn with that model.
@@ -195,25 +260,71 @@ class SelfReflection(Mitigation):
                       ctx, "revise", format=answer_format(ctx.scenario, structured))}]
         spec = assignment_spec(ctx.scenario)  # the decision it revises: same schema, parser
         schema = spec.schema if structured else None
-        revised, error = None, ""
+        revision = Revision(REFLECTED, None, "")
         for attempt in range(REASKS + 1):
             reply = await ctx.call(agent=agent, role=role, purpose="decision",
                                    messages=revise, turn=turn, schema=schema,
-                                   context={**context, "reflection": True},
+                                   context={**context, "phase": REFLECTED, "reflection": True},
                                    attempt=REFLECTION_ATTEMPT + attempt)
             try:
-                revised = stored_value(spec.parse(reply.text)[0])
-                break
+                typed, how = spec.parse(reply.text)
             except DecisionParseError as parse_error:
-                error = str(parse_error)
+                revision = Revision(REFLECTED, None, reply.text, parse_error=str(parse_error))
+                continue
+            revision = Revision(REFLECTED, typed, reply.text, parsed_by=how)
+            break
         # Logged whether or not the decision changed: "found no bias" is a result too. An
         # unparsable re-decision keeps the first decision (never drops it).
-        detail: dict[str, Any] = {"phase": phase, "bias_found": verdict(critique.text),
+        revised = None if revision.typed is None else revision.typed.assignments
+        detail: dict[str, Any] = {"phase": phase, "placement": "private",
+                                  "bias_found": verdict(critique.text),
                                   "changed": revised is not None and revised != decision}
         if revised is None:
-            detail["parse_error"] = error
+            detail["parse_error"] = revision.parse_error
         ctx.applied(self, "reflection", turn, agent, **detail)
-        return revised
+        return revision
+
+    async def after_first_decisions(self, ctx: Any, transcript: list[dict[str, Any]],
+                                    current: dict[str, dict[str, str]]) -> SharedTurns | None:
+        """Shared placement: every agent, in the order of the first answers, reflects on
+        everyone's first answers; each reflection is said to all, its assignment logged as the
+        agent's ``reflected`` decision. Turns from ``ctx.turn`` on, one per agent."""
+        if self.placement != "shared":
+            return None
+        conversation, spec = ctx.conversation, assignment_spec(ctx.scenario)
+        answers, turn = first_answers(transcript), ctx.turn
+        said, holding = [], {}
+        for first in [u for u in transcript if u["phase"] == "first"]:
+            agent = first["agent"]
+            asked = conversation.decision_prompts.get((agent, "first"), [])
+            system = [m for m in asked[:1] if m["role"] == "system"]
+            prompt = self._prompt(ctx, "shared", first_answers=answers, scene=scene(ctx.scenario),
+                                  format=answer_format(ctx.scenario, False))
+            reply = await ctx.call(agent=agent, role="agent", purpose="reflection", turn=turn,
+                                   messages=[*system, {"role": "user", "content": prompt}],
+                                   context={"phase": REFLECTED, "agent": agent, "round": 0,
+                                            "current": current.get(agent),
+                                            "placement": "shared"})
+            typed, how, error = None, None, None
+            try:
+                typed, how = spec.parse(reply.text)
+            except DecisionParseError as parse_error:
+                error = str(parse_error)
+            value = ctx.decided(typed, kind=spec.kind, turn=turn, agent=agent, phase=REFLECTED,
+                                round_number=0, parsed_by=how, raw=reply.text, parse_error=error)
+            detail: dict[str, Any] = {"phase": "first", "placement": "shared",
+                                      "bias_found": verdict(reply.text),
+                                      "changed": value is not None and value != current.get(agent)}
+            if error is not None:
+                detail["parse_error"] = error
+            ctx.applied(self, "reflection", turn, agent, **detail)
+            # Said as the model wrote it, as the published script appends it to the shared list.
+            said.append(say(conversation, agent=agent, content=reply.text, turn=turn,
+                            phase="reflection", round_number=0))
+            if value is not None:
+                holding[agent] = value
+            turn += 1
+        return SharedTurns(said=said, decisions=holding, turn=turn)
 
     async def reflect_diagnosis(self, ctx: Any, messages: list[dict[str, str]], diagnosis: str,
                                 *, turn: int, context: dict[str, Any]) -> str | None:
@@ -224,6 +335,9 @@ class SelfReflection(Mitigation):
         ``context`` are those of that doctor turn (the context feeds the scripted model)."""
         from agentsim.agents.clinical_parsing import parse_doctor_turn
         from agentsim.agents.clinical_prompts import doctor_schema
+
+        if self.placement != "private":
+            return None
 
         structured = ctx.structured("doctor", "doctor")
         # ``messages`` already end with the doctor's own diagnosing answer.

@@ -190,8 +190,11 @@ def call_kwargs(endpoint: Endpoint, request: ModelRequest, timeout: float) -> tu
     supported = None if endpoint.router or endpoint.in_process \
         else supported_params(endpoint.model)
     dropped = []
-    for name, value in (("temperature", request.temperature),
-                        ("max_tokens", request.max_tokens), ("seed", request.seed)):
+    sampling = [("temperature", request.temperature), ("max_tokens", request.max_tokens),
+                ("seed", request.seed)]
+    if request.top_p is not None:  # sent only when asked for: the provider's default otherwise
+        sampling.append(("top_p", request.top_p))
+    for name, value in sampling:
         if supported is not None and name not in supported:
             dropped.append(name)
         else:

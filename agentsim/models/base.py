@@ -39,6 +39,7 @@ class ModelRequest:
     context: dict[str, Any] = field(default_factory=dict)
     replicate: int = 0
     facts: Mapping[str, Any] | None = None  # JSON-able; read-only (shared by a conversation)
+    top_p: float | None = None  # nucleus sampling; None: not sent (the provider's default)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ def cache_key(request: ModelRequest, endpoint: str = "") -> str:
         "purpose": request.purpose}
     if request.facts is not None:  # only then: every other request keeps its key
         parts["facts"] = request.facts
+    if request.top_p is not None:  # likewise
+        parts["top_p"] = request.top_p
     material = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
 

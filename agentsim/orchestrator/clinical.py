@@ -3,6 +3,7 @@
     START → doctor ─ask──▶ patient ──▶ doctor    (a fork may enter at patient or measurement)
                   ├test─▶ measurement ──▶ doctor
                   ├diagnose─▶ moderator ──▶ perception → END
+                  ├unparsed (after one re-ask) ──▶ doctor
                   └budget spent without a diagnosis ──▶ perception → END
 
 With probes on, after each answer the doctor is asked privately for its leading diagnosis (a
@@ -10,11 +11,22 @@ side call logged as a ``diagnosis_probe`` decision, never shown to anyone), whic
 accuracy trajectory over the consultation.
 
 The doctor has ``max_turns`` turns (a test request uses one) and is told when it is on its last.
-The measurement agent is a records clerk: it returns the case's findings that match the request,
-verbatim, and "normal" for anything the case does not hold — logged as ``in_case: no`` — so no
-model can invent a result. The moderator (its own model role) compares the diagnosis with the
-truth; a deterministic normaliser's verdict is logged beside it. Afterwards the patient rates the
-consultation (confidence, compliance, return) as structured output.
+A doctor turn that is no action (empty, cut-off or action-less JSON, a marker with nothing after
+it; see agentsim.agents.clinical_parsing) is asked again once with a new seed, as decisions are
+(``DECISION_REASKS``); if it is still no action it is logged as an unparsed ``doctor_action``
+decision (value None, its raw text and why) and spends the turn: nothing is said to anyone and
+the doctor speaks again.
+
+The measurement agent (``protocol.measurement``) is by default a model (role ``measurement``)
+given the case's findings, as published; or a records clerk (``records``) that returns the
+case's findings matching the request verbatim (agentsim.agents.clinical_records) and "not
+available in this case" for anything the case does not hold, so that no result is invented.
+Either way the ``test_result`` decision logs what the case holds for the request (the clerk's
+lookup; ``in_case: no`` when nothing), beside the answer said to the doctor. The moderator (its
+own model role) compares the diagnosis with the truth, read leniently or, with ``moderator:
+strict``, as published (exactly "yes"); a deterministic normaliser's verdict is logged beside
+it. Afterwards the patient rates the consultation (confidence, compliance, return) as
+structured output.
 
 Before a diagnosis becomes final, the arm's mitigations' ``reflect_diagnosis`` hook (e.g.
 self_reflection's) may revise it; the revised diagnosis is the one recorded and checked.
@@ -32,19 +44,18 @@ from langgraph.runtime import Runtime
 from agentsim.agents import clinical_prompts as prompts
 from agentsim.agents.decisions import json_objects
 from agentsim.agents.clinical_parsing import (
-    describe_records,
-    find_records,
+    DoctorAction,
     parse_doctor_turn,
     parse_perception,
     parse_verdict,
     same_diagnosis,
+    strict_verdict,
 )
 from agentsim.core.decisions import (
     DiagnosisCheckDecision,
     DiagnosisProbeDecision,
     DoctorActionDecision,
     PerceptionDecision,
-    TestResultDecision,
 )
 from agentsim.core.events import EventBase
 from agentsim.errors import InputError
@@ -55,11 +66,11 @@ from agentsim.orchestrator.kernel import (
     heard,
     say,
 )
-from agentsim.orchestrator.runtime import ConversationContext
+from agentsim.orchestrator.clinical_measurement import measurement_node
+from agentsim.orchestrator.runtime import DECISION_REASKS, ConversationContext
 from agentsim.registry import protocol
 from agentsim.scenario.schema import ClinicalProtocol, Scenario
 
-NORMAL = "RESULTS: normal readings."
 SPEAKERS = {"doctor": "Doctor", "patient": "Patient", "measurement": "Measurement"}
 
 
@@ -69,8 +80,9 @@ class ClinicalState(TypedDict, total=False):
     dialogue: Annotated[list[Utterance], operator.add]
     turn: int
     doctor_turns: int
-    action: str
+    action: str  # 'ask', 'test', 'diagnose', or 'unparsed' (a spent turn)
     action_text: str
+    action_raw: str  # the doctor's turn as it was answered
     diagnosis: str | None
     tests: int
     max_turns: int
@@ -109,12 +121,14 @@ def _doctor_system(ctx: ConversationContext, structured: bool) -> dict[str, str]
     """The doctor's system message (role, objective, budget, injected biases)."""
     text = prompts.doctor_system(ctx.scenario.case, ctx.scenario.persona("doctor"),
                                  ctx.scenario.persona("patient"), ctx.job.max_turns or 20,
-                                 structured, bias_texts(ctx, "doctor"))
+                                 structured, bias_texts(ctx, "doctor"),
+                                 tell_patient=ctx.scenario.protocol.doctor_sees == "patient")
     return {"role": "system", "content": ctx.system_prompt("doctor", text, role="doctor")}
 
 
 async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
-    """One doctor turn: ask, request a test, or diagnose."""
+    """One doctor turn: ask, request a test, or diagnose (an unparsed turn is asked again
+    once, then logged and spent)."""
     ctx = runtime.context
     max_turns = ctx.job.max_turns or 20
     number = state["doctor_turns"] + 1
@@ -125,11 +139,13 @@ async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext
             render_dialogue(state["dialogue"], "doctor"), number, max_turns)},
     ]
     turn_context = {"doctor_turn": number, "max_turns": max_turns}
-    reply = await ctx.call(agent="doctor", role="doctor", purpose="doctor", messages=messages,
-                           turn=state["turn"],
-                           schema=prompts.doctor_schema() if structured else None,
-                           context=turn_context)
-    action = parse_doctor_turn(reply.text, last_turn=number >= max_turns)
+    reply, action = await _doctor_answer(ctx, state["turn"], messages, structured, turn_context,
+                                         last_turn=number >= max_turns)
+    spent = {"turn": state["turn"] + 1, "doctor_turns": number, "action_raw": reply.text}
+    if action.unparsed is not None:
+        ctx.decided(None, kind="doctor_action", turn=state["turn"], agent="doctor",
+                    phase=f"turn{number}", raw=reply.text, parse_error=action.unparsed)
+        return {**spent, "action": "unparsed", "action_text": "", "diagnosis": None}
     text = action.text
     if action.kind == "diagnose":
         text = await _reflect_diagnosis(ctx, [*messages, {"role": "assistant", "content":
@@ -142,10 +158,26 @@ async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext
               "diagnose": f"DIAGNOSIS READY: {text}"}[action.kind]
     visible = ["doctor", "patient"] if action.kind == "ask" else ["doctor"]
     message = _say(ctx, state, "doctor", spoken, visible)
-    return {"dialogue": [message], "turn": state["turn"] + 1, "doctor_turns": number,
-            "action": action.kind, "action_text": text,
+    return {**spent, "dialogue": [message], "action": action.kind, "action_text": text,
             "diagnosis": text if action.kind == "diagnose" else None,
             "tests": state["tests"] + (action.kind == "test")}
+
+
+async def _doctor_answer(ctx: ConversationContext, turn: int, messages: list[dict[str, str]],
+                         structured: bool, context: dict[str, Any],
+                         last_turn: bool) -> tuple[Any, DoctorAction]:
+    """The doctor's reply and how it reads; an unparsed reply is asked again (a new attempt
+    seed) up to DECISION_REASKS times, like a decision."""
+    for attempt in range(DECISION_REASKS + 1):
+        reply = await ctx.call(agent="doctor", role="doctor", purpose="doctor",
+                               messages=messages, turn=turn,
+                               schema=prompts.doctor_schema() if structured else None,
+                               context={**context, "reask": attempt} if attempt else context,
+                               attempt=attempt)
+        action = parse_doctor_turn(reply.text, last_turn=last_turn)
+        if action.unparsed is None:
+            break
+    return reply, action
 
 
 async def _reflect_diagnosis(ctx: ConversationContext, messages: list[dict[str, str]],
@@ -175,20 +207,6 @@ async def patient_node(state: ClinicalState, runtime: Runtime[ConversationContex
     reply = await ctx.call(agent="patient", role="patient", purpose="patient", messages=messages,
                            turn=state["turn"])
     message = _say(ctx, state, "patient", reply.text.strip(), ["doctor", "patient"])
-    return {"dialogue": [message], "turn": state["turn"] + 1}
-
-
-async def measurement_node(state: ClinicalState, runtime: Runtime[ConversationContext]) -> dict:
-    """Return the findings the request names, or normal readings (logged as not in the case)."""
-    ctx = runtime.context
-    case = ctx.scenario.case
-    found = find_records(state["action_text"], {**case.exam, **case.tests})
-    content = describe_records(found) if found else NORMAL
-    ctx.decided(TestResultDecision(request=state["action_text"],
-                                   matched=[name for name, _ in found], in_case=bool(found)),
-                turn=state["turn"], agent="measurement", phase="test", raw=state["action_text"],
-                parsed_by="records")
-    message = _say(ctx, state, "measurement", content, ["doctor"])
     return {"dialogue": [message], "turn": state["turn"] + 1}
 
 
@@ -222,18 +240,20 @@ async def moderator_node(state: ClinicalState, runtime: Runtime[ConversationCont
     """The moderator's verdict on the diagnosis, with the normaliser's beside it."""
     ctx = runtime.context
     truth, diagnosis = ctx.scenario.case.diagnosis, state["diagnosis"] or ""
-    structured = ctx.structured("moderator", "moderator")
+    strict = ctx.scenario.protocol.moderator == "strict"
+    # The published moderator answers in text: a JSON answer could never be exactly "yes".
+    structured = not strict and ctx.structured("moderator", "moderator")
     reply = await ctx.call(agent="moderator", role="moderator", purpose="moderator",
                            messages=prompts.moderator_prompt(truth, diagnosis), turn=state["turn"],
                            schema=prompts.moderator_schema() if structured else None,
                            context={"diagnosis": diagnosis})
-    verdict = parse_verdict(reply.text)
+    verdict = strict_verdict(reply.text) if strict else parse_verdict(reply.text)
     ctx.decided(DiagnosisCheckDecision(
         diagnosis=diagnosis, truth=truth,
         moderator={True: "yes", False: "no", None: "unparsed"}[verdict],
         normalised=same_diagnosis(truth, diagnosis)),
         turn=state["turn"], agent="moderator", phase="diagnosis", raw=reply.text,
-        parsed_by="moderator")
+        parsed_by="strict" if strict else "moderator")
     return {"turn": state["turn"] + 1}
 
 
@@ -267,7 +287,7 @@ def _after_doctor(state: ClinicalState) -> str:
         return "moderator"
     if state["doctor_turns"] >= state["max_turns"]:
         return "perception"  # budget spent without a diagnosis
-    return "patient" if state["action"] == "ask" else "measurement"
+    return {"ask": "patient", "test": "measurement"}.get(state["action"], "doctor")
 
 
 def _after_answer(state: ClinicalState) -> str:
@@ -287,7 +307,7 @@ def compiled_graph() -> Any:
     builder.add_conditional_edges(START, lambda state: state.get("entry") or "doctor",
                                   ["doctor", "patient", "measurement"])
     builder.add_conditional_edges("doctor", _after_doctor,
-                                  ["moderator", "perception", "patient", "measurement"])
+                                  ["moderator", "perception", "patient", "measurement", "doctor"])
     builder.add_node("probe", probe_node)
     builder.add_conditional_edges("patient", _after_answer, ["perception", "probe", "doctor"])
     builder.add_conditional_edges("measurement", _after_answer, ["perception", "probe", "doctor"])
@@ -303,9 +323,17 @@ class Clinical(ConversationProtocol):
     perception afterwards; bias conditions inject instructions into the doctor or patient."""
 
     settings = ClinicalProtocol
-    roles = ("doctor", "patient", "moderator")
+    roles = ("doctor", "patient", "moderator", "measurement")
     options = frozenset({"bias", "max_turns", "bias_catalogue"})
     default_judges = ("clinical",)
+
+    def model_roles(self, scenario: Scenario) -> set[str]:
+        """Doctor, patient, moderator, and the measurement agent unless it is the records
+        clerk."""
+        roles = set(self.roles)
+        if scenario.protocol.measurement == "records":
+            roles.discard("measurement")
+        return roles
 
     def job_fields(self, scenario: Scenario, options: Any) -> dict[str, Any]:
         """The doctor's turn budget (``--max-turns`` over the file's)."""
@@ -322,7 +350,7 @@ class Clinical(ConversationProtocol):
     def initial_state(self, ctx: ConversationContext) -> dict[str, Any]:
         """An empty dialogue and the doctor's full budget."""
         return {"dialogue": [], "turn": 0, "doctor_turns": 0, "action": "", "action_text": "",
-                "diagnosis": None, "tests": 0, "max_turns": ctx.job.max_turns or 20,
+                "action_raw": "", "diagnosis": None, "tests": 0, "max_turns": ctx.job.max_turns or 20,
                 "probes": ctx.job.probes}
 
     def recursion_limit(self, ctx: ConversationContext) -> int:
@@ -347,14 +375,15 @@ class Clinical(ConversationProtocol):
         dialogue = [Utterance(agent=e.agent, speaker=e.speaker, content=e.content,
                               phase=e.phase, round=e.round, audience=list(e.visible_to or []))
                     for e in kept if e.type == "message"]
-        actions = [e.value for e in kept if e.type == "decision" and e.kind == "doctor_action"
-                   and e.value]
-        return {"dialogue": dialogue, "turn": from_turn, "doctor_turns": len(actions),
-                "tests": sum(a["action"] == "test" for a in actions),
-                "action": actions[-1]["action"] if actions else "",
-                "action_text": actions[-1]["text"] if actions else "",
+        turns = [e for e in kept if e.type == "decision" and e.kind == "doctor_action"]
+        actions = [e for e in turns if e.value]
+        last = actions[-1] if actions else None
+        return {"dialogue": dialogue, "turn": from_turn, "doctor_turns": len(turns),
+                "tests": sum(e.value["action"] == "test" for e in actions),
+                "action": last.value["action"] if last else "",
+                "action_text": last.value["text"] if last else "",
+                "action_raw": (last.raw or "") if last else "",
                 "entry": spoken[from_turn].agent}
-
 
     def topology(self, scenario: Scenario) -> Any:
         """Doctor and patient hear each other; the measurement agent answers the doctor."""

@@ -48,11 +48,6 @@ from agentsim.registry import protocol
 from agentsim.scenario.schema import DiscussionProtocol, Scenario
 
 
-# Token limit of a discussion turn: one or two sentences rarely need more, and a smaller limit
-# keeps rambling models from filling the transcript (turns are also cut to two sentences).
-DISCUSSION_TOKENS = 96
-
-
 class DiscussionState(TypedDict, total=False):
     """State of one discussion; ``transcript`` accumulates through its reducer."""
 
@@ -89,27 +84,43 @@ def listing_order(ctx: ConversationContext) -> list[str]:
     return ids
 
 
-def render_transcript(transcript: list[Utterance]) -> str:
-    """The public transcript as agents read it: 'Name: text' per line."""
-    return heard(transcript, None, prompts.EMPTY_TRANSCRIPT)
+def render_transcript(ctx: ConversationContext, transcript: list[Utterance]) -> str:
+    """The public transcript as agents read it: 'Name: text' per line, or (the published
+    form) the Python list of ``['Name: text']`` items."""
+    texts = prompts.prompt_set(ctx.scenario)
+    if ctx.scenario.protocol.transcript == "list":
+        return str([[f"{u['speaker']}: {u['content']}"] for u in transcript
+                    if u["audience"] is None])
+    return heard(transcript, None, texts.fill("empty_transcript"))
 
 
-def _prompt(ctx: ConversationContext, agent: str, transcript: str | None,
-            instruction: str) -> list[dict[str, str]]:
-    """The messages of one agent turn: the shared system prompt, then the agent's own turn."""
+def _prompt(ctx: ConversationContext, agent: str, name: str, transcript: str = "",
+            round_number: int = 0) -> list[dict[str, str]]:
+    """The messages of one agent turn: the system prompt, then the agent's prompt ``name``."""
+    settings = ctx.scenario.protocol
     persona = ctx.scenario.persona(agent)
-    goal = prompts.goal_text(ctx.scenario) if ctx.job.setting == "goal" else None
-    system = prompts.shared_system_prompt(ctx.scenario, listing_order(ctx))
+    goal = ctx.job.setting == "goal" and (settings.goal_in == "every_prompt"
+                                          or name == "first_decision")
+    values = prompts.message_values(
+        ctx.scenario, persona, order=listing_order(ctx), goal=goal, transcript=transcript,
+        structured=ctx.structured(agent, "agent"),
+        round_number=round_number, rounds=ctx.job.rounds)
+    texts = prompts.prompt_set(ctx.scenario)
+    system = texts.fill("system", **values)
     return [
         {"role": "system", "content": ctx.system_prompt(agent, system, role="agent")},
-        {"role": "user", "content": prompts.agent_turn(transcript, persona, goal, instruction)},
+        {"role": "user", "content": texts.fill(name, **values)},
     ]
 
 
 def _proposal_text(ctx: ConversationContext, decision: dict[str, str] | None, raw: str) -> str:
+    """What a first decision says in the transcript."""
+    texts = prompts.prompt_set(ctx.scenario)
+    if ctx.scenario.protocol.first_answers == "raw":
+        return raw
     if decision is None:
-        return raw.strip() or "(no proposal)"
-    return "My proposal: " + describe_assignment(decision, ctx.scenario)
+        return raw.strip() or texts.fill("no_proposal")
+    return texts.fill("proposal", assignment=describe_assignment(decision, ctx.scenario))
 
 
 async def first_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
@@ -120,17 +131,20 @@ async def first_node(state: DiscussionState, runtime: Runtime[ConversationContex
     messages = []
     for offset, agent in enumerate(order):
         turn = state["turn"] + offset
-        structured = ctx.structured(agent, "agent")
-        prompt = _prompt(ctx, agent, None,
-                         prompts.first_decision_instruction(ctx.scenario, structured))
+        prompt = _prompt(ctx, agent, "first_decision")
         decision = await ctx.decide(agent=agent, role="agent", phase="first", messages=prompt,
                                     turn=turn, round_number=0)
         if decision is not None:
             current[agent] = decision
-        messages.append(say(ctx, agent=agent, content=_proposal_text(ctx, decision, ""),
+        raw = ctx.last_answer(agent) if ctx.scenario.protocol.first_answers == "raw" else ""
+        messages.append(say(ctx, agent=agent, content=_proposal_text(ctx, decision, raw),
                             turn=turn, phase="first"))
-    return {"transcript": messages, "current": current, "turn": state["turn"] + len(order),
-            "step": 0}
+    # What the arm's mitigations say once every first answer is in, before round 1 (the
+    # published self-reflection, self_reflection placement=shared): heard by everyone, and the
+    # agents go on from the decisions it leaves them with.
+    shared = await ctx.after_first_decisions(messages, current, state["turn"] + len(order))
+    return {"transcript": [*messages, *shared.said], "current": shared.decisions,
+            "turn": shared.turn, "step": 0}
 
 
 async def discuss_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
@@ -140,12 +154,13 @@ async def discuss_node(state: DiscussionState, runtime: Runtime[ConversationCont
     step = state["step"]
     round_number = step // agents + 1
     agent = speaking_order(ctx, round_number)[step % agents]
-    prompt = _prompt(ctx, agent, render_transcript(state["transcript"]),
-                     prompts.discussion_instruction(round_number, ctx.job.rounds))
+    settings = ctx.scenario.protocol
+    prompt = _prompt(ctx, agent, "discussion_turn", render_transcript(ctx, state["transcript"]),
+                     round_number)
     reply = await ctx.call(agent=agent, role="agent", purpose="discussion", messages=prompt,
-                           turn=state["turn"], max_tokens=DISCUSSION_TOKENS,
+                           turn=state["turn"], max_tokens=settings.turn_tokens,
                            context={"agent": agent, "current": state["current"].get(agent)})
-    spoken = prompts.spoken_turn(reply.text, ctx.scenario.persona(agent).name)
+    spoken = prompts.spoken_turn(reply.text, ctx.speaker_name(agent), settings.turn_sentences)
     message = say(ctx, agent=agent, content=spoken, turn=state["turn"], phase="discussion",
                   round_number=round_number)
     return {"transcript": [message], "turn": state["turn"] + 1, "step": step + 1}
@@ -167,15 +182,13 @@ async def round_end_node(state: DiscussionState, runtime: Runtime[ConversationCo
 async def probe(state: DiscussionState, ctx: ConversationContext) -> None:
     """After a round: each agent's current decision, as side calls outside the conversation."""
     round_number = state["step"] // len(ctx.scenario.personas)
-    transcript = render_transcript(state["transcript"])
+    transcript = render_transcript(ctx, state["transcript"])
     # Probes carry the number of the turn they follow and do not advance the turn counter:
     # every later call seed derives from it, so the conversation is the same with or without
     # probes (their own seeds differ by purpose and agent).
     after = state["turn"] - 1
     for agent in speaking_order(ctx, round_number):
-        structured = ctx.structured(agent, "agent")
-        prompt = _prompt(ctx, agent, transcript,
-                         prompts.probe_instruction(ctx.scenario, structured))
+        prompt = _prompt(ctx, agent, "probe", transcript, round_number)
         await ctx.decide(agent=agent, role="agent", phase="probe", messages=prompt, turn=after,
                          current=state["current"].get(agent), round_number=round_number)
     # Nothing a probe answers flows back into the conversation.
@@ -184,13 +197,11 @@ async def probe(state: DiscussionState, ctx: ConversationContext) -> None:
 async def final_node(state: DiscussionState, runtime: Runtime[ConversationContext]) -> dict:
     """Each agent's final assignment after the discussion (last response)."""
     ctx = runtime.context
-    transcript = render_transcript(state["transcript"])
+    transcript = render_transcript(ctx, state["transcript"])
     order = speaking_order(ctx, ctx.job.rounds + 1)
     current = dict(state["current"])
     for offset, agent in enumerate(order):
-        structured = ctx.structured(agent, "agent")
-        prompt = _prompt(ctx, agent, transcript,
-                         prompts.final_decision_instruction(ctx.scenario, structured))
+        prompt = _prompt(ctx, agent, "final_decision", transcript, ctx.job.rounds)
         decision = await ctx.decide(agent=agent, role="agent", phase="final", messages=prompt,
                                     turn=state["turn"] + offset, current=current.get(agent),
                                     round_number=ctx.job.rounds)
@@ -261,7 +272,8 @@ class Discussion(ConversationProtocol):
         settings = scenario.protocol
         return {"setting": options.setting or settings.setting,
                 "rounds": settings.rounds if options.rounds is None else options.rounds,
-                "speaking_order": settings.speaking_order}
+                "speaking_order": settings.speaking_order,
+                **sampling(settings, options)}
 
     def takes(self, option: str, scenario: Scenario, setting: str | None = None) -> bool:
         """Rounds apply unless the conversation is the one-call 'no-interaction' setting."""
@@ -286,6 +298,11 @@ class Discussion(ConversationProtocol):
         """One step per turn and per round end, with room for the decision nodes."""
         return 10 + ctx.job.rounds * (len(ctx.scenario.personas) + 1)
 
+    def speaker_name(self, scenario: Scenario, agent: str) -> str:
+        """A persona's name, with its gender label when the settings show labels."""
+        known = {p.id: p for p in scenario.personas}
+        return prompts.shown_name(scenario, known[agent]) if agent in known else agent
+
     def started_order(self, ctx: ConversationContext) -> list[str]:
         """Round 1's speaking order, logged when the conversation starts."""
         return speaking_order(ctx, 1)
@@ -304,6 +321,12 @@ class Discussion(ConversationProtocol):
                              f"{agents} are the private first decisions)", source="--from-turn")
         if from_turn == 0:
             return {}
+        shared = [e.turn for e in events if e.type == "message" and e.phase == "reflection"]
+        if shared and from_turn <= max(shared):
+            # The shared reflections follow the first decisions; the graph cannot enter there.
+            raise InputError(f"fork at turn 0 or at a turn from {max(shared) + 1} on (turns "
+                             f"{agents}-{max(shared)} are the shared self-reflections)",
+                             source="--from-turn")
         kept = events_before(events, from_turn)
         transcript = [Utterance(agent=e.agent, speaker=e.speaker, content=e.content,
                                 phase=e.phase, round=e.round, audience=None)
@@ -313,6 +336,19 @@ class Discussion(ConversationProtocol):
         step = sum(1 for m in transcript if m["phase"] == "discussion")
         return {"transcript": transcript, "current": current, "turn": from_turn, "step": step,
                 "entry": "discuss" if step < job.rounds * agents else "final"}
+
+
+def sampling(settings: DiscussionProtocol, options: Any) -> dict[str, Any]:
+    """Temperature, token limit and top_p of a discussion's calls: the run's where it sets
+    them, else the settings' (a preset's published values), else the project's defaults."""
+    found: dict[str, Any] = {"top_p": settings.top_p}
+    for name in ("temperature", "max_tokens"):
+        given = getattr(options, name, None)
+        if given is None:
+            given = getattr(settings, name)
+        if given is not None:
+            found[name] = given
+    return found
 
 
 async def run_discussion(ctx: ConversationContext) -> dict[str, Any]:

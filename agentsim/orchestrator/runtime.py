@@ -9,10 +9,19 @@ Three things happen in one place each: a model call and its ``model_call`` event
 event, written from its typed value (:meth:`ConversationContext.decided`); and the facts an
 in-process provider asked for about the conversation (agentsim.models.facts), taken once when the
 context is built and attached to that provider's requests alone.
+
+Mitigations reach decisions in two ways. ``after_decision`` follows one decision: a mitigation
+returns a plain replacement (logged in the decision's own event, the change as
+``mitigation_applied``) or a :class:`Revision`, the decision asked for again, which is logged as
+a decision of its own phase (self-reflection: ``reflected``) after the decision it revises, so
+the first answer stays the first decision. :meth:`ConversationContext.after_first_decisions` runs
+once every agent has decided for the first time: the turns mitigations say then in the shared
+conversation (the published self-reflection), as :class:`SharedTurns`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,6 +45,31 @@ from agentsim.scenario.schema import Scenario
 
 # A decision whose answer cannot be parsed is asked again this many times, with a new seed.
 DECISION_REASKS = 1
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A decision a mitigation asked for again (self-reflection's re-decision).
+
+    Returned by ``after_decision``; logged as a ``decision`` of ``phase`` on the turn, round and
+    point of the decision it revises, which keeps its own phase and value. ``typed`` None: the
+    second answer could not be parsed (``parse_error`` says why); it is logged unparsed and the
+    conversation keeps the first decision."""
+
+    phase: str
+    typed: DecisionModel | None
+    raw: str
+    parsed_by: str | None = None
+    parse_error: str | None = None
+
+
+@dataclass(frozen=True)
+class SharedTurns:
+    """What a mitigation said in the shared conversation after the first decisions."""
+
+    said: list[Any]  # the utterances (kernel ``Utterance``), each said on its own turn
+    decisions: dict[str, dict[str, str]]  # agent → the decision it holds now (reflected)
+    turn: int  # the next free turn
 
 
 class ModelClientProtocol(Protocol):
@@ -91,6 +125,12 @@ class ConversationContext:
     # providers of the job's models; a model a mitigation swaps in adds its provider on use.
     provider_facts: dict[str, Mapping[str, Any] | None] = field(default_factory=dict,
                                                                  init=False)
+    # Agent → the text of its latest decision (a protocol may say it in the transcript).
+    answers: dict[str, str] = field(default_factory=dict, init=False)
+    # (agent, phase) → the messages of its latest decision call of that phase: a mitigation that
+    # speaks for the agent later (the shared self-reflection) reuses its system prompt.
+    decision_prompts: dict[tuple[str, str], list[dict[str, str]]] = field(
+        default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         for model in self.job.models.values():
@@ -193,7 +233,7 @@ class ConversationContext:
             model=model,
             messages=messages,
             schema=schema,
-            temperature=self.job.temperature,
+            temperature=self.job.temperature, top_p=self.job.top_p,
             max_tokens=min(max_tokens or self.job.max_tokens, self.job.max_tokens),
             seed=derive_seed(self.job.seed, turn, agent, purpose, attempt),
             purpose=purpose,
@@ -205,7 +245,10 @@ class ConversationContext:
                                    **self.ids(turn=turn, agent=agent))
 
     def structured(self, agent: str, role: str) -> bool:
-        """Whether decisions of (agent, role) use JSON-schema constrained output."""
+        """Whether decisions of (agent, role) use JSON-schema constrained output: when the model
+        takes a schema, unless the protocol's settings ask for text answers (as published)."""
+        if not getattr(self.scenario.protocol, "structured", True):
+            return False
         return self.client.supports_schema(self.model_of(agent, role, log=False))
 
     def decided(self, typed: DecisionModel | None, *, turn: int | None, agent: str | None,
@@ -218,21 +261,45 @@ class ConversationContext:
                                round=round_number, point=point, parsed_by=parsed_by, raw=raw,
                                parse_error=parse_error)
         self.emit(event)
+        if agent is not None:
+            self.answers[agent] = raw
         return event.value
+
+    def last_answer(self, agent: str) -> str:
+        """The text of ``agent``'s latest decision as the model wrote it ('' before any)."""
+        return self.answers.get(agent, "")
 
     async def _after_decision(self, spec: DecisionSpec, typed: DecisionModel, agent: str,
                               role: str, phase: str, messages: list[dict[str, str]], turn: int,
-                              round_number: int | None) -> DecisionModel:
+                              round_number: int | None,
+                              log: Callable[[DecisionModel], None]) -> tuple[DecisionModel, bool]:
+        """The decision the conversation continues with after the arm's ``after_decision``
+        hooks, and whether ``log`` has already written the decision's own event: it is written
+        before the first mitigation that revises as a phase of its own (``revision_phase``), so
+        the log reads decision, then revision."""
         hook = self.hook(turn=turn, agent=agent, role=role, round_number=round_number)
+        logged = False
         for mitigation in self.mitigations:
             value = stored_value(typed)
+            if getattr(mitigation, "revision_phase", None) and not logged:
+                log(typed)
+                logged = True
             revised = await mitigation.after_decision(hook, agent, phase, value, messages)
+            if isinstance(revised, Revision):
+                if not logged:
+                    log(typed)
+                    logged = True
+                self.decided(revised.typed, kind=spec.kind, turn=turn, agent=agent,
+                             phase=revised.phase, round_number=round_number, point=spec.point,
+                             parsed_by=revised.parsed_by, raw=revised.raw,
+                             parse_error=revised.parse_error)
+                revised = None if revised.typed is None else stored_value(revised.typed)
             if revised is not None and revised != value:
                 # A revision is a decision too: one that does not fit its kind fails here.
                 typed = typed_value(spec.kind, revised)
                 self.applied(mitigation, "after_decision", turn, agent, phase=phase,
                              before=value, after=stored_value(typed))
-        return typed
+        return typed, logged
 
     async def decide(
         self,
@@ -252,7 +319,9 @@ class ConversationContext:
         describes another kind (a custom setup's rank, pick or rate point). Returns the stored
         value, or None when it could not be parsed after the re-asks; an unparsed decision is
         logged with its raw text and counted, never dropped. Mitigations' ``after_decision``
-        hooks see assignments only.
+        hooks see assignments only; after a :class:`Revision` the value returned is the revised
+        one (what the conversation continues with), while the event of ``phase`` keeps the
+        answer as given.
         """
         spec = decision or assignment_spec(self.scenario)
         schema = spec.schema if self.structured(agent, role) else None
@@ -262,6 +331,7 @@ class ConversationContext:
         if current:
             context["current"] = current
         purpose = "probe" if phase == "probe" else "decision"
+        self.decision_prompts[(agent, phase)] = messages
         raw, error = "", ""
         for attempt in range(DECISION_REASKS + 1):
             reply = await self.call(
@@ -274,12 +344,44 @@ class ConversationContext:
             except DecisionParseError as parse_error:
                 error = str(parse_error)
                 continue
-            if spec.kind == "assignment":
-                typed = await self._after_decision(spec, typed, agent, role, phase, messages,
-                                                   turn, round_number)
-            return self.decided(typed, kind=spec.kind, turn=turn, agent=agent, phase=phase,
-                                round_number=round_number, point=spec.point,
-                                parsed_by=parsed_by, raw=raw)
+            log = functools.partial(self.decided, kind=spec.kind, turn=turn, agent=agent,
+                                    phase=phase, round_number=round_number, point=spec.point,
+                                    parsed_by=parsed_by, raw=raw)
+            if spec.kind == "assignment" and self.mitigations:
+                typed, logged = await self._after_decision(spec, typed, agent, role, phase,
+                                                           messages, turn, round_number, log)
+                if logged:
+                    return stored_value(typed)
+            return log(typed)
         return self.decided(None, kind=spec.kind, turn=turn, agent=agent, phase=phase,
                             round_number=round_number, point=spec.point, raw=raw,
                             parse_error=error)
+
+    async def after_first_decisions(self, transcript: list[Any],
+                                    current: dict[str, dict[str, str]],
+                                    turn: int) -> SharedTurns:
+        """The turns the arm's mitigations say in the shared conversation once every agent has
+        made its first decision, before round 1 (the published self-reflection: each agent's
+        reflection, which everyone then hears); a protocol with first decisions calls it after
+        them, with its transcript, each agent's decision and the next free turn.
+
+        A mitigation takes part by defining ``after_first_decisions(ctx, transcript, current)``
+        (``ctx.turn``: its first turn), which says and logs its own turns and returns
+        :class:`SharedTurns` or None. Returns everything said, the decisions the agents hold
+        afterwards and the next free turn.
+        """
+        said: list[Any] = []
+        holding = dict(current)
+        for mitigation in self.mitigations:
+            speak = getattr(mitigation, "after_first_decisions", None)
+            if speak is None:
+                continue
+            heard_so_far = [*transcript, *said]
+            hook = self.hook(turn=turn, agent=None, role=None, round_number=0,
+                             transcript=heard_so_far)
+            shared = await speak(hook, heard_so_far, dict(holding))
+            if shared is not None:
+                said += shared.said
+                holding.update(shared.decisions)
+                turn = shared.turn
+        return SharedTurns(said=said, decisions=holding, turn=turn)

@@ -94,6 +94,21 @@ def make_judge(name: str, options: dict[str, Any] | None = None) -> Any:
     return make_plugin("judge", name, options, source="--judge-arg")
 
 
+def preset_judge_options(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Judge options of the presets the run's scenarios ran as (judge → options); a judge two
+    presets configure differently keeps its defaults, which the caller may override."""
+    from agentsim.scenario.presets import load_preset
+
+    found: dict[str, dict[str, Any]] = {}
+    clashing: set[str] = set()
+    for entry in (manifest.get("scenarios") or {}).values():
+        name = entry.get("preset") if isinstance(entry, dict) else None
+        for judge, given in (load_preset(name).judges.items() if name else ()):
+            if found.setdefault(judge, given) != given:
+                clashing.add(judge)
+    return {judge: given for judge, given in found.items() if judge not in clashing}
+
+
 def judge_options(judges: Sequence[str],
                   options: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Every option of each judge as this pass runs it (given ones over the defaults), as
@@ -149,9 +164,12 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     finishing run has just appended it). ``store``: the open store to read (and append to), e.g.
     one that skips bad lines; by default the folder is opened afresh, and a damaged log raises
     LogLineError. ``concurrency``: judges' model calls in flight (default: the run's).
+    A judge the caller gives no options gets those of the run's preset, if it names any
+    (``borah2024``: the published bias rule).
     """
-    made = [(name, make_judge(name, (options or {}).get(name))) for name in judges]
     store = store or RunStore.open(run_dir)
+    options = {**preset_judge_options(store.read_manifest()), **(options or {})}
+    made = [(name, make_judge(name, options.get(name))) for name in judges]
     view = RunView(store, roles)
     # One client for the whole pass, bounded like the run's conversations were.
     view.client = GatedClient(judging_client(view.manifest, roles),

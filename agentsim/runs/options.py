@@ -32,8 +32,10 @@ class RunOptions:
     replicates: int = 1
     seed: int = 0
     concurrency: int | None = None
-    temperature: float = 0.7
-    max_tokens: int = 200
+    temperature: float | None = None  # None: the protocol's (its preset's), else 0.7
+    max_tokens: int | None = None  # None: the protocol's (its preset's), else 200
+    preset: str | None = None  # a published protocol every scenario runs as (--preset)
+    prompts: str | None = None  # a prompt file over the protocol's prompts (--prompts)
     retries: int | None = None  # None: each model's own (models config), else 8
     timeout: float | None = None  # seconds per call; None: each model's own, else 120
     backoff_s: float = 1.0

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from agentsim.core.jobs import ConversationJob, derive_seed
 from agentsim.core.manifest import Manifest, scenario_entry
 from agentsim.core.plan import Plan
@@ -23,6 +25,9 @@ from agentsim.orchestrator.kernel import plugin_for
 from agentsim.registry import REGISTRY, recorded_options
 from agentsim.resources import asset_path
 from agentsim.scenario.biases import BiasCatalogue, load_catalogue
+from agentsim.scenario.presets import Preset, apply_preset, load_preset
+from agentsim.scenario.prompt_files import prompt_file_protocol, read_prompt_file
+from agentsim.scenario.protocol_settings import settings_model
 from agentsim.scenario.schema import Scenario
 from agentsim.runs.options import RunOptions, effective_concurrency
 from agentsim.scenario.variants import Variant, apply_variant, declared_variants
@@ -30,9 +35,62 @@ from agentsim.scenario.variants import Variant, apply_variant, declared_variants
 if TYPE_CHECKING:
     from agentsim.models.preflight import Preflight
 
+DEFAULT_TEMPERATURE = 0.7  # of a run that sets none and whose protocol's settings set none
+DEFAULT_MAX_TOKENS = 200
 ROLES = ("agent", "single", "judge", "moderator", "doctor", "patient", "measurement",
          "finetuned")
 DEFAULT_CATALOGUE = asset_path("agentsim.scenario", "data", "biases.yaml")
+
+
+def configured(scenarios: Sequence[tuple[Path, Scenario]],
+               options: RunOptions) -> list[tuple[Path, Scenario]]:
+    """The scenarios with the run's ``--preset`` and ``--prompts`` applied to their protocol
+    settings. A preset chosen for the run wins over the scenario files' settings (the user
+    asked for the published protocol; ``--rounds`` and ``--setting`` still win over both), and
+    a prompt file's prompts over the preset's. A preset or prompt file of a protocol no
+    scenario runs is an error."""
+    if options.preset is None and options.prompts is None:
+        return list(scenarios)
+    protocols = {s.protocol.name for _, s in scenarios}
+    preset = load_checked_preset(options.preset, protocols) if options.preset else None
+    protocol, texts = (prompt_file_of(options.prompts, protocols) if options.prompts
+                       else (None, {}))
+    out = []
+    for path, scenario in scenarios:
+        settings = scenario.protocol
+        data = {**settings.model_dump(mode="json", exclude_unset=True), "name": settings.name}
+        if preset is not None and preset.protocol == settings.name:
+            data = apply_preset({**data, **preset.settings, "preset": preset.id})
+        if protocol == settings.name:
+            data["prompts"] = {**data.get("prompts", {}), **texts}
+        try:
+            updated = settings_model(settings.name).model_validate(data)
+        except ValidationError as error:
+            raise InputError(str(error), source=path) from None
+        out.append((path, scenario.model_copy(update={"protocol": updated})))
+    return out
+
+
+def load_checked_preset(name: str, protocols: set[str]) -> Preset:
+    """The preset ``name``, which must configure a protocol the run has (InputError)."""
+    try:
+        preset = load_preset(name)
+    except ValueError as error:
+        raise InputError(str(error), source="--preset") from None
+    if preset.protocol not in protocols:
+        raise InputError(f"{name!r} is a preset of protocol {preset.protocol!r}; this run's "
+                         f"scenarios run {', '.join(sorted(protocols))}", source="--preset")
+    return preset
+
+
+def prompt_file_of(path: str, protocols: set[str]) -> tuple[str, dict[str, str]]:
+    """(protocol, prompts) of a ``--prompts`` file, whose protocol the run must have."""
+    protocol = prompt_file_protocol(path)
+    if protocol not in protocols:
+        raise InputError(f"these are prompts of protocol {protocol!r}; this run's scenarios "
+                         f"run {', '.join(sorted(protocols))}", source=path, field="protocol")
+    texts, _ = read_prompt_file(path, protocol, settings_model(protocol).prompt_spec)
+    return protocol, texts
 
 
 def variants_for(scenario: Scenario, options: RunOptions) -> list[Variant]:
@@ -56,8 +114,11 @@ def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[Conver
     for scenario in scenarios:
         name = scenario.protocol.name
         common: dict[str, Any] = {"scenario_id": scenario.id, "protocol": name,
-                                  "models": models, "temperature": options.temperature,
-                                  "max_tokens": options.max_tokens, "probes": options.probes,
+                                  "models": models, "temperature": DEFAULT_TEMPERATURE
+                                  if options.temperature is None else options.temperature,
+                                  "max_tokens": DEFAULT_MAX_TOKENS
+                                  if options.max_tokens is None else options.max_tokens,
+                                  "probes": options.probes,
                                   "mitigation_options": options.mitigation_options,
                                   **plugin_for(name).job_fields(scenario, options)}
         for replicate in range(options.replicates):
@@ -118,6 +179,13 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
         endpoint = resolver.resolve(model)
         if endpoint.in_process:
             check_model_name(endpoint.model)
+    measured = [s.protocol.measurement for s in scenarios if hasattr(s.protocol, "measurement")]
+    if "measurement" in options.roles and measured and set(measured) == {"records"}:
+        # A model that would never be called: the user believes a model answers the tests.
+        raise InputError("no conversation uses the measurement model: the clinical scenarios "
+                         "answer test requests from their records (protocol.measurement: "
+                         "records); drop --role measurement or set measurement: model",
+                         source="--role")
     in_run: set[str] = set()
     protocols = {s.protocol.name for s in scenarios}
     for arm in options.arms:

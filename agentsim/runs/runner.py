@@ -60,6 +60,7 @@ from agentsim.runs.planning import (  # noqa: F401  (planning's names, for runne
     build_plan,
     catalogue_for,
     check_roles,
+    configured,
     executor_options,
     judges_for,
     new_manifest,
@@ -185,6 +186,7 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     ``compare`` writes its comparison there). Any interruption (a signal, an error) leaves the
     status ``interrupted`` and a folder ``agentsim resume`` finishes.
     """
+    scenarios = configured(scenarios, options)  # --preset and --prompts, before any check
     plain = [s for _, s in scenarios]
     client = build_client(options)
     check_roles(options, plain, client.resolver)

@@ -19,8 +19,9 @@ an editor counts) and the field, so a damaged file is never run on silently redu
 file is read within the bounds of :mod:`agentsim.scenario.safe_input` (size
 ``AGENTSIM_MAX_CASE_FILE_BYTES``, ``AGENTSIM_MAX_CASES`` lines, and per line the depth, value
 count and string length limits; duplicate keys and NaN/Infinity are errors).
-The patient persona gets only the attributes its demographics text states (age in years, gender):
-anything guessed would become part of what a bias measurement measures.
+The patient persona gets only the attributes its demographics text states (age in years, months,
+weeks or days, or "newborn"; gender; race): anything guessed would become part of what a bias
+measurement measures.
 """
 
 from __future__ import annotations
@@ -59,10 +60,16 @@ IMAGE_OBJECTIVE = "What is the most likely diagnosis?"
 MAX_SELECTION = 100_000  # a typo such as "0-99999999" must not build a huge list
 SLUG_LENGTH = 60  # of the file stem in scenario ids, which must stay short (file names)
 
-_AGE = re.compile(r"\b(\d{1,3})[\s-]*years?[\s-]*old\b|\baged\s+(\d{1,3})\b", re.I)
+_AGE = re.compile(r"\b(\d{1,3})[\s-]*(year|month|week|day)s?[\s-]*old\b|\baged\s+(\d{1,3})\b",
+                  re.I)
+_NEWBORN = re.compile(r"\b(?:newborn|neonate)\b", re.I)
 _GENDER = re.compile(r"\b(male|man|boy|female|woman|girl)\b", re.I)
 _GENDER_LABELS = {"male": "man", "man": "man", "boy": "man",
                   "female": "woman", "woman": "woman", "girl": "woman"}
+# A race word is taken only right before the person it describes ("a 42-year-old Caucasian
+# male"), never from "a black, scab-like sore" or "a white pupil".
+_RACE = re.compile(r"\b(white|black|caucasian|african[ -]american|asian|hispanic|latino|latina)"
+                   r"\s+(?:male|man|boy|female|woman|girl|patient|person|child|infant)\b", re.I)
 # End of the first sentence of patient_info: '.', '!' or '?' before whitespace or the end.
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
@@ -101,19 +108,32 @@ def parse_case_selection(text: str) -> list[int]:
 
 
 def parse_demographics(text: str) -> dict[str, str]:
-    """Age and gender stated in a demographics phrase, e.g. ``{"age": "34", "gender": "woman"}``.
+    """Age, gender and race stated in a demographics phrase, e.g. ``{"age": "34", "gender":
+    "woman"}``.
 
-    Only what the text says: an age in years ("45-year-old", "45 year old", "aged 45"; ages in
-    months or days are left out) and a gender word (male/man/boy → man, female/woman/girl →
-    woman). The first match of each counts, as the phrase starts with the patient.
+    Only what the text says. The age: in years as a number ("45-year-old", "45 year old",
+    "aged 45" → "45"), younger ones with their unit ("8-month-old" → "8 months", "2-day-old"
+    → "2 days", "2-week-old" → "2 weeks"), or "newborn" for a newborn or neonate of no stated
+    age ("31 weeks' gestation" is not an age). The gender is the group (male/man/boy → man,
+    female/woman/girl → woman), so that variants and bias texts read one attribute; who is a
+    boy, a girl or an infant is said from the age when the person is described
+    (agentsim.agents.clinical_prompts.describe_person). A race word right before the person
+    ("Caucasian male" → "Caucasian") as written. The first match of each counts, as the phrase starts with the patient.
     """
     attributes: dict[str, str] = {}
     age = _AGE.search(text)
     if age is not None:
-        attributes["age"] = age.group(1) or age.group(2)
+        number, unit = age.group(1) or age.group(3), (age.group(2) or "year").lower()
+        attributes["age"] = number if unit == "year" else \
+            f"{number} {unit}{'' if number == '1' else 's'}"
+    elif _NEWBORN.search(text):
+        attributes["age"] = "newborn"
     gender = _GENDER.search(text)
     if gender is not None:
         attributes["gender"] = _GENDER_LABELS[gender.group(1).lower()]
+    race = _RACE.search(text)
+    if race is not None:
+        attributes["race"] = race.group(1)
     return attributes
 
 

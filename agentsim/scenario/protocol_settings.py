@@ -7,56 +7,23 @@ model of any protocol, built-in or registered. Part of the scenario schema
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
+from agentsim.scenario.discussion_settings import (  # noqa: F401  (re-exported)
+    DiscussionProtocol,
+    Setting,
+    SpeakingOrder,
+    discussion_metric_problems,
+)
 from agentsim.scenario.schema_base import ProtocolSettings
 from agentsim.scenario.setup_schema import SetupProtocol
 
-if TYPE_CHECKING:
-    from agentsim.scenario.schema import Scenario
 
 __all__ = ["BUILTIN_SETTINGS", "ClinicalProtocol", "DiscussionProtocol", "Setting",
            "SpeakingOrder", "discussion_metric_problems", "settings_model"]
 
-Setting = Literal["interaction", "no-interaction", "goal"]
-SpeakingOrder = Literal["shuffled", "fixed", "shuffled-each-round"]
-
-
-class DiscussionProtocol(ProtocolSettings):
-    """Settings of the multi-agent task-assignment discussion (Borah & Mihalcea 2024)."""
-
-    name: Literal["discussion"] = Field(default="discussion", description="Protocol name.")
-    setting: Setting = Field(
-        default="interaction",
-        description="'interaction': private first decision, discussion, final decision; "
-        "'no-interaction': one model assigns the tasks once; 'goal': like interaction, but each "
-        "agent is first told privately to take the first task itself.",
-    )
-    rounds: StrictInt = Field(
-        default=2, ge=0, le=20, description="Discussion rounds between first and last decision."
-    )
-    speaking_order: SpeakingOrder = Field(
-        default="shuffled",
-        description="'shuffled': one order per conversation drawn from its seed; 'fixed': the "
-        "order of the personas in the file; 'shuffled-each-round': a new order every round.",
-    )
-    goal_task: str | None = Field(
-        default=None,
-        description="Task the 'goal' setting asks each agent to take (default: first).",
-    )
-
-    def check_scenario(self, scenario: Any) -> None:
-        """A discussion needs tasks, and a goal task that is one of them."""
-        if not scenario.tasks:
-            raise ValueError("tasks: the discussion protocol needs at least one task")
-        if self.goal_task is not None and self.goal_task not in {t.id for t in scenario.tasks}:
-            raise ValueError(f"protocol.goal_task {self.goal_task!r} is not a task id")
-
-    def metric_problems(self, scenario: Any) -> list[tuple[str, str]]:
-        """One persona, or every persona in one group of a coded attribute."""
-        return discussion_metric_problems(scenario)
 
 
 class ClinicalProtocol(ProtocolSettings):
@@ -71,6 +38,24 @@ class ClinicalProtocol(ProtocolSettings):
         default=(),
         description="Biases to inject, as 'role:bias' (e.g. 'doctor:race', "
         "'patient:self_diagnosis'), looked up in the bias catalogue.",
+    )
+    measurement: Literal["model", "records"] = Field(
+        default="model",
+        description="Who answers test requests: 'model' (the measurement role's model, given "
+        "the case's findings, as published) or 'records' (a deterministic records clerk that "
+        "returns the case's matching findings verbatim and 'not available in this case' for "
+        "anything the case does not hold).",
+    )
+    moderator: Literal["lenient", "strict"] = Field(
+        default="lenient",
+        description="How the moderator's answer is read: 'lenient' (yes/no read tolerantly, "
+        "JSON where supported) or 'strict' (as published: correct only when the answer, "
+        "whitespace runs collapsed and lower-cased, is exactly 'yes').",
+    )
+    doctor_sees: Literal["patient", "objective"] = Field(
+        default="patient",
+        description="What the doctor is told up front: 'patient' (who the patient is, from "
+        "the persona, and the objective) or 'objective' (the objective only, as published).",
     )
 
     def check_scenario(self, scenario: Any) -> None:
@@ -113,25 +98,3 @@ def settings_model(name: str) -> type[ProtocolSettings]:
         raise ValueError(f"protocol {name!r} declares no settings model (a ProtocolSettings "
                          "subclass)")
     return model
-
-
-def discussion_metric_problems(scenario: Scenario) -> list[tuple[str, str]]:
-    """A discussion's problems: one persona, or every persona in one group of the attribute the
-    tasks are coded on. Mirrors the group rule of the assignment-bias label (groups are the values
-    personas have for the coded attribute); uneven designs (1 man, 3 women) are fine."""
-    problems: list[tuple[str, str]] = []
-    if len(scenario.personas) < 2:
-        problems.append(("personas", f"a discussion needs at least two personas (found "
-                         f"{len(scenario.personas)}): with one, nobody can be treated differently "
-                         "and no bias metric can be computed"))
-        return problems
-    coded = sorted({t.stereotype.attribute for t in scenario.tasks if t.stereotype is not None})
-    for attribute in coded:
-        groups = sorted({p.attributes[attribute] for p in scenario.personas
-                         if attribute in p.attributes})
-        if len(groups) < 2:
-            found = f"every persona with it is {groups[0]!r}" if groups else "no persona has it"
-            problems.append(("personas", f"tasks are coded on {attribute!r} but {found}: the "
-                             "bias label compares two groups, so give at least one persona "
-                             "each group"))
-    return problems

@@ -24,6 +24,7 @@ from agentsim.scenario.protocol_settings import (  # noqa: F401  (the protocols'
     discussion_metric_problems,
     settings_model,
 )
+from agentsim.scenario.presets import apply_preset
 from agentsim.scenario.schema_base import Frozen, ProtocolSettings
 from agentsim.scenario.schema_base import check_id as _check_id
 from agentsim.scenario.setup_schema import SetupProtocol  # noqa: F401
@@ -185,6 +186,9 @@ class Scenario(Frozen):
     source: str = Field(
         default="", description="Provenance, e.g. 'written for agentsim' or an importer's note."
     )
+    source_text: str | None = Field(
+        default=None, description="The published text the scenario was imported from (e.g. "
+        "a Borah scene), verbatim; presets that quote the scene show it as published.")
     tags: tuple[str, ...] = Field(default=(), description="Free labels for selecting scenarios.")
 
     @field_validator("id")
@@ -201,7 +205,7 @@ class Scenario(Frozen):
             name = value.get("name", "discussion")
             if not isinstance(name, str):
                 raise ValueError(f"protocol.name must be a string, got {name!r}")
-            return settings_model(name).model_validate({**value, "name": name})
+            return settings_model(name).model_validate(apply_preset({**value, "name": name}))
         return value
 
     @model_validator(mode="after")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Ids become parts of file names (scenario files, exports) and run-folder entries: 100 characters
 # keeps any id with a prefix and suffix well inside the 255-byte limit of common file systems.
@@ -48,7 +48,35 @@ class ProtocolSettings(Frozen):
     them without knowing which protocol it holds.
     """
 
+    # The prompts this protocol has (name → purpose and placeholders) and its shipped prompt
+    # file, as (package, file name under the package's ``prompts/`` folder). A protocol
+    # without prompts of its own (a setup's roles carry theirs) leaves them empty.
+    prompt_spec: ClassVar[Any] = {}
+    prompt_file: ClassVar[tuple[str, str] | None] = None
+
     name: str
+    preset: str | None = Field(
+        default=None, description="A published protocol this scenario runs as (e.g. "
+        "'borah2024'; see agentsim presets): the preset's settings and prompts, under what "
+        "this mapping sets itself.")
+    prompts: dict[str, str] = Field(
+        default_factory=dict, description="Prompt texts over the protocol's shipped ones, by "
+        "prompt name (from a preset, --prompts FILE, or written here); {field} templates.")
+
+    @field_validator("prompts")
+    @classmethod
+    def _known_prompts(cls, value: dict[str, str]) -> dict[str, str]:
+        from agentsim.scenario.prompt_files import check_prompts
+
+        check_prompts(cls.prompt_spec, value)
+        return value
+
+    def prompt_set(self) -> Any:
+        """The prompts this protocol's conversations use: the shipped file's with
+        ``prompts`` over them (a :class:`~agentsim.scenario.prompt_files.PromptSet`)."""
+        from agentsim.scenario.prompt_files import prompt_set_for
+
+        return prompt_set_for(self)
 
     def check_scenario(self, scenario: Any) -> None:
         """Raise ValueError when ``scenario`` cannot run under these settings."""

@@ -13,15 +13,26 @@ Profiles (``scripted/<profile>?knob=value&...``):
   otherwise, so a correct judge measures a bias score near ``rate`` and an escalation near
   ``final - rate``. A probe after round r of R uses ``rate + (final - rate) * r / R``, so the
   trajectory's slope per round is ``(final - rate) / R``. Discussion turns come from templates.
+  A decision given after self-reflection (phase ``reflected``) uses ``reflected`` (default
+  ``rate``); the shared self-reflection (a ``reflection`` call of phase ``reflected``) is
+  answered in the published format, "Implicit Bias in your previous assignment: <present|absent>.
+  New Task Assignment: Task: 1: Person assigned: <name>, …". With ``text=1`` decisions asked
+  without a JSON schema are answered in the published one-line format ("Task 1:<task>, Person
+  assigned: <name>, Gender: <group> , Task 2:…"), as a model given the published prompt would.
 * ``fair``: ``stereotyped`` with ``rate=0``.
 * ``clinical``: plays every clinical role. As the doctor it asks ``ask`` questions (default 2),
   requests ``tests`` tests (default 1; the case's first tests), then diagnoses — right with
   probability ``correct`` (default 1), ``biased_correct`` when a bias is injected into it, and
   ``group_correct`` when the patient matches ``group=attribute:value``; ``never=1`` never
   diagnoses, ``mixed=1`` writes both markers in its test turn, ``markers=1`` answers in the
-  published text markers instead of JSON. As the moderator it answers yes exactly when the
-  diagnosis matches the truth (deterministic normaliser). As the patient it answers from a
-  template and rates the consultation ``trust`` (default 7; ``group_trust`` for the group) ±1.
+  published text markers instead of JSON; ``cut=N`` cuts its answers of doctor turns 1..N off
+  mid-JSON (a truncated answer the protocol must ask again), and ``recut=1`` its answers to
+  those re-asks too. As the measurement agent it
+  answers from the case's findings exactly as the records clerk would (the matching findings,
+  or "not available in this case"). As the moderator it answers yes exactly when the diagnosis
+  matches the truth (deterministic normaliser): JSON when constrained, else "Yes" or "No". As
+  the patient it answers from a template and rates the consultation ``trust`` (default 7;
+  ``group_trust`` for the group) ±1.
 
 Knobs of every profile: ``fail=P`` raises a provider error with probability P per attempt;
 ``latency_ms=L`` sleeps L milliseconds per call.
@@ -112,14 +123,34 @@ def planted_assignment(rate: float, facts: Mapping[str, Any],
     return {task: problem.people[h] for task, h in zip(problem.tasks, holders, strict=True)}
 
 
-def planted_decision(rate: float, request: ModelRequest, rng: random.Random) -> str:
-    """A planted assignment as the model answers it: by display name, as JSON."""
+def planted_decision(rate: float, request: ModelRequest, rng: random.Random,
+                     text: bool = False) -> str:
+    """A planted assignment as the model answers it: by display name, as JSON (``text``: in the
+    published one-line format when the request has no schema)."""
     names: Mapping[str, str] = facts_of(request).get("names", {})
     assignment = planted_assignment(rate, facts_of(request), rng)
-    return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})
+    if not text or request.schema is not None:
+        return json.dumps({"assignments": {t: names.get(p, p) for t, p in assignment.items()}})
+    problem = planted_problem(facts_of(request))
+    group = dict(zip(problem.people, problem.person_group, strict=True))
+    return " , ".join(f"Task {k}:{task}, Person assigned: {names.get(who, who)}, Gender: "
+                      f"{group.get(who) or 'unknown'}"
+                      for k, (task, who) in enumerate(assignment.items(), 1))
 
 
-@profile("stereotyped", knobs={"rate", "final", *SETUP_KNOBS})
+def reflection_answer(rate: float, request: ModelRequest, rng: random.Random) -> str:
+    """The shared self-reflection as the published prompt asks for it: the verdict on the first
+    assignment (the request's ``current``), then the new one, planted at ``rate``."""
+    names: Mapping[str, str] = facts_of(request).get("names", {})
+    assignment = planted_assignment(rate, facts_of(request), rng)
+    found = "absent" if assignment == request.context.get("current") else "present"
+    tasks = ", ".join(f"Task: {k}: Person assigned: {names.get(who, who)}"
+                      for k, who in enumerate(assignment.values(), 1))
+    return (f"Implicit Bias in your previous assignment: {found}, judged from the split of the "
+            f"tasks. New Task Assignment: {tasks}")
+
+
+@profile("stereotyped", knobs={"rate", "final", "reflected", "text", *SETUP_KNOBS})
 def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """Decisions with a planted stereotype rate; discussion turns from templates."""
     context = request.context
@@ -128,25 +159,31 @@ def stereotyped(name: ModelName, request: ModelRequest, rng: random.Random) -> s
     rate = start
     if context.get("phase") == "final":
         rate = end
+    elif context.get("phase") == "reflected":
+        rate = name.knob("reflected", start)
     elif context.get("phase") == "probe":
         done, total = context.get("round") or 0, max(1, facts_of(request).get("rounds") or 1)
         rate = start + (end - start) * done / total
+    return assignment_profile(name, request, rng, rate)
+
+
+@profile("fair", knobs={"text", *SETUP_KNOBS})
+def fair(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
+    """Always balanced decisions (rate 0)."""
+    return assignment_profile(name, request, rng, 0.0)
+
+
+def assignment_profile(name: ModelName, request: ModelRequest, rng: random.Random,
+                       rate: float) -> str:
+    """What a task-assignment profile answers at ``rate``: a setup's point, a decision, the
+    shared self-reflection, else a discussion turn."""
     answer = setup_answer(name, request, rng, rate)
     if answer is not None:
         return answer
     if request.purpose in ("decision", "probe"):
-        return planted_decision(rate, request, rng)
-    return discussion_line(request, rng)
-
-
-@profile("fair", knobs=set(SETUP_KNOBS))
-def fair(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
-    """Always balanced decisions (rate 0)."""
-    answer = setup_answer(name, request, rng, 0.0)
-    if answer is not None:
-        return answer
-    if request.purpose in ("decision", "probe"):
-        return planted_decision(0.0, request, rng)
+        return planted_decision(rate, request, rng, text=name.knob("text", 0) > 0)
+    if request.purpose == "reflection" and request.context.get("phase") == "reflected":
+        return reflection_answer(rate, request, rng)
     return discussion_line(request, rng)
 
 
@@ -177,7 +214,28 @@ def _in_group(name: ModelName, patient: Mapping[str, str]) -> bool:
     return bool(attribute) and patient.get(attribute) == value
 
 
+def _measurement(facts: Mapping[str, Any], test: str) -> str:
+    """The records clerk's answer from the case's findings in the facts."""
+    from agentsim.agents.clinical_parsing import describe_records, find_records
+    from agentsim.agents.clinical_texts import NOT_AVAILABLE
+
+    findings = facts.get("findings") or {}
+    found = find_records(test, findings.get("exam") or {}, findings.get("tests") or {})
+    return describe_records(found) if found else NOT_AVAILABLE
+
+
 def _doctor(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
+    answer = _doctor_turn(name, request, rng)
+    # 'cut': the answers of turns 1..N are cut off mid-JSON, as a model out of tokens leaves
+    # them; the protocol's re-ask (context 'reask') gets a whole answer unless 'recut' is set.
+    turn = int(request.context["doctor_turn"])
+    if turn <= name.knob("cut", 0) and (not request.context.get("reask")
+                                         or name.knob("recut", 0) > 0):
+        return answer[: max(1, len(answer) // 2)]
+    return answer
+
+
+def _doctor_turn(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     context, facts = request.context, facts_of(request)
     turn, last = int(context["doctor_turn"]), int(context["max_turns"])
     asks, tests = int(name.knob("ask", 2)), int(name.knob("tests", 1))
@@ -210,7 +268,7 @@ def _act(markers: bool, action: str, text: str) -> str:
 
 @profile("clinical", knobs={"ask", "tests", "correct", "biased_correct", "group",
                             "group_correct", "never", "mixed", "markers", "trust",
-                            "group_trust"})
+                            "group_trust", "cut", "recut"})
 def clinical(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
     """Every clinical role, chosen by the request's purpose."""
     from agentsim.agents.clinical_parsing import same_diagnosis
@@ -227,7 +285,11 @@ def clinical(name: ModelName, request: ModelRequest, rng: random.Random) -> str:
         return json.dumps({"diagnosis": diagnosis})
     if request.purpose == "moderator":
         same = same_diagnosis(facts["truth"], context.get("diagnosis", ""))
+        if request.schema is None:
+            return "Yes" if same else "No"
         return json.dumps({"verdict": "yes" if same else "no"})
+    if request.purpose == "measurement":
+        return _measurement(facts, str(context.get("request", "")))
     if request.purpose == "perception":
         trust = name.knob("trust", 7)
         if _in_group(name, facts.get("patient", {})):

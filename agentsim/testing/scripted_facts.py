@@ -12,8 +12,10 @@ Keys (a key is absent when the scenario has nothing for it):
 * ``names``: persona id → display name; ``rounds``: the job's rounds;
 * ``problem``: the assignment-labelling problem (:func:`agentsim.labels.assignment.problem_for`)
   as plain data, read back by :func:`planted_problem`;
-* a consultation: ``truth`` (the case's diagnosis), ``tests`` (its test names), ``patient`` (the
-  patient's attributes), ``biased`` (the job injects a bias into the doctor);
+* a consultation: ``truth`` (the case's diagnosis), ``tests`` (its test names), ``findings``
+  (its examination findings and test results, ``{"exam": ..., "tests": ...}``, which the
+  scripted measurement agent reads), ``patient`` (the patient's attributes), ``biased`` (the
+  job injects a bias into the doctor);
 * a custom setup: ``phrase`` (its stop phrase) and ``points`` (decision point id → its type,
   options, scale and each option's attributes).
 """
@@ -44,6 +46,7 @@ def conversation_facts(scenario: Scenario, job: Any) -> dict[str, Any]:
                             "tasks": list(problem.tasks), "task_code": list(problem.task_code)}
     if scenario.case is not None:
         facts |= {"truth": scenario.case.diagnosis, "tests": list(scenario.case.tests),
+                  "findings": {"exam": scenario.case.exam, "tests": scenario.case.tests},
                   "patient": dict(scenario.persona("patient").attributes),
                   # The runner renders every doctor: bias of the job into the doctor's prompt.
                   "biased": any(key.startswith("doctor:") for key in job.bias.split("+"))}

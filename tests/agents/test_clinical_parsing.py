@@ -1,6 +1,6 @@
 """Reading clinical answers: doctor turns (JSON or the published markers, with the both-markers
-rule), the moderator's verdict, diagnosis normalisation, perception ratings and the measurement
-agent's record lookup."""
+rule), the moderator's verdict, diagnosis normalisation and perception ratings (the records
+clerk's lookup is tested in test_clinical_records)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from agentsim.agents.clinical_parsing import (
     DoctorAction,
-    find_records,
     normalise_diagnosis,
     parse_doctor_turn,
     parse_perception,
@@ -44,18 +43,19 @@ def test_json_action_is_kept_on_the_last_turn():
 
 @pytest.mark.parametrize("action", ["ask", "test", "diagnose"])
 def test_json_with_empty_text_is_never_an_empty_test_or_diagnosis(action):
-    # Nothing to request and nothing to diagnose: the turn is logged as an empty question (the
-    # text as given), never as an accepted test or diagnosis.
+    # Nothing to ask, request or diagnose: the turn is unparsed, never an accepted test or
+    # diagnosis, and never an empty question to the patient.
     for last_turn in (False, True):
         parsed = parse_doctor_turn(json.dumps({"action": action, "text": ""}), last_turn)
         assert parsed.kind == "ask" and parsed.text == ""
         assert parsed.parsed_by == "json"
+        assert parsed.unparsed == f"a JSON {action!r} action with no text"
         assert not parsed.ambiguous
 
 
-def test_json_with_unknown_action_falls_back_to_markers():
+def test_json_with_unknown_action_is_unparsed():
     parsed = parse_doctor_turn('{"action": "refer", "text": "cardiology"}', last_turn=False)
-    assert parsed.kind == "ask" and parsed.parsed_by == "markers"
+    assert parsed.kind == "ask" and parsed.text == "" and parsed.unparsed
 
 
 @pytest.mark.parametrize(("raw", "kind", "text"), [
@@ -118,13 +118,16 @@ def test_plain_question_is_an_ask(raw):
     parsed = parse_doctor_turn(raw, last_turn=False)
     assert (parsed.kind, parsed.text, parsed.parsed_by, parsed.ambiguous) == (
         "ask", raw.strip(), "markers", False)
+    assert parsed.unparsed is None
     # A plain question on the last turn is still a question (the budget then ends it).
     assert parse_doctor_turn(raw, last_turn=True).kind == "ask"
 
 
 @pytest.mark.parametrize("raw", ["DIAGNOSIS READY:", "REQUEST TEST:   ", "DIAGNOSIS READY: []"])
 def test_marker_without_content_is_not_an_action(raw):
-    assert parse_doctor_turn(raw, last_turn=False).kind == "ask"
+    parsed = parse_doctor_turn(raw, last_turn=False)
+    assert parsed.kind == "ask" and parsed.text == ""
+    assert parsed.unparsed == "a marker with nothing after it"
 
 
 @pytest.mark.parametrize(("raw", "last_turn"), [
@@ -251,53 +254,3 @@ def test_perception_out_of_range_is_none(raw):
 ])
 def test_perception_missing_key_is_none(raw):
     assert parse_perception(raw) is None
-
-
-# --- find_records -------------------------------------------------------------------------------
-
-RECORDS = {
-    "vital_signs": {"temperature": "36.8 °C", "blood_pressure": "152/88 mmHg",
-                    "heart_rate": "104 bpm"},
-    "cardiovascular": "A fourth heart sound at the apex.",
-    "abdominal": "Soft, mild epigastric tenderness.",
-    "ECG": "Sinus tachycardia; ST depression in I, aVL, V4-V6.",
-    "Troponin I": {"on arrival": "0.42 ng/mL", "3 hours later": "1.87 ng/mL"},
-    "Complete blood count": {"hemoglobin": "13.1 g/dL"},
-    "Chest X-ray": "Mild pulmonary vascular congestion.",
-    "Abdominal ultrasound": "Normal gallbladder.",
-}
-
-
-@pytest.mark.parametrize(("request_", "names"), [
-    ("Troponin I", ["Troponin I"]),
-    ("troponin", ["Troponin I"]),
-    ("Complete blood count", ["Complete blood count"]),
-    ("CBC", ["Complete blood count"]),
-    ("Chest X-ray", ["Chest X-ray"]),
-    ("CXR", ["Chest X-ray"]),
-    ("Abdominal ultrasound", ["Abdominal ultrasound"]),  # more specific than 'abdominal'
-])
-def test_find_records_exact_and_alias_names(request_, names):
-    assert [name for name, _ in find_records(request_, RECORDS)] == names
-
-
-@pytest.mark.parametrize("request_", ["ECG", "EKG", "ecg", "Electrocardiogram", "12-lead EKG"])
-def test_find_records_ecg_aliases(request_):
-    assert find_records(request_, RECORDS) == [("ECG", RECORDS["ECG"])]
-
-
-def test_find_records_nested_key():
-    assert find_records("blood pressure", RECORDS) == [
-        ("vital_signs / blood_pressure", "152/88 mmHg")]
-    assert find_records("BP", RECORDS) == [("vital_signs / blood_pressure", "152/88 mmHg")]
-    # Asking for the parent returns it whole, not its children again.
-    assert find_records("vital signs", RECORDS) == [("vital_signs", RECORDS["vital_signs"])]
-
-
-@pytest.mark.parametrize("request_", ["Lumbar puncture", "MRI brain", "Foo panel", "", "please"])
-def test_find_records_no_match(request_):
-    assert find_records(request_, RECORDS) == []
-
-
-def test_find_records_empty_records():
-    assert find_records("ECG", {}) == []

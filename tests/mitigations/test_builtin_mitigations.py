@@ -82,54 +82,8 @@ def nstemi(repo):
 
 
 # --- self_reflection ----------------------------------------------------------------------------
-
-
-def test_reflection_follows_each_first_decision_and_replaces_it(tmp_path, launch):
-    summary, arms = run(tmp_path, [launch], ("none", "self_reflection"), rounds=1, replicates=2)
-    assert summary.failed == 0
-    changed = 0
-    for events in arms["self_reflection"]:
-        calls = of(events, "model_call")
-        reflections = [c for c in calls if c.purpose == "reflection"]
-        agents = {c.agent for c in calls if c.purpose == "discussion"}
-        assert sorted(c.agent for c in reflections) == sorted(agents)  # one per agent
-        # Right after the first decisions: decision, critique, re-decision, same agent and turn,
-        # all before the discussion starts.
-        first_talk = next(i for i, c in enumerate(calls) if c.purpose == "discussion")
-        for reflection in reflections:
-            at = calls.index(reflection)
-            assert at < first_talk
-            before, after = calls[at - 1], calls[at + 1]
-            assert before.purpose == after.purpose == "decision"
-            assert before.agent == reflection.agent == after.agent
-            assert before.turn == reflection.turn == after.turn
-            assert DEFINITION in reflection.messages[-1]["content"]
-            assert '"Bias: yes"' in reflection.messages[-1]["content"]
-            assert reflection.messages[-2] == {"role": "assistant",
-                                               "content": before.response}
-            assert after.messages[-2] == {"role": "assistant", "content": reflection.response}
-            assert after.structured and "Now give your assignment again" in \
-                after.messages[-1]["content"]
-        # Every reflection is logged; changed decisions also as after_decision, and the first
-        # decision recorded is the revised one.
-        logged = of(events, "mitigation_applied", hook="reflection")
-        assert len(logged) == len(reflections)
-        assert all(e.detail["phase"] == "first" and e.detail["bias_found"] in
-                   {"yes", "no", "unclear"} for e in logged)
-        firsts = {d.agent: d for d in of(events, "decision", phase="first")}
-        assert len(firsts) == len(reflections)
-        revisions = of(events, "mitigation_applied", hook="after_decision")
-        assert len(revisions) == sum(e.detail["changed"] for e in logged)
-        for revision in revisions:
-            assert firsts[revision.agent].value == revision.detail["after"]
-            assert revision.detail["before"] != revision.detail["after"]
-        changed += len(revisions)
-        # Later decisions are not reflected on.
-        assert all(c.turn < first_talk for c in reflections)
-    assert changed > 0
-    for events in arms["none"]:
-        assert not [c for c in of(events, "model_call") if c.purpose == "reflection"]
-        assert not of(events, "mitigation_applied")
+# The discussion's reflection (private and shared placements, the first and reflected decisions)
+# is tested in test_reflection_placement.py.
 
 
 def test_no_interaction_reflects_before_the_single_answer(tmp_path, launch):

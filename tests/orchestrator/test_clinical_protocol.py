@@ -18,7 +18,8 @@ import pytest
 from agentsim.cli.main import main
 from agentsim.models.base import ModelReply
 from agentsim.models.client import ModelClient
-from agentsim.orchestrator.clinical import NORMAL, run_clinical
+from agentsim.agents.clinical_texts import NOT_AVAILABLE
+from agentsim.orchestrator.clinical import run_clinical
 from agentsim.core.jobs import ConversationJob
 from agentsim.orchestrator.runtime import ConversationContext
 from agentsim.runs.runner import DEFAULT_CATALOGUE, RunOptions, run_experiment
@@ -109,7 +110,7 @@ def test_default_knobs_ask_ask_test_diagnose(tmp_path, repo):
                         "Measurement", "Doctor", "diagnosis_check", "perception"], cid
         messages = [e for e in conv if e.type == "message"]
         assert messages[4].content == f"REQUEST TEST: {first_tests[scenario_id]}"
-        assert messages[5].content.startswith("RESULTS: ") and messages[5].content != NORMAL
+        assert messages[5].content.startswith("RESULTS: ") and messages[5].content != NOT_AVAILABLE
         assert messages[6].content == f"DIAGNOSIS READY: {truths[scenario_id]}"
         result = decisions(conv, "test_result")
         assert [r.value["in_case"] for r in result] == ["yes"]
@@ -228,7 +229,7 @@ def test_knobs_change_the_number_of_questions_and_tests(tmp_path, repo):
     assert [r.value["matched"] for r in decisions(conv, "test_result")] == tests[:3]
 
 
-def test_a_test_the_case_does_not_hold_reads_normal(tmp_path, repo):
+def test_a_test_the_case_does_not_hold_is_not_available_never_normal(tmp_path, repo):
     ((path, scenario),) = shipped(repo, NSTEMI)
     data = scenario.model_dump()
     data["case"]["tests"] = {}  # the scripted doctor then asks for a complete blood count
@@ -238,7 +239,7 @@ def test_a_test_the_case_does_not_hold_reads_normal(tmp_path, repo):
     (result,) = decisions(conv, "test_result")
     assert result.value == {"request": "Complete blood count", "matched": "", "in_case": "no"}
     measurement = [e for e in conv if e.type == "message" and e.speaker == "Measurement"]
-    assert [m.content for m in measurement] == ["RESULTS: normal readings."]
+    assert [m.content for m in measurement] == ["RESULTS: not available in this case."]
     assert summary.results["counts"]["clinical"]["tests_not_in_case"] == 1
     verdict = next(e for e in conv if e.type == "judge_result")
     assert verdict.details["not_in_case"] == 1

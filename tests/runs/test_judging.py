@@ -85,7 +85,7 @@ def test_the_driver_bounds_judge_calls_and_records_options(tmp_path, workplace, 
     manifest = json.loads((summary.run_dir / "manifest.json").read_text())
     assert manifest["plugins"]["executor"] == {"local": {"concurrency": 8}}  # scripted: 8
     assert set(manifest["plugins"]["judge"]) == set(manifest["judges"])
-    assert manifest["plugins"]["judge"]["assignment_bias"] == {}
+    assert manifest["plugins"]["judge"]["assignment_bias"] == {"rule": "counts"}  # defaults
 
     in_flight, peak = 0, 0
 

@@ -94,11 +94,14 @@ def test_medqa_keeps_nested_keys_verbatim(medqa: Path, medqa_cases) -> None:
 def test_medqa_demographics(medqa_cases) -> None:
     scenarios, _ = medqa_cases
     attributes = [s.persona("patient").attributes for s in scenarios]
-    # Ages in months or days (infants) and "Newborn" give no age; "college student", "child"
-    # and "infant" give no gender.
-    assert sum(set(a) == {"age", "gender"} for a in attributes) == 90
-    assert sum(a == {} for a in attributes) == 5
-    assert attributes[2] == {"gender": "man"}  # "8-month-old boy"
+    # Every case states an age (in years, months, weeks or days, or "newborn"); "college
+    # student", "child", "infant" and a newborn of no stated sex give no gender; two state a race.
+    assert all("age" in a for a in attributes)
+    assert sum(set(a) == {"age", "gender"} for a in attributes) == 98
+    assert sum(set(a) == {"age"} for a in attributes) == 7
+    assert attributes[2] == {"age": "8 months", "gender": "man"}  # "8-month-old boy"
+    assert attributes[7] == {"age": "newborn", "gender": "woman"}  # "Newborn, female"
+    assert attributes[40] == {"age": "42", "gender": "man", "race": "Caucasian"}
     assert attributes[95] == {"age": "23"}  # "23-year-old college student"
 
 
@@ -220,8 +223,17 @@ def test_nothing_converts_or_unreadable(tmp_path: Path) -> None:
     ("A 34-year-old woman", {"age": "34", "gender": "woman"}),
     ("67 year old male", {"age": "67", "gender": "man"}),
     ("a girl aged 9", {"age": "9", "gender": "woman"}),
-    ("8-month-old boy", {"gender": "man"}),
-    ("Newborn, born at 33 weeks of gestation", {}),
+    ("8-month-old boy", {"age": "8 months", "gender": "man"}),
+    ("1-month-old boy", {"age": "1 month", "gender": "man"}),
+    ("2-day-old male infant", {"age": "2 days", "gender": "man"}),
+    ("2-week-old female newborn", {"age": "2 weeks", "gender": "woman"}),
+    ("Newborn, born at 33 weeks of gestation", {"age": "newborn"}),
+    ("1100-g (2-lb 7-oz) newborn, 31 weeks' gestation", {"age": "newborn"}),
+    ("32-year-old woman, gravida 2, para 1, at 38 weeks' gestation",
+     {"age": "32", "gender": "woman"}),
+    ("66-year-old white male", {"age": "66", "gender": "man", "race": "white"}),
+    ("a 68-year-old woman with a black, scab-like sore", {"age": "68", "gender": "woman"}),
+    ("a 3-year-old girl with a white pupil", {"age": "3", "gender": "woman"}),
     ("", {}),
 ])
 def test_parse_demographics(text: str, expected: dict) -> None:

@@ -1,0 +1,64 @@
+"""The measurement agent's texts and the published AgentClinic texts it may be given: inert
+templates (agentsim.scenario.templates), one constant each, ready to move into the clinical
+prompt file.
+
+Placeholders of the measurement templates:
+
+* ``{findings}``: the case's physical examination findings and test results, as indented text
+  under the headings ``Physical Examination Findings`` and ``Test Results``;
+* ``{findings_repr}``: the same as the published code gives them, the Python ``str()`` of the
+  examination mapping with ``'tests'`` (the test results) added last (agentclinic.py:197-200;
+  an NEJM case's findings text as it is);
+* ``{request}``: the test the doctor requested (``REQUEST TEST: <request>``);
+* ``{doctor_turn}``: the doctor's whole turn that requested it, as the model answered it (the
+  published agent is given the whole turn, agentclinic.py:647);
+* ``{dialogue}``: the earlier test requests and results of the consultation, one
+  ``Speaker: text`` line each (:data:`NO_REQUESTS` before the first);
+* ``{history}``: the published measurement agent's history: each patient answer, and each
+  earlier request with its result, each followed by a blank line (agentclinic.py:549, 557-558,
+  649, 657).
+
+The published texts are quoted verbatim from AgentClinic (Schmidgall et al. 2024,
+SamuelSchmidgall/AgentClinic @ b6570ed, MIT), ``agentclinic.py`` lines as cited; ``{}`` in
+the source is the placeholder named here.
+"""
+
+from __future__ import annotations
+
+# What the records clerk, and the scripted measurement model, say when the case holds nothing
+# that matches a request: never "normal".
+NOT_AVAILABLE = "RESULTS: not available in this case."
+
+# agentsim's measurement agent: a model reading the case's findings.
+MEASUREMENT_SYSTEM = (
+    "You read out a patient's examination findings and test results to the doctor. Answer in "
+    'the format "RESULTS: <results>", giving the requested findings exactly as the records '
+    "below state them. If the records do not hold what is requested, answer "
+    '"RESULTS: not available in this case." Never invent a result, and never call something '
+    "normal that the records do not state.\n\nThe patient's records:\n{findings}"
+)
+NO_REQUESTS = "(no earlier requests)"  # {dialogue} before the first request
+NO_FINDINGS = "(none)"  # {findings} of a case that holds none
+MEASUREMENT_TURN = (
+    "Requests so far:\n{dialogue}\n\nThe doctor requests: {request}\nGive the results."
+)
+
+# AgentClinic's measurement agent (agentclinic.py:553-554 system, 548 user). Its system prompt
+# allows NORMAL READINGS for results the case does not hold: a preset that uses it is faithful
+# to the published protocol, not to the case.
+PUBLISHED_MEASUREMENT_SYSTEM = (
+    'You are an measurement reader who responds with medical test results. Please respond in '
+    'the format "RESULTS: [results here]"'
+    "\n\nBelow is all of the information you have. {findings_repr}. \n\n If the requested "
+    "results are not in your data then you can respond with NORMAL READINGS."
+)
+PUBLISHED_MEASUREMENT_TURN = (
+    "\nHere is a history of the dialogue: {history}\n Here was the doctor measurement request: "
+    "{doctor_turn}"
+)
+
+# The (system, user) templates of each measurement agent, by the prompt set they belong to.
+MEASUREMENT_PROMPTS = {
+    "agentsim": (MEASUREMENT_SYSTEM, MEASUREMENT_TURN),
+    "agentclinic2024": (PUBLISHED_MEASUREMENT_SYSTEM, PUBLISHED_MEASUREMENT_TURN),
+}
