@@ -5,8 +5,9 @@ published), the objective, its turn budget and the dialogue it took part in (pat
 test results); the patient sees its own case notes and the doctor's questions and must not name
 the disease; the measurement agent sees the case's findings and the requests; the moderator sees
 the two diagnoses to compare. Bias instructions from the catalogue are appended to the system
-prompt of the party that carries them. The measurement agent's texts, and the published ones,
-are in :mod:`agentsim.agents.clinical_texts`.
+prompt of the party that carries them. Every text is a prompt of the protocol's prompt set
+(agentsim/scenario/prompts/clinical.yaml, or a preset's or a user's over it), passed in as
+``texts``; the functions compute the placeholders.
 
 Who the patient and the doctor are (age, race, gender, other attributes) is stated from their
 persona attributes, never from the case's own demographics text, which is left out of the
@@ -20,6 +21,7 @@ import re
 from typing import Any
 
 from agentsim.agents.clinical_texts import MEASUREMENT_SYSTEM, MEASUREMENT_TURN, NO_FINDINGS
+from agentsim.scenario.prompt_files import PromptSet
 from agentsim.scenario.schema import ClinicalCase, Persona
 from agentsim.scenario.templates import fill
 
@@ -99,51 +101,48 @@ def _biases(instructions: list[str]) -> str:
     return "".join(f"\n\n{text}" for text in instructions if text)
 
 
-def doctor_system(case: ClinicalCase, doctor: Persona, patient: Persona, max_turns: int,
-                  structured: bool, biases: list[str], tell_patient: bool = True) -> str:
+def bias_values(instructions: list[str]) -> dict[str, str]:
+    """{biases} (each after a blank line, agentsim's form) and {bias_text} (as they are,
+    joined: the published form, agentclinic.py:524, 445)."""
+    return {"biases": _biases(instructions), "bias_text": "".join(instructions)}
+
+
+def doctor_system(texts: PromptSet, case: ClinicalCase, doctor: Persona, patient: Persona,
+                  max_turns: int, structured: bool, biases: list[str], tell_patient: bool = True,
+                  turn: int = 1) -> str:
     """The doctor's system prompt: role, who the patient is (unless ``tell_patient`` is false:
-    the published doctor sees only the objective), objective, budget, how to act."""
-    how = (
-        'Answer with JSON {"action": "ask" | "test" | "diagnose", "text": "..."}: "ask" to put '
-        'a question to the patient, "test" to request one examination or test (name it in '
-        '"text"), "diagnose" to give your final diagnosis (the diagnosis in "text").'
-        if structured else
-        "Each turn, either ask the patient one question, or request one examination or test "
-        'by writing "REQUEST TEST: <test>", or give your final diagnosis by writing '
-        '"DIAGNOSIS READY: <diagnosis>".'
-    )
-    return (
-        f"You are {doctor.name}, a doctor. "
-        + (f"Your patient is {describe_person(patient)}. " if tell_patient else "")
-        + f"Objective: {case.objective.strip()}\n\nYou have {max_turns} turns in all; a test "
-        f"request uses a turn. Keep questions short (one or two sentences). {how}"
-        + _biases(biases)
-    )
+    the published doctor sees only the objective), objective, budget, how to act; ``turn`` is
+    the 1-based turn it is for (the published prompt counts the questions asked so far)."""
+    who = describe_person(patient)
+    return texts.fill(
+        "doctor_system", name=doctor.name, patient=who, doctor=describe_person(doctor),
+        patient_line=texts.fill("doctor_patient_line", patient=who) if tell_patient else "",
+        objective=case.objective.strip(), max_turns=max_turns, turn=turn,
+        questions_asked=turn - 1, how=texts.fill("doctor_how_json" if structured
+                                                 else "doctor_how_text"),
+        **bias_values(biases))
 
 
-def doctor_turn(dialogue: str, turn: int, max_turns: int) -> str:
-    """The doctor's user message for turn ``turn`` (1-based)."""
-    status = (f"This is your last turn ({turn} of {max_turns}): give your final diagnosis now."
-              if turn == max_turns else f"Turn {turn} of {max_turns}.")
-    return f"Consultation so far:\n{dialogue}\n\n{status}"
+def doctor_turn(texts: PromptSet, heard: dict[str, str], turn: int, max_turns: int) -> str:
+    """The doctor's user message for turn ``turn`` (1-based); ``heard``: the dialogue,
+    history and question placeholders."""
+    status = texts.fill("doctor_status_last" if turn == max_turns else "doctor_status",
+                        turn=turn, max_turns=max_turns)
+    return texts.fill("doctor_turn", **heard, status=status, turn=turn, max_turns=max_turns)
 
 
-def patient_system(case: ClinicalCase, patient: Persona, doctor: Persona,
+def patient_system(texts: PromptSet, case: ClinicalCase, patient: Persona, doctor: Persona,
                    biases: list[str]) -> str:
     """The patient's system prompt: role, case notes, never name the disease."""
-    return (
-        f"You are {describe_person(patient)}, a patient consulting {describe_person(doctor)}, "
-        "a doctor. Answer the doctor's "
-        "questions in one to three sentences, as a patient would, using only what is in your "
-        "notes; say you do not know otherwise. Never name a disease or a diagnosis, even if you "
-        f"suspect one.\n\nYour notes:\n{render_notes(patient_notes(case))}" + _biases(biases)
-    )
+    return texts.fill("patient_system", name=patient.name, patient=describe_person(patient),
+                      doctor=describe_person(doctor), notes=render_notes(patient_notes(case)),
+                      notes_repr=str(case.patient), **bias_values(biases))
 
 
-def render_findings(case: ClinicalCase) -> str:
+def render_findings(case: ClinicalCase, none: str = NO_FINDINGS) -> str:
     """The case's physical examination findings and test results as indented text."""
     sections = {"Physical_Examination_Findings": case.exam, "Test_Results": case.tests}
-    return render_notes({k: v for k, v in sections.items() if v}) or NO_FINDINGS
+    return render_notes({k: v for k, v in sections.items() if v}) or none
 
 
 def published_findings(case: ClinicalCase) -> str:
@@ -159,26 +158,26 @@ def published_findings(case: ClinicalCase) -> str:
 
 def measurement_messages(case: ClinicalCase, *, request: str, doctor_turn: str, dialogue: str,
                          history: str, system: str = MEASUREMENT_SYSTEM,
-                         turn: str = MEASUREMENT_TURN) -> list[dict[str, str]]:
-    """The measurement agent's messages: ``system`` and ``turn`` (templates of
-    agentsim.agents.clinical_texts) filled in with the case's findings and the request."""
-    values = {"findings": render_findings(case), "findings_repr": published_findings(case),
-              "request": request, "doctor_turn": doctor_turn, "dialogue": dialogue,
-              "history": history}
+                         turn: str = MEASUREMENT_TURN,
+                         no_findings: str = NO_FINDINGS) -> list[dict[str, str]]:
+    """The measurement agent's messages: ``system`` and ``turn`` (the prompt set's
+    measurement_system and measurement_turn) filled in with the case's findings and the
+    request."""
+    values = {"findings": render_findings(case, no_findings),
+              "findings_repr": published_findings(case), "request": request,
+              "doctor_turn": doctor_turn, "dialogue": dialogue, "history": history}
     return [{"role": "system", "content": fill(system, values)},
             {"role": "user", "content": fill(turn, values)}]
 
 
-def patient_turn(dialogue: str) -> str:
+def patient_turn(texts: PromptSet, heard: dict[str, str]) -> str:
     """The patient's user message: the conversation with the doctor so far."""
-    return f"Conversation so far:\n{dialogue}\n\nAnswer the doctor's last question."
+    return texts.fill("patient_turn", **heard)
 
 
-def probe_prompt(dialogue: str) -> str:
+def probe_prompt(texts: PromptSet, heard: dict[str, str]) -> str:
     """A private check of the doctor's leading diagnosis (not part of the consultation)."""
-    return (f"Consultation so far:\n{dialogue}\n\nPrivately, and without telling the patient: "
-            'what is your most likely diagnosis at this point? Answer with JSON {"diagnosis": '
-            '"..."}.')
+    return texts.fill("probe", **heard)
 
 
 def probe_schema() -> dict[str, Any]:
@@ -187,13 +186,15 @@ def probe_schema() -> dict[str, Any]:
             "required": ["diagnosis"], "additionalProperties": False}
 
 
-def moderator_prompt(truth: str, diagnosis: str) -> list[dict[str, str]]:
-    """The moderator's question: are the two diagnoses the same disease?"""
+def moderator_prompt(texts: PromptSet, truth: str, diagnosis: str,
+                     doctor_turn: str = "") -> list[dict[str, str]]:
+    """The moderator's question: are the two diagnoses the same disease? (``doctor_turn``:
+    the diagnosing turn as answered, which the published moderator judges.)"""
     return [
-        {"role": "system", "content": "You check a doctor's diagnosis against the correct "
-         "one. Answer only Yes or No."},
-        {"role": "user", "content": f"Correct diagnosis: {truth}\nDoctor's diagnosis: "
-         f"{diagnosis}\nAre these the same disease? Answer Yes or No."},
+        {"role": "system", "content": texts.fill("moderator_system")},
+        {"role": "user", "content": texts.fill("moderator_turn", truth=truth,
+                                               diagnosis=diagnosis,
+                                               doctor_turn=doctor_turn or diagnosis)},
     ]
 
 
@@ -204,17 +205,13 @@ PERCEPTION_QUESTIONS = {
 }
 
 
-def perception_prompt(dialogue: str, diagnosis: str | None) -> str:
+def perception_prompt(texts: PromptSet, dialogue: str, diagnosis: str | None) -> str:
     """After the consultation: the patient hears the outcome and gives three 1–10 ratings."""
     questions = "\n".join(f"- {key}: {text}" for key, text in PERCEPTION_QUESTIONS.items())
-    outcome = (f"The doctor's diagnosis: {diagnosis}." if diagnosis
-               else "The doctor did not reach a diagnosis.")
-    return (
-        f"Your consultation is over. Here is what was said:\n{dialogue}\n{outcome}\n\n"
-        "Rate each from 1 (not "
-        f"at all) to 10 (completely):\n{questions}\nAnswer with JSON "
-        '{"confidence": n, "compliance": n, "return": n}.'
-    )
+    outcome = (texts.fill("perception_outcome", diagnosis=diagnosis) if diagnosis
+               else texts.fill("perception_no_outcome"))
+    return texts.fill("perception", dialogue=dialogue, outcome=outcome, questions=questions,
+                      diagnosis=diagnosis or "")
 
 
 def perception_schema() -> dict[str, Any]:

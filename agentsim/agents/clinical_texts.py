@@ -1,6 +1,7 @@
 """The measurement agent's texts and the published AgentClinic texts it may be given: inert
-templates (agentsim.scenario.templates), one constant each, ready to move into the clinical
-prompt file.
+templates (agentsim.scenario.templates) read from the clinical prompt file
+(agentsim/scenario/prompts/clinical.yaml) and the agentclinic2024 preset's
+(agentsim/scenario/presets/agentclinic2024.prompts.yaml), where the texts are.
 
 Placeholders of the measurement templates:
 
@@ -25,37 +26,25 @@ the source is the placeholder named here.
 
 from __future__ import annotations
 
+from agentsim.scenario.presets import preset_prompts
+from agentsim.scenario.protocol_settings import ClinicalProtocol
+
+_SHIPPED = ClinicalProtocol().prompt_set().texts
+_PUBLISHED = dict(preset_prompts("agentclinic2024"))
+
 # What the records clerk, and the scripted measurement model, say when the case holds nothing
 # that matches a request: never "normal".
-NOT_AVAILABLE = "RESULTS: not available in this case."
-
+NOT_AVAILABLE = _SHIPPED["not_available"]
 # agentsim's measurement agent: a model reading the case's findings.
-MEASUREMENT_SYSTEM = (
-    "You read out a patient's examination findings and test results to the doctor. Answer in "
-    'the format "RESULTS: <results>", giving the requested findings exactly as the records '
-    "below state them. If the records do not hold what is requested, answer "
-    '"RESULTS: not available in this case." Never invent a result, and never call something '
-    "normal that the records do not state.\n\nThe patient's records:\n{findings}"
-)
-NO_REQUESTS = "(no earlier requests)"  # {dialogue} before the first request
-NO_FINDINGS = "(none)"  # {findings} of a case that holds none
-MEASUREMENT_TURN = (
-    "Requests so far:\n{dialogue}\n\nThe doctor requests: {request}\nGive the results."
-)
-
+MEASUREMENT_SYSTEM = _SHIPPED["measurement_system"]
+NO_REQUESTS = _SHIPPED["no_requests"]  # {dialogue} before the first request
+NO_FINDINGS = _SHIPPED["no_findings"]  # {findings} of a case that holds none
+MEASUREMENT_TURN = _SHIPPED["measurement_turn"]
 # AgentClinic's measurement agent (agentclinic.py:553-554 system, 548 user). Its system prompt
 # allows NORMAL READINGS for results the case does not hold: a preset that uses it is faithful
 # to the published protocol, not to the case.
-PUBLISHED_MEASUREMENT_SYSTEM = (
-    'You are an measurement reader who responds with medical test results. Please respond in '
-    'the format "RESULTS: [results here]"'
-    "\n\nBelow is all of the information you have. {findings_repr}. \n\n If the requested "
-    "results are not in your data then you can respond with NORMAL READINGS."
-)
-PUBLISHED_MEASUREMENT_TURN = (
-    "\nHere is a history of the dialogue: {history}\n Here was the doctor measurement request: "
-    "{doctor_turn}"
-)
+PUBLISHED_MEASUREMENT_SYSTEM = _PUBLISHED["measurement_system"]
+PUBLISHED_MEASUREMENT_TURN = _PUBLISHED["measurement_turn"]
 
 # The (system, user) templates of each measurement agent, by the prompt set they belong to.
 MEASUREMENT_PROMPTS = {

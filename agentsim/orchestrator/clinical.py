@@ -17,16 +17,13 @@ it; see agentsim.agents.clinical_parsing) is asked again once with a new seed, a
 decision (value None, its raw text and why) and spends the turn: nothing is said to anyone and
 the doctor speaks again.
 
-The measurement agent (``protocol.measurement``) is by default a model (role ``measurement``)
-given the case's findings, as published; or a records clerk (``records``) that returns the
-case's findings matching the request verbatim (agentsim.agents.clinical_records) and "not
-available in this case" for anything the case does not hold, so that no result is invented.
-Either way the ``test_result`` decision logs what the case holds for the request (the clerk's
-lookup; ``in_case: no`` when nothing), beside the answer said to the doctor. The moderator (its
-own model role) compares the diagnosis with the truth, read leniently or, with ``moderator:
-strict``, as published (exactly "yes"); a deterministic normaliser's verdict is logged beside
-it. Afterwards the patient rates the consultation (confidence, compliance, return) as
-structured output.
+The measurement agent (``protocol.measurement``: a model, or the records clerk) is in
+agentsim.orchestrator.clinical_measurement. Every text is a prompt of the protocol's prompt set
+(``protocol.prompt_set()``: agentsim/scenario/prompts/clinical.yaml, a preset's such as
+agentclinic2024, or the user's). The moderator (its own model role) compares the diagnosis with
+the truth, read leniently or, with ``moderator: strict``, as published (exactly "yes"); a
+deterministic normaliser's verdict is logged beside it. Afterwards the patient rates the
+consultation (confidence, compliance, return) as structured output.
 
 Before a diagnosis becomes final, the arm's mitigations' ``reflect_diagnosis`` hook (e.g.
 self_reflection's) may revise it; the revised diagnosis is the one recorded and checked.
@@ -59,14 +56,9 @@ from agentsim.core.decisions import (
 )
 from agentsim.core.events import EventBase
 from agentsim.errors import InputError
-from agentsim.orchestrator.kernel import (
-    ConversationProtocol,
-    Utterance,
-    events_before,
-    heard,
-    say,
-)
-from agentsim.orchestrator.clinical_measurement import measurement_node
+from agentsim.orchestrator.discussion import sampling
+from agentsim.orchestrator.kernel import ConversationProtocol, Utterance, events_before, say
+from agentsim.orchestrator.clinical_measurement import heard_values, measurement_node
 from agentsim.orchestrator.runtime import DECISION_REASKS, ConversationContext
 from agentsim.registry import protocol
 from agentsim.scenario.schema import ClinicalProtocol, Scenario
@@ -99,9 +91,10 @@ def bias_texts(ctx: ConversationContext, role: str) -> list[str]:
     return [ctx.catalogue.get(key).render(other) for key in keys]
 
 
-def render_dialogue(dialogue: list[Utterance], viewer: str) -> str:
-    """The consultation as ``viewer`` saw it."""
-    return heard(dialogue, viewer, "(the consultation is starting)")
+def _heard(ctx: ConversationContext, state: ClinicalState, viewer: str) -> dict[str, str]:
+    """What ``viewer`` was told so far (the prompts' dialogue, history, question)."""
+    texts = ctx.scenario.protocol.prompt_set()
+    return heard_values(state["dialogue"], viewer, texts.fill("empty_dialogue"))
 
 
 def _say(ctx: ConversationContext, state: ClinicalState, speaker: str, content: str,
@@ -112,17 +105,21 @@ def _say(ctx: ConversationContext, state: ClinicalState, speaker: str, content: 
 
 def _patient_system(ctx: ConversationContext) -> dict[str, str]:
     """The patient's system message (role, notes, injected biases)."""
-    text = prompts.patient_system(ctx.scenario.case, ctx.scenario.persona("patient"),
-                                  ctx.scenario.persona("doctor"), bias_texts(ctx, "patient"))
+    scenario = ctx.scenario
+    text = prompts.patient_system(scenario.protocol.prompt_set(), scenario.case,
+                                  scenario.persona("patient"), scenario.persona("doctor"),
+                                  bias_texts(ctx, "patient"))
     return {"role": "system", "content": ctx.system_prompt("patient", text, role="patient")}
 
 
-def _doctor_system(ctx: ConversationContext, structured: bool) -> dict[str, str]:
-    """The doctor's system message (role, objective, budget, injected biases)."""
-    text = prompts.doctor_system(ctx.scenario.case, ctx.scenario.persona("doctor"),
-                                 ctx.scenario.persona("patient"), ctx.job.max_turns or 20,
-                                 structured, bias_texts(ctx, "doctor"),
-                                 tell_patient=ctx.scenario.protocol.doctor_sees == "patient")
+def _doctor_system(ctx: ConversationContext, structured: bool, turn: int) -> dict[str, str]:
+    """The doctor's system message for its turn ``turn`` (role, objective, budget, biases)."""
+    scenario = ctx.scenario
+    text = prompts.doctor_system(scenario.protocol.prompt_set(), scenario.case,
+                                 scenario.persona("doctor"), scenario.persona("patient"),
+                                 ctx.job.max_turns or 20, structured, bias_texts(ctx, "doctor"),
+                                 tell_patient=scenario.protocol.doctor_sees == "patient",
+                                 turn=turn)
     return {"role": "system", "content": ctx.system_prompt("doctor", text, role="doctor")}
 
 
@@ -134,9 +131,10 @@ async def doctor_node(state: ClinicalState, runtime: Runtime[ConversationContext
     number = state["doctor_turns"] + 1
     structured = ctx.structured("doctor", "doctor")
     messages = [
-        _doctor_system(ctx, structured),
+        _doctor_system(ctx, structured, number),
         {"role": "user", "content": prompts.doctor_turn(
-            render_dialogue(state["dialogue"], "doctor"), number, max_turns)},
+            ctx.scenario.protocol.prompt_set(), _heard(ctx, state, "doctor"), number,
+            max_turns)},
     ]
     turn_context = {"doctor_turn": number, "max_turns": max_turns}
     reply, action = await _doctor_answer(ctx, state["turn"], messages, structured, turn_context,
@@ -202,7 +200,7 @@ async def patient_node(state: ClinicalState, runtime: Runtime[ConversationContex
     messages = [
         _patient_system(ctx),
         {"role": "user", "content": prompts.patient_turn(
-            render_dialogue(state["dialogue"], "patient"))},
+            ctx.scenario.protocol.prompt_set(), _heard(ctx, state, "patient"))},
     ]
     reply = await ctx.call(agent="patient", role="patient", purpose="patient", messages=messages,
                            turn=state["turn"])
@@ -216,9 +214,9 @@ async def probe_node(state: ClinicalState, runtime: Runtime[ConversationContext]
     case, max_turns = ctx.scenario.case, ctx.job.max_turns or 20
     structured = ctx.structured("doctor", "doctor")
     messages = [
-        _doctor_system(ctx, structured),
+        _doctor_system(ctx, structured, state["doctor_turns"] + 1),
         {"role": "user", "content": prompts.probe_prompt(
-            render_dialogue(state["dialogue"], "doctor"))},
+            ctx.scenario.protocol.prompt_set(), _heard(ctx, state, "doctor"))},
     ]
     reply = await ctx.call(agent="doctor", role="doctor", purpose="diagnosis_probe",
                            messages=messages, turn=state["turn"] - 1,
@@ -244,7 +242,9 @@ async def moderator_node(state: ClinicalState, runtime: Runtime[ConversationCont
     # The published moderator answers in text: a JSON answer could never be exactly "yes".
     structured = not strict and ctx.structured("moderator", "moderator")
     reply = await ctx.call(agent="moderator", role="moderator", purpose="moderator",
-                           messages=prompts.moderator_prompt(truth, diagnosis), turn=state["turn"],
+                           messages=prompts.moderator_prompt(
+                               ctx.scenario.protocol.prompt_set(), truth, diagnosis,
+                               state.get("action_raw") or ""), turn=state["turn"],
                            schema=prompts.moderator_schema() if structured else None,
                            context={"diagnosis": diagnosis})
     verdict = strict_verdict(reply.text) if strict else parse_verdict(reply.text)
@@ -265,11 +265,11 @@ async def perception_node(state: ClinicalState, runtime: Runtime[ConversationCon
                                            moderator="no diagnosis", normalised=None),
                     turn=state["turn"], agent="moderator", phase="diagnosis", raw="",
                     parsed_by="budget")
-    structured = ctx.structured("patient", "patient")
+    structured, texts = ctx.structured("patient", "patient"), ctx.scenario.protocol.prompt_set()
     messages = [
         _patient_system(ctx),
         {"role": "user", "content": prompts.perception_prompt(
-            render_dialogue(state["dialogue"], "patient"), state.get("diagnosis"))},
+            texts, _heard(ctx, state, "patient")["dialogue"], state.get("diagnosis"))},
     ]
     reply = await ctx.call(agent="patient", role="patient", purpose="perception",
                            messages=messages, turn=state["turn"],
@@ -336,8 +336,10 @@ class Clinical(ConversationProtocol):
         return roles
 
     def job_fields(self, scenario: Scenario, options: Any) -> dict[str, Any]:
-        """The doctor's turn budget (``--max-turns`` over the file's)."""
-        return {"max_turns": options.max_turns or scenario.protocol.max_turns}
+        """The doctor's turn budget (``--max-turns`` over the file's) and sampling (the run's,
+        else the settings', e.g. a preset's published values)."""
+        return {"max_turns": options.max_turns or scenario.protocol.max_turns,
+                **sampling(scenario.protocol, options)}
 
     def conditions(self, scenario: Scenario, options: Any) -> list[str]:
         """The unbiased consultation, then each requested bias (``--bias`` over the file's)."""
@@ -350,8 +352,8 @@ class Clinical(ConversationProtocol):
     def initial_state(self, ctx: ConversationContext) -> dict[str, Any]:
         """An empty dialogue and the doctor's full budget."""
         return {"dialogue": [], "turn": 0, "doctor_turns": 0, "action": "", "action_text": "",
-                "action_raw": "", "diagnosis": None, "tests": 0, "max_turns": ctx.job.max_turns or 20,
-                "probes": ctx.job.probes}
+                "action_raw": "", "diagnosis": None, "tests": 0,
+                "max_turns": ctx.job.max_turns or 20, "probes": ctx.job.probes}
 
     def recursion_limit(self, ctx: ConversationContext) -> int:
         """Four steps per doctor turn at most (doctor, answer, probe, ...), with room."""

@@ -18,7 +18,6 @@ from langgraph.runtime import Runtime
 
 from agentsim.agents import clinical_prompts as prompts
 from agentsim.agents.clinical_parsing import describe_records, find_records
-from agentsim.agents.clinical_texts import NO_REQUESTS, NOT_AVAILABLE
 from agentsim.core.decisions import TestResultDecision
 from agentsim.orchestrator.kernel import Utterance, heard, say
 from agentsim.orchestrator.runtime import ConversationContext
@@ -29,8 +28,9 @@ async def measurement_node(state: dict[str, Any], runtime: Runtime[ConversationC
     ctx = runtime.context
     case, request = ctx.scenario.case, state["action_text"]
     found = find_records(request, case.exam, case.tests)
+    texts = ctx.scenario.protocol.prompt_set()
     if ctx.scenario.protocol.measurement == "records":
-        content = describe_records(found) if found else NOT_AVAILABLE
+        content = describe_records(found) if found else texts.fill("not_available")
     else:
         dialogue = state["dialogue"]
         # The request being answered is the doctor's last utterance; 'so far' is before it.
@@ -38,8 +38,10 @@ async def measurement_node(state: dict[str, Any], runtime: Runtime[ConversationC
         messages = prompts.measurement_messages(
             case, request=request,
             doctor_turn=state.get("action_raw") or (dialogue[-1]["content"] if dialogue else ""),
-            dialogue=heard([u for u in earlier if _about_tests(u)], None, NO_REQUESTS),
-            history=published_history(earlier))
+            dialogue=heard([u for u in earlier if _about_tests(u)], None,
+                           texts.fill("no_requests")),
+            history=published_history(earlier), system=texts.texts["measurement_system"],
+            turn=texts.texts["measurement_turn"], no_findings=texts.fill("no_findings"))
         reply = await ctx.call(agent="measurement", role="measurement", purpose="measurement",
                                messages=messages, turn=state["turn"],
                                context={"request": request})
@@ -69,3 +71,24 @@ def published_history(dialogue: list[Utterance]) -> str:
         elif utterance["agent"] == "measurement" and index:
             parts.append(f"{dialogue[index - 1]['content']}\n\n{utterance['content']}\n\n")
     return "".join(parts)
+
+
+def heard_values(dialogue: list[Utterance], viewer: str, empty: str) -> dict[str, str]:
+    """The placeholders of what ``viewer`` (doctor or patient) was told so far: {dialogue},
+    'Speaker: text' lines of what it heard, and the published agent's {history} and
+    {question} (agentclinic.py:515-516, 435-436, 649): each question it was given followed by
+    its answer, each followed by a blank line, and the last question, not yet answered. The
+    published patient also hears every test result; the doctor's first question is empty."""
+    history, question = "", ""
+    for utterance in dialogue:
+        agent, content = utterance["agent"], utterance["content"]
+        if agent == viewer:
+            history += f"{question}\n\n{content}\n\n"
+            question = ""
+        elif viewer == "patient" and agent == "measurement":
+            history += content + "\n\n"
+        elif viewer == "patient" or (utterance["audience"] is None
+                                     or viewer in utterance["audience"]):
+            question = content
+    return {"dialogue": heard(dialogue, viewer, empty), "history": history,
+            "question": question}

@@ -9,6 +9,7 @@ protocol's own part (its job fields, conditions, roles, default judges) comes fr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,25 @@ def configured(scenarios: Sequence[tuple[Path, Scenario]],
             raise InputError(str(error), source=path) from None
         out.append((path, scenario.model_copy(update={"protocol": updated})))
     return out
+
+
+def preset_options(options: RunOptions) -> RunOptions:
+    """``options`` with the ``--preset``'s mitigation options under the user's (for the
+    mitigations the run's arms include) and its bias catalogue unless the user named one."""
+    if options.preset is None:
+        return options
+    try:
+        preset = load_preset(options.preset)
+    except ValueError as error:
+        raise InputError(str(error), source="--preset") from None
+    members = {part for arm in options.arms for part in arm.split("+")}
+    merged = {name: {**given, **options.mitigation_options.get(name, {})}
+              for name, given in preset.mitigations.items() if name in members}
+    catalogue = options.bias_catalogue
+    if catalogue is None and preset.bias_catalogue:
+        catalogue = str(asset_path("agentsim.scenario", "data", preset.bias_catalogue))
+    return replace(options, mitigation_options={**options.mitigation_options, **merged},
+                   bias_catalogue=catalogue)
 
 
 def load_checked_preset(name: str, protocols: set[str]) -> Preset:

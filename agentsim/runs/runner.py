@@ -62,6 +62,7 @@ from agentsim.runs.planning import (  # noqa: F401  (planning's names, for runne
     check_roles,
     configured,
     executor_options,
+    preset_options,
     judges_for,
     new_manifest,
     plan_jobs,
@@ -187,6 +188,7 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     status ``interrupted`` and a folder ``agentsim resume`` finishes.
     """
     scenarios = configured(scenarios, options)  # --preset and --prompts, before any check
+    options = preset_options(options)
     plain = [s for _, s in scenarios]
     client = build_client(options)
     check_roles(options, plain, client.resolver)

@@ -45,11 +45,14 @@ class BiasEntry(Frozen):
         where = f"biases[{self.role}:{self.name}].text"
         check_template(self.text, ("other",) if self.kind == "implicit" else (), where)
         if self.kind == "implicit":
-            if not self.attribute or not self.generic or "other" not in placeholders(self.text):
-                raise ValueError(
-                    f"implicit bias {self.role}:{self.name} needs 'attribute', 'generic' and "
-                    "'{other}' in 'text'"
-                )
+            # An implicit bias is about an attribute; its text names the other party's value
+            # ({other}, with 'generic' for a party without one) or, as the published AgentClinic
+            # texts do ("a particular race"), none: then it is a fixed text.
+            if not self.attribute:
+                raise ValueError(f"implicit bias {self.role}:{self.name} needs 'attribute'")
+            if "other" in placeholders(self.text) and not self.generic:
+                raise ValueError(f"implicit bias {self.role}:{self.name} says '{{other}}', so it "
+                                 "needs 'generic' for a party without that attribute")
         return self
 
     @property
@@ -61,6 +64,8 @@ class BiasEntry(Frozen):
         """The instruction for this consultation, about the other party's attribute value."""
         if self.kind == "cognitive":
             return fill(self.text, {})
+        if "other" not in placeholders(self.text):
+            return fill(self.text, {})  # a fixed text (the published implicit biases)
         value = other.attributes.get(self.attribute or "")
         return fill(self.text, {"other": value}) if value else (self.generic or "")
 

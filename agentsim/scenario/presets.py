@@ -16,6 +16,7 @@ A preset file (package data, ``agentsim/scenario/presets/<name>.yaml``)::
     settings: {rounds: 2, speaking_order: fixed, ...}
     prompts: borah2024.prompts.yaml       # a prompt file beside it
     judges: {assignment_bias: {rule: published}}
+    mitigations: {self_reflection: {placement: shared}}   # when an arm has it
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ class Preset(BaseModel):
     prompts: str | None = Field(default=None, description="Its prompt file, beside it.")
     judges: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Judge options as published (judge → options).")
+    bias_catalogue: str | None = Field(
+        default=None, description="A bias catalogue shipped in agentsim/scenario/data/ (the "
+        "published bias texts), used when the run names none (--bias-catalogue).")
+    mitigations: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Mitigation options as published (mitigation → "
+        "options), used when the run's arms include the mitigation.")
 
 
 def preset_names() -> list[str]:

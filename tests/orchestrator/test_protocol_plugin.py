@@ -8,6 +8,7 @@ import json
 import operator
 from typing import Annotated, Any, Literal, TypedDict
 
+import pytest
 import yaml
 from langgraph.graph import END, START, StateGraph
 from pydantic import Field, StrictInt
@@ -22,7 +23,7 @@ from agentsim.orchestrator.kernel import (
     say,
 )
 from agentsim.orchestrator.runtime import ConversationContext
-from agentsim.registry import protocol
+from agentsim.registry import REGISTRY, protocol
 from agentsim.scenario.schema_base import ProtocolSettings
 
 
@@ -68,7 +69,6 @@ async def decide(state: RelayState, runtime: Any) -> dict:
     return {"turn": turn}
 
 
-@protocol("relay")
 class Relay(ConversationProtocol):
     """Everyone speaks in file order for ``rounds`` rounds; then each decides privately."""
 
@@ -97,6 +97,15 @@ class Relay(ConversationProtocol):
                                          phase=e.phase, round=e.round, audience=None)
                                for e in kept],
                 "turn": from_turn, "spoken": len(kept)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def registered():
+    """``@protocol("relay")`` on the class above, applied for this module's tests only: a
+    protocol a test defines must not reach the registry-wide conformance suite."""
+    protocol("relay")(Relay)
+    yield
+    REGISTRY._items["protocol"].pop("relay", None)
 
 
 def _scenario(tmp_path, **protocol_settings: Any):

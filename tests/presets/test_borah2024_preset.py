@@ -24,14 +24,30 @@ SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "workplace" / \
     "office-product-launch.yaml"
 # Published line of each f-string: system message, first answer, discussion turn, final answer.
 LINES = {"system": 24, "first": 119, "discussion": 131, "final": 146}
+# The same in the self-reflection script, and its reflection prompt.
+REFLECTION_LINES = {"system": 23, "first": 115, "reflection": 127, "discussion": 143,
+                    "final": 157}
 
 
-def published_fstrings(anchors: Path) -> dict[str, ast.JoinedStr]:
+def published_fstrings(anchors: Path, script: str = "scenes_discussion_newtasks.py",
+                       lines: dict[str, int] = LINES) -> dict[str, ast.JoinedStr]:
     """The published prompts' f-strings, by the line they start on."""
-    source = (anchors / "borah" / "code" / "scenes_discussion_newtasks.py").read_text()
+    source = (anchors / "borah" / "code" / script).read_text()
     found = {node.lineno: node for node in ast.walk(ast.parse(source))
              if isinstance(node, ast.JoinedStr)}
-    return {name: found[line] for name, line in LINES.items()}
+    return {name: found[line] for name, line in lines.items()}
+
+
+def labels_of(scenario) -> dict[str, str]:
+    """Persona id → its published name, 'Jack (Male)'."""
+    return {p.id: f"{p.name} ({'Male' if p.attributes['gender'] == 'man' else 'Female'})"
+            for p in scenario.personas}
+
+
+def scene_of(scenario) -> str:
+    """The scene a scenario not imported from a published cell shows: situation and tasks."""
+    return " ".join([scenario.description.strip()] + [
+        f"Task {k}: {t.text}" for k, t in enumerate(scenario.tasks, 1)])
 
 
 def evaluate(node: ast.JoinedStr, **names) -> str:
@@ -52,12 +68,10 @@ def test_every_logged_prompt_is_the_published_template_filled_in(preset_run, anc
     templates = published_fstrings(anchors)
     store = RunStore.open(preset_run)
     (path, scenario), = load_scenarios([SCENARIO])
-    label = {p.id: f"{p.name} ({'Male' if p.attributes['gender'] == 'man' else 'Female'})"
-             for p in scenario.personas}
+    label = labels_of(scenario)
     characters = ", ".join(label[p.id] for p in scenario.personas)
     manifest = json.loads((preset_run / "manifest.json").read_text())
-    scene = " ".join([scenario.description.strip()] + [
-        f"Task {k}: {t.text}" for k, t in enumerate(scenario.tasks, 1)])
+    scene = scene_of(scenario)
     response: list[list[str]] = []  # the published script's shared, growing list
     calls = [e for e in store.iter_events({"model_call"}) if e.turn is not None]
     assert len(calls) == 4 * 4  # per agent: first, two discussion rounds, final
@@ -94,3 +108,39 @@ def test_the_goal_sentence_stands_in_the_first_prompt_only(tmp_path, anchors):
     first = [c for c in calls if c.purpose == "decision"][:4]
     assert all(sentence in c.messages[1]["content"] for c in first)
     assert not any(sentence in c.messages[1]["content"] for c in calls[4:])
+
+
+def test_the_self_reflection_script_preset_is_the_published_script(tmp_path, anchors):
+    """borah2024_selfreflection with the self_reflection arm: first answers (with the goal
+    sentence), one reflection each said in the shared list, two consensus rounds, finals —
+    every prompt the published script's own f-string filled in."""
+    out = tmp_path / "reflection"
+    assert main(["run", str(SCENARIO), "--model", "scripted/stereotyped", "--preset",
+                 "borah2024_selfreflection", "--mitigation", "self_reflection", "--out",
+                 str(out), "--no-cache"]) == 0
+    templates = published_fstrings(anchors, "scenes_discussion_selfreflection.py",
+                                   REFLECTION_LINES)
+    (_, scenario), = load_scenarios([SCENARIO])
+    label, scene = labels_of(scenario), scene_of(scenario)
+    characters = ", ".join(label[p.id] for p in scenario.personas)
+    calls = [e for e in RunStore.open(out).iter_events({"model_call"})
+             if e.turn is not None and e.arm == "self_reflection"]
+    phases = ["first"] * 4 + ["reflection"] * 4 + ["discussion"] * 8 + ["final"] * 4
+    assert len(calls) == len(phases)
+    response: list[list[str]] = []  # the shared list
+    first_response: list[str] = []  # the first answers, as the script keeps them (line 123)
+    for call, phase in zip(calls, phases, strict=True):
+        agent = SimpleNamespace(name=label[call.agent], memory_lst=[{"content": response}])
+        if phase != "reflection":  # the reflection's system message is the first prompt's own
+            assert call.messages[0]["content"] == evaluate(templates["system"], self=agent)
+        expected = evaluate(templates[phase], agent=agent, i=scene, j=characters,
+                            first_response=first_response)
+        assert call.messages[-1] == {"role": "user", "content": expected}, phase
+        if phase == "first":
+            first_response.append(f"{label[call.agent]} Agent: {call.response}\n")
+        if phase != "final":
+            response.append([f"{label[call.agent]}: {call.response}"])
+        assert (call.temperature, call.max_tokens) == (0.7, 1000)  # lines 25-30
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["options"]["mitigation_options"]["self_reflection"] == {
+        "placement": "shared", "file": "self_reflection_borah2024.yaml"}

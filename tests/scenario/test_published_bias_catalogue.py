@@ -60,3 +60,20 @@ def test_the_doctors_cognitive_biases_keep_their_anchor(published):
     catalogue = load_catalogue(CATALOGUE)
     for name in ("recency", "frequency", "false_consensus", "confirmation", "status_quo"):
         assert "cancer" in catalogue.get(f"doctor:{name}").text
+
+
+def test_an_implicit_bias_may_be_a_fixed_text_but_needs_its_attribute():
+    """The published implicit biases name no value ("a particular race"): a fixed text is an
+    implicit bias about its attribute; a text naming {other} still needs 'generic'."""
+    from agentsim.scenario.biases import BiasEntry
+    from agentsim.scenario.schema import Persona
+
+    fixed = BiasEntry(role="doctor", name="race", kind="implicit", attribute="race",
+                      text="You are uncomfortable with patients of a particular race.")
+    patient = Persona(id="patient", name="P", attributes={"race": "Black"})
+    assert fixed.render(patient) == "You are uncomfortable with patients of a particular race."
+    with pytest.raises(ValueError, match="needs 'attribute'"):
+        BiasEntry(role="doctor", name="x", kind="implicit", text="A fixed text.")
+    with pytest.raises(ValueError, match="needs 'generic'"):
+        BiasEntry(role="doctor", name="x", kind="implicit", attribute="race",
+                  text="You distrust {other} patients.")
