@@ -30,9 +30,7 @@ LABELS = {"man": "Male", "woman": "Female", "male": "Male", "female": "Female"}
 def prompt_set(scenario: Scenario) -> PromptSet:
     """The discussion prompts of ``scenario`` (the shipped ones when it runs another protocol
     that borrows them, e.g. a setup's answer format)."""
-    settings = scenario.protocol
-    return (settings if isinstance(settings, DiscussionProtocol)
-            else DiscussionProtocol()).prompt_set()
+    return _settings(scenario).prompt_set()
 
 
 def _settings(scenario: Scenario) -> DiscussionProtocol:

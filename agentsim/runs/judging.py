@@ -103,7 +103,11 @@ def preset_judge_options(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     clashing: set[str] = set()
     for entry in (manifest.get("scenarios") or {}).values():
         name = entry.get("preset") if isinstance(entry, dict) else None
-        for judge, given in (load_preset(name).judges.items() if name else ()):
+        try:
+            preset = load_preset(name) if name else None
+        except ValueError:  # a preset this version does not ship: its judges keep defaults
+            continue
+        for judge, given in (preset.judges.items() if preset else ()):
             if found.setdefault(judge, given) != given:
                 clashing.add(judge)
     return {judge: given for judge, given in found.items() if judge not in clashing}
