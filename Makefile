@@ -45,9 +45,14 @@ test-slow: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration and not slow"
 
+# Each script prints one line: its ratio, inputs and conditions (see bench/*.py).
 bench: setup
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/judging.py
+	$(BIN)/python bench/cache.py
+	$(BIN)/python bench/executors.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/finetuned.py
 

@@ -1,9 +1,14 @@
-"""One registry for every plugin kind: protocols, judges, mitigations, executors.
+"""One registry for every plugin kind: protocols, judges, mitigations, executors, providers.
 
-Built-ins register with a decorator when their module is imported; third-party plugins are found
-through the entry-point group ``agentsim.<kind>s`` (e.g. ``agentsim.judges``), loaded the first
-time a kind is looked up. A plugin is looked up by name; unknown names raise a clear error listing
-the known ones.
+Built-ins are listed in a static table (:data:`BUILTINS`: name → ``module:attribute`` and a
+one-line description), so listing them (``agentsim judges``, ``agentsim mitigations``) imports
+none of their modules; they register with a decorator when their module is imported, and looking
+one up by name imports that plugin's module only. A conformance test checks that the table
+equals what importing the modules registers (names, objects and descriptions), so it cannot
+drift. Third-party plugins are found through the entry-point group ``agentsim.<kind>s`` (e.g.
+``agentsim.judges``): their names are read from the installed packages' metadata without
+loading them, and an entry point is loaded when its name is first looked up. Unknown names raise
+a clear error listing the known ones; a built-in name claimed by an entry point is an error.
 
 Every plugin kind's options are a pydantic model (:func:`options_model`): the ``Options`` class a
 plugin declares, else one made from its typed ``__init__``. :func:`check_options` validates what a
@@ -15,71 +20,249 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
-from typing import Any, TypeVar, get_type_hints
-
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from agentsim.errors import InputError, PluginError
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from pydantic import BaseModel
+
 T = TypeVar("T")
 KINDS = ("protocol", "judge", "mitigation", "executor", "provider")
-# Modules that register the built-ins of each kind; imported on first lookup so that the CLI
-# stays fast when a command needs none of them.
-BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "protocol": ("agentsim.orchestrator.discussion", "agentsim.orchestrator.clinical",
-                 "agentsim.orchestrator.setup"),
-    "judge": ("agentsim.judges.builtin",),
-    "mitigation": ("agentsim.mitigations.builtin",),
-    "executor": ("agentsim.executors.local",),
+
+
+class Builtin(NamedTuple):
+    """A built-in plugin as the static table lists it: where it is defined and what it does."""
+
+    target: str  # "module:attribute", or "module" when the module itself is the plugin
+    description: str  # :func:`describe` of the registered object (one line)
+
+    @property
+    def module(self) -> str:
+        """The module that registers it when imported."""
+        return self.target.partition(":")[0]
+
+
+# The built-in plugins of every kind, without importing them. Keep in step with the decorators:
+# tests/cli/test_startup.py imports every module and compares.
+BUILTINS: dict[str, dict[str, Builtin]] = {
+    "protocol": {
+        "clinical": Builtin(
+            "agentsim.orchestrator.clinical:Clinical",
+            "A doctor/patient consultation with a measurement agent, a moderator and the "
+            "patient's perception afterwards; bias conditions inject instructions into the "
+            "doctor or patient."),
+        "discussion": Builtin(
+            "agentsim.orchestrator.discussion:Discussion",
+            "Borah & Mihalcea's discussion: first decisions, rounds of turns, final "
+            "decisions."),
+        "setup": Builtin(
+            "agentsim.orchestrator.setup:Setup",
+            "A conversation set up in the scenario file: roles, who hears whom, turn policy, "
+            "decision points and stop conditions."),
+    },
+    "judge": {
+        "assignment_bias": Builtin(
+            "agentsim.judges.assignment_judge:AssignmentBiasJudge",
+            "Borah & Mihalcea's assignment label; bias first, reflected and last, escalation "
+            "and self-correction with CIs"),
+        "clinical": Builtin(
+            "agentsim.judges.clinical_judge:ClinicalJudge",
+            "diagnostic accuracy (moderator and normaliser), turns, tests, perception, gaps"),
+        "counterfactual": Builtin(
+            "agentsim.judges.counterfactual_judge:CounterfactualJudge",
+            "counterfactual vs placebo flip rates, excess flips (paired sign-flip), paired bias "
+            "differences, demographic parity and relative decision bias (Holm)"),
+        "fork": Builtin(
+            "agentsim.judges.fork_judge:ForkJudge",
+            "a forked run against its parent from the fork turn on: bias change, changed "
+            "decisions, trajectory (discussion); accuracy and diagnosis change (clinical)"),
+        "iat": Builtin(
+            "agentsim.judges.iat:IatJudge",
+            "implicit-association probe (Bai et al. 2024) of each agent's model, fresh and "
+            "after the transcript it saw: iat_before, iat_after, iat_change"),
+        "influence": Builtin(
+            "agentsim.judges.influence_judge:InfluenceJudge",
+            "who adopted whose proposals between rounds: influence graph, shares by group vs "
+            "head count, first-speaker anchoring, moves per agent-round"),
+        "lexicon": Builtin(
+            "agentsim.judges.lexicon_judge:LexiconJudge",
+            "word counts (gendered, agentic vs communal) by speaker group and in sentences "
+            "naming each group; agentic share and man − woman gap, no model calls"),
+        "rubric": Builtin(
+            "agentsim.judges.rubric_judge:RubricJudge",
+            "LLM panel scores units on a rubric (default: stereotyping); agreement; pairwise"),
+        "selection": Builtin(
+            "agentsim.judges.selection_judge:SelectionJudge",
+            "rank/pick/rate decision points of setups: score per group, selection gap, "
+            "counterfactual and placebo gaps, gap per round and slope (Holm)"),
+        "trajectory": Builtin(
+            "agentsim.judges.trajectory_judge:TrajectoryJudge",
+            "assignment bias after each discussion round (probes): per-round bias, escalation "
+            "slope, final - first, threshold round"),
+    },
+    "mitigation": {
+        "anonymise": Builtin(
+            "agentsim.mitigations.anonymise:Anonymise",
+            "Decision-makers do not see the measured attribute (doctor: no race, no name)."),
+        "debias_prompt": Builtin(
+            "agentsim.mitigations.builtin:DebiasPrompt",
+            "A fairness instruction in every decision-maker's system prompt."),
+        "fair_moderator": Builtin(
+            "agentsim.mitigations.moderator:FairModerator",
+            "A moderator flags stereotyped reasoning between discussion rounds."),
+        "finetuned": Builtin(
+            "agentsim.mitigations.builtin:Finetuned",
+            "Decision-makers use the fine-tuned model named by the role 'finetuned'."),
+        "ice": Builtin(
+            "agentsim.mitigations.reflection:InContextExamples",
+            "In-context examples for self_reflection's prompts; use as self_reflection+ice."),
+        "self_reflection": Builtin(
+            "agentsim.mitigations.reflection:SelfReflection",
+            "Agents critique their first assignment for implicit bias and assign again "
+            "(privately, or said in the shared conversation as published)."),
+    },
+    "executor": {
+        "local": Builtin(
+            "agentsim.executors.local:LocalExecutor",
+            "Run jobs with at most ``concurrency`` in flight; ``on_done(job, ok)`` after each."),
+        "processes": Builtin(
+            "agentsim.executors.processes:ProcessExecutor",
+            "Conversations in worker processes on this machine; the driver writes the log."),
+        "ray": Builtin(
+            "agentsim.executors.ray_cluster:RayExecutor",
+            "Conversations on Ray workers, on this machine or a cluster; the driver writes the "
+            "log."),
+    },
     # In-process model providers beside the embedded llama.cpp one: the scripted test models.
-    "provider": ("agentsim.testing.scripted",),
+    "provider": {
+        "scripted": Builtin(
+            "agentsim.testing.scripted",
+            "The scripted model: deterministic, seeded, offline, schema-valid answers with "
+            "knobs."),
+    },
+}
+# The modules that register the built-ins of each kind (derived from the table).
+BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
+    kind: tuple(dict.fromkeys(entry.module for entry in table.values()))
+    for kind, table in BUILTINS.items()
 }
 
 
-class Registry:
-    """Named plugins of each kind."""
+def describe(obj: Any) -> str:
+    """A plugin's one-line description: its ``description`` attribute, else the first
+    paragraph of its docstring on one line (a class's, an instance's class's, or a module's)."""
+    description = getattr(obj, "description", None)
+    if isinstance(description, str):
+        return description
+    doc = obj.__doc__ if isinstance(obj, type) or inspect.ismodule(obj) else type(obj).__doc__
+    paragraph = inspect.cleandoc(doc or "").split("\n\n", 1)[0]
+    return " ".join(paragraph.split())
 
-    def __init__(self) -> None:
+
+def _defined_in(obj: Any) -> str:
+    """The module defining ``obj``: a module's own name, a class's module, an instance's
+    class's module."""
+    if inspect.ismodule(obj):
+        return obj.__name__
+    cls = obj if isinstance(obj, type) else type(obj)
+    return str(getattr(cls, "__module__", ""))
+
+
+class Registry:
+    """Named plugins of each kind: the built-ins of a static table, imported one module at a
+    time on lookup; entry points, loaded on lookup; and whatever registered itself."""
+
+    def __init__(self, builtins: Mapping[str, Mapping[str, Builtin]] | None = None) -> None:
         self._items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
-        self._loaded: set[str] = set()
+        self._builtins = {kind: dict((builtins or BUILTINS).get(kind, {})) for kind in KINDS}
+        self._entries: dict[str, dict[str, EntryPoint]] | None = None
 
     def register(self, kind: str, name: str, obj: Any) -> Any:
-        """Register ``obj`` as plugin ``name`` of ``kind``; a second, different one is an error."""
+        """Register ``obj`` as plugin ``name`` of ``kind``; a second, different one is an error,
+        and so is a built-in's name given to an object its module does not define."""
         items = self._items[kind]
         if name in items and items[name] is not obj:
             raise PluginError(f"{kind} {name!r} is registered twice")
+        builtin = self._builtins[kind].get(name)
+        if builtin is not None and _defined_in(obj) != builtin.module:
+            raise PluginError(f"{kind} {name!r} is registered twice (it is the built-in "
+                              f"{builtin.target})")
         items[name] = obj
         return obj
 
-    def _load(self, kind: str) -> None:
-        if kind in self._loaded:
-            return
-        self._loaded.add(kind)
-        for module in BUILTIN_MODULES[kind]:
-            importlib.import_module(module)
-        for entry in entry_points(group=f"agentsim.{kind}s"):
-            try:
-                self.register(kind, entry.name, entry.load())
-            except Exception as error:  # a broken third-party plugin must not hide the others
-                raise PluginError(
-                    f"entry point {entry.value!r} for {kind} {entry.name!r} failed to load: "
-                    f"{error}"
-                ) from error
+    def entry_points(self, kind: str) -> dict[str, EntryPoint]:
+        """The entry points of ``kind``'s group by name, read from the installed packages'
+        metadata (once per process) without loading any."""
+        if self._entries is None:
+            from importlib.metadata import entry_points
+
+            found = entry_points()
+            self._entries = {k: {e.name: e for e in found.select(group=f"agentsim.{k}s")}
+                             for k in KINDS}
+        return self._entries[kind]
+
+    def builtins(self, kind: str) -> dict[str, Builtin]:
+        """The static table of ``kind``'s built-ins."""
+        return dict(self._builtins[kind])
 
     def get(self, kind: str, name: str) -> Any:
-        """The plugin ``name`` of ``kind``."""
-        self._load(kind)
-        try:
-            return self._items[kind][name]
-        except KeyError:
-            known = ", ".join(sorted(self._items[kind])) or "none"
-            raise PluginError(f"unknown {kind} {name!r} (known: {known})") from None
+        """The plugin ``name`` of ``kind``, importing only the module that defines it."""
+        items = self._items[kind]
+        if name in items:
+            return items[name]
+        builtin = self._builtins[kind].get(name)
+        if builtin is not None:
+            importlib.import_module(builtin.module)
+            if name not in items:
+                raise PluginError(f"built-in {kind} {name!r}: {builtin.module} did not register "
+                                  "it (agentsim.registry.BUILTINS is out of date)")
+            return items[name]
+        entry = self.entry_points(kind).get(name)
+        if entry is not None:
+            try:
+                obj = entry.load()
+            except Exception as error:  # a broken third-party plugin must not hide the others
+                raise PluginError(
+                    f"entry point {entry.value!r} for {kind} {name!r} failed to load: {error}"
+                ) from error
+            return self.register(kind, name, obj)
+        known = ", ".join(self.names(kind)) or "none"
+        raise PluginError(f"unknown {kind} {name!r} (known: {known})")
 
     def names(self, kind: str) -> list[str]:
-        """Registered names of ``kind``, sorted."""
-        self._load(kind)
-        return sorted(self._items[kind])
+        """Every name of ``kind`` (built-ins, entry points, registered), sorted; imports none.
+        An entry point claiming a built-in's name is a PluginError."""
+        entries = self.entry_points(kind)
+        clashes = sorted(set(entries) & set(self._builtins[kind]))
+        if clashes:
+            raise PluginError(f"entry point(s) {clashes} of group 'agentsim.{kind}s' use the "
+                              f"name of a built-in {kind}")
+        return sorted({*self._builtins[kind], *entries, *self._items[kind]})
+
+    def descriptions(self, kind: str) -> dict[str, str]:
+        """Name → one-line description of every plugin of ``kind``, without importing any:
+        built-ins from the static table, registered ones from the object, entry points not yet
+        loaded by where they point."""
+        described: dict[str, str] = {}
+        entries = self.entry_points(kind)
+        for name in self.names(kind):
+            if name in self._items[kind] and name not in self._builtins[kind]:
+                described[name] = describe(self._items[kind][name])
+            elif name in self._builtins[kind]:
+                described[name] = self._builtins[kind][name].description
+            else:
+                entry = entries[name]
+                dist = getattr(entry.dist, "name", None)
+                described[name] = (f"(entry point {entry.value}"
+                                   f"{f' of {dist}' if dist else ''}; not loaded)")
+        return described
+
+    def load_all(self, kind: str) -> dict[str, Any]:
+        """Import and load every plugin of ``kind`` (built-ins and entry points): name → object."""
+        return {name: self.get(kind, name) for name in self.names(kind)}
 
     def decorator(self, kind: str, name: str) -> Callable[[T], T]:
         """A decorator registering the decorated object under ``name``."""
@@ -127,6 +310,10 @@ def options_model(cls: type) -> type[BaseModel]:
     """The pydantic model of a plugin's options: the ``Options`` class it declares, else one
     made from its ``__init__`` keyword parameters and their annotations (a user's plugin needs
     nothing more than a typed ``__init__``)."""
+    from typing import get_type_hints
+
+    from pydantic import BaseModel, ConfigDict, create_model
+
     declared = cls.__dict__.get("Options")
     if isinstance(declared, type) and issubclass(declared, BaseModel):
         return declared
@@ -152,6 +339,8 @@ def check_options(kind: str, key: str, cls: type, given: Mapping[str, Any],
     """``given`` validated by the options model of plugin ``key`` of ``kind`` (only the options
     given, so the plugin's own defaults apply); an unknown or wrongly typed option is an
     InputError naming ``source`` (the command-line option or file that gave it)."""
+    from pydantic import ValidationError
+
     model = options_model(cls)
     known = ", ".join(sorted(model.model_fields)) or "none"
     unknown = sorted(set(given) - set(model.model_fields))
@@ -202,6 +391,7 @@ def _json_ready(value: Any) -> Any:
         return [_json_ready(item) for item in items]
     if isinstance(value, Mapping):
         return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+    model_dump = getattr(value, "model_dump", None)  # a pydantic model
+    if callable(model_dump) and not isinstance(value, type):
+        return model_dump(mode="json")
     return repr(value)

@@ -22,9 +22,9 @@ LAYERS: list[set[str]] = [
     {"labels", "models", "agents"},
     {"core", "testing"},
     {"orchestrator"},
-    {"mitigations", "judges", "executors"},
+    {"mitigations", "judges"},
     {"analysis", "runs", "importers"},
-    {"finetune"},
+    {"executors", "finetune"},  # workers run conversations with the runner's code
     {"api"},
     {"cli", "__init__"},  # the package itself re-exports the public API
     {"__main__"},

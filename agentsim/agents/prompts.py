@@ -84,10 +84,10 @@ def empty_transcript(scenario: Scenario) -> str:
     return prompt_set(scenario).fill("empty_transcript")
 
 
-def answer_format(scenario: Scenario, structured: bool) -> str:
+def answer_format(scenario: Scenario, structured: bool, texts: PromptSet | None = None) -> str:
     """The format instruction for a decision: JSON when constrained, the text format
-    otherwise."""
-    texts = prompt_set(scenario)
+    otherwise (from ``texts`` when given: a protocol that borrows the assignment format)."""
+    texts = texts or prompt_set(scenario)
     numbered = list(enumerate(scenario.tasks, 1))
     if structured:
         pairs = ", ".join(texts.fill("answer_format_json_pair", task_id=t.id, task=t.text,

@@ -93,6 +93,10 @@ class RunSettings:
     """Run seed."""
     concurrency: int | None = None
     """Conversations in flight (default 1 with a local model, else 8)."""
+    executor: str = "local"
+    """Where conversations run: local (one event loop), processes (every core) or ray."""
+    ray_address: str | None = None
+    """The Ray cluster of --executor ray (None: a private Ray on this machine; 'auto')."""
     temperature: float | None = None
     """Sampling temperature, 0-2 (None: the protocol's or its preset's, else 0.7)."""
     max_tokens: int | None = None
@@ -275,7 +279,7 @@ class RunSettings:
             model=DEFAULT_MODEL if self.model is None else self.model, roles=dict(self.roles),
             setting=self.setting, rounds=self.rounds, replicates=self.replicates,
             seed=self.seed, concurrency=self.concurrency, temperature=self.temperature,
-            max_tokens=self.max_tokens,
+            max_tokens=self.max_tokens, executor=self.executor, ray_address=self.ray_address,
             models_config=(load_models_config(self.models_config).model_dump()
                            if self.models_config else None),
             router_list=load_router_config(self.router_config) if self.router_config else None,

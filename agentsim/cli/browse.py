@@ -6,8 +6,10 @@ is streamed line by line, never loaded whole, and a line is parsed only when it 
 
 A damaged run — a manifest that is not readable JSON (or not UTF-8), a log with a corrupt or
 schema-invalid line — is listed with status ``damaged`` and the reason; the other runs are listed
-as usual. The listing reads only what it shows: the manifest and the log (for its counts, every
-line validated on the way); never the results or anything else in the folder.
+as usual. The listing reads only what it shows: the manifest and, for its counts, the log's
+conversation starts and finishes (other lines are not parsed: a substring test on the raw
+bytes picks the lines to parse; a corrupt line is still noticed, a schema-invalid one only by
+``runs show``); never the results or anything else in the folder.
 """
 
 from __future__ import annotations
@@ -35,29 +37,64 @@ def find_run_dirs(root: str | Path) -> list[Path]:
     return sorted(set(found))
 
 
-def log_counts(run_dir: str | Path) -> dict[str, Any]:
-    """Conversations started, finished (ok) and failed, streamed from ``events.jsonl``.
+# The only events a listing counts, and the bytes a line of each holds (its type as a JSON
+# string): other lines are never parsed (a substring test on the raw line, before any JSON).
+COUNTED = ("conversation_started", "conversation_finished")
+COUNTED_MARKS = tuple(f'"{kind}"'.encode() for kind in COUNTED)
 
-    Every line is validated as an event (cheaply: pydantic parses the line's JSON itself); the
+
+def log_counts(run_dir: str | Path) -> dict[str, Any]:
+    """Conversations started, finished (ok) and failed (every attempt), from ``events.jsonl``.
+
+    Cheap: a line is parsed only when its bytes hold ``"conversation_started"`` or
+    ``"conversation_finished"``, and only those are checked as events (a JSON object whose ``ok`` is true or false
+    for a finish). Any other line is only checked to be a whole ``{...}`` line, so corrupt
+    lines are found but a schema-invalid one is not (``runs show`` validates every line). The
     first damaged line is ``damage`` (``line``, ``reason``). A partial last line (a killed or a
     live writer) is not damage.
     """
     counts: dict[str, Any] = {"started": 0, "finished": 0, "failed": 0, "damage": None}
-    store = RunStore(run_dir, skip_bad_lines=True)
+    path = Path(run_dir) / EVENTS
+    damage: dict[str, Any] | None = None
     try:
-        for event in store.iter_events({"conversation_started", "conversation_finished"},
-                                       latest_attempt=False):
-            if event.type == "conversation_started":
-                counts["started"] += 1
-            else:
-                counts["finished" if event.ok else "failed"] += 1
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.endswith(b"\n"):
+                    break  # killed mid-write (or being written): the last line is incomplete
+                reason = _count_line(line, counts)
+                if reason is not None and damage is None:
+                    damage = {"line": number, "reason": reason}
+    except FileNotFoundError:
+        return counts
     except OSError as error:
         counts["damage"] = {"line": None, "reason": f"unreadable ({error.strerror})"}
         return counts
-    if store.bad_lines:
-        line, reason = min(store.bad_lines.items())
-        counts["damage"] = {"line": line, "reason": reason}
+    counts["damage"] = damage
     return counts
+
+
+def _count_line(line: bytes, counts: dict[str, Any]) -> str | None:
+    """Count one whole log line into ``counts``; what is wrong with it, or None."""
+    if not any(mark in line for mark in COUNTED_MARKS):
+        stripped = line.strip()
+        return None if stripped.startswith(b"{") and stripped.endswith(b"}") else "not JSON"
+    try:
+        event = json.loads(line)
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    except ValueError:
+        return "not JSON"
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return "not an event (a JSON object with a type)"
+    kind = event["type"]
+    if kind == "conversation_started":
+        counts["started"] += 1
+    elif kind == "conversation_finished":
+        ok = event.get("ok")
+        if not isinstance(ok, bool):
+            return "invalid conversation_finished event (ok: true or false expected)"
+        counts["finished" if ok else "failed"] += 1
+    return None
 
 
 def _models_text(models: dict[str, str]) -> str:

@@ -63,6 +63,8 @@ def path(text: str) -> Path:
 def refuse_secrets(argv: Sequence[str]) -> None:
     """Refuse a key-shaped value anywhere on the command line, before anything is written
     (the manifest records the options). The message names the option, never the value."""
+    if not _may_hold_key(argv):
+        return
     from agentsim.errors import InputError
     from agentsim.models.client import key_problem
 
@@ -81,6 +83,29 @@ def refuse_secrets(argv: Sequence[str]) -> None:
             "would be written to the run's manifest and log. Give keys only through "
             "environment variables (OPENAI_API_KEY, ...) or a models config's api_key_env / "
             "api_key_file (see README, Running on your own servers)", source=option)
+
+
+# The anchors of agentsim.models.client's key shapes (equal: tests/cli/test_startup.py).
+KEY_ANCHORS = ("sk-", "pk-", "rk-", "AIza", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+               "xox", "AKIA", "Bearer ")
+
+
+def _may_hold_key(argv: Sequence[str]) -> bool:
+    """Whether any token could hold what :func:`agentsim.models.client.key_problem` refuses,
+    decided without importing the model stack (slow: pydantic, sqlite3): a token needs the full
+    check when it holds ``=`` (a query-string key), ``@`` (user:password@), a key anchor
+    (sk-, Bearer ...), 32 or more characters (a long token) or the value of any environment
+    variable of 8 or more characters (secret values are that long). Once the model stack is
+    imported (secrets may be registered in it), every command line gets the full check."""
+    import os
+    import sys
+
+    if "agentsim.models.client" in sys.modules:
+        return True
+    values = [value for value in os.environ.values() if len(value) >= 8]
+    return any("=" in token or "@" in token or len(token) >= 32
+               or any(anchor in token for anchor in KEY_ANCHORS)
+               or any(value in token for value in values) for token in argv)
 
 
 FORK_OPTIONS = (("model", "--model"), ("role", "--role"), ("mitigation", "--mitigation"),

@@ -70,17 +70,22 @@ def signals_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    import asyncio
+    import sys
 
     from agentsim.errors import Interrupted
 
+    # asyncio (about 0.1 s to import) is not imported here: no loop can run, and no task be
+    # cancelled, until a command has imported it.
     state: dict[str, Any] = {"signum": None}
 
     def handler(signum: int, frame: Any) -> None:
         if state["signum"] is not None:
             return
         state["signum"] = signum
+        asyncio = sys.modules.get("asyncio")
         try:
+            if asyncio is None:
+                raise RuntimeError("no running event loop")
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise Interrupted(signum) from None
@@ -91,7 +96,11 @@ def signals_interrupt() -> Iterator[None]:
     previous = {number: signal.signal(number, handler) for number in SIGNALS}
     try:
         yield
-    except (asyncio.CancelledError, Interrupted) as error:
+    except BaseException as error:
+        asyncio = sys.modules.get("asyncio")
+        cancelled = asyncio is not None and isinstance(error, asyncio.CancelledError)
+        if not (cancelled or isinstance(error, Interrupted)):
+            raise
         if state["signum"] is None or isinstance(error, Interrupted):
             raise
         interrupted = Interrupted(state["signum"])

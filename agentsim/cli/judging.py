@@ -15,11 +15,16 @@ from agentsim.cli.common import print_json as _print_json
 
 
 def cmd_judges(args: argparse.Namespace) -> int:
-    """List the registered judges with their one-line descriptions."""
+    """List the judges with their one-line descriptions, from the registry's metadata (the
+    built-ins' static table, entry points' names): no judge module is imported."""
+    return _list_plugins("judge")
+
+
+def _list_plugins(kind: str) -> int:
     from agentsim.registry import REGISTRY
 
-    for name in REGISTRY.names("judge"):
-        print(f"{name}: {REGISTRY.get('judge', name).description}")
+    for name, description in REGISTRY.descriptions(kind).items():
+        print(f"{name}: {description}")
     return 0
 
 
@@ -84,13 +89,9 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
 
 
 def cmd_mitigations(args: argparse.Namespace) -> int:
-    """List the registered mitigations with the first line of their docstrings."""
-    from agentsim.registry import REGISTRY
-
-    for name in REGISTRY.names("mitigation"):
-        doc = (REGISTRY.get("mitigation", name).__doc__ or "").strip().splitlines()
-        print(f"{name}: {doc[0] if doc else ''}")
-    return 0
+    """List the mitigations with their one-line descriptions, from the registry's metadata
+    (no mitigation module is imported)."""
+    return _list_plugins("mitigation")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -131,6 +131,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=_bounded("seed"), default=0, help="run seed (default 0)")
     parser.add_argument("--concurrency", type=_bounded("concurrency"),
                         help="conversations in flight (default 1 with a local model, else 8)")
+    parser.add_argument("--executor", default="local", metavar="NAME",
+                        help="where conversations run: local (one event loop, default), "
+                        "processes (one worker process per core) or ray (Ray workers; "
+                        "pip install 'agentsim[ray]')")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="the Ray --executor ray joins: auto (the one running here) or "
+                        "ray://host:10001 (a cluster); default: start one on this machine")
     parser.add_argument("--temperature", type=_bounded("temperature"),
                         help="sampling temperature, 0-2 (default: the preset's, else 0.7)")
     parser.add_argument("--max-tokens", type=_bounded("max_tokens"),

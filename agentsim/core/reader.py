@@ -22,6 +22,7 @@ from typing import Any
 
 from agentsim.core.calls import recorded_call
 from agentsim.core.events import EventBase, ModelCall
+from agentsim.core.log_stream import ConversationLog, conversations
 from agentsim.core.store import RunStore
 from agentsim.models.base import ModelReply, ModelRequest
 from agentsim.scenario.loader import parse_scenario
@@ -143,6 +144,15 @@ class RunView:
         """Conversation id → protocol, as each conversation logged it when it started."""
         return {e.conversation_id: e.protocol
                 for e in self.store.iter_events({"conversation_started"}, complete_only=True)}
+
+    def allows(self, protocol: str) -> bool:
+        """Whether this view shows conversations of ``protocol`` (see :meth:`for_protocols`)."""
+        return self._protocols is None or protocol in self._protocols
+
+    def conversations(self, types: Iterable[str] = ()) -> Iterator[ConversationLog]:
+        """Each successfully finished conversation of the view, with its events of ``types``,
+        in one pass over the log (:func:`agentsim.core.log_stream.conversations`)."""
+        return (c for c in conversations(self.store, types) if self.allows(c.protocol))
 
     def events(self, *types: str) -> Iterator[EventBase]:
         """Stream the run's events of the given types (all when none given), of conversations

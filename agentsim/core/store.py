@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentsim.errors import RunStoreError
+from agentsim.core.blobs import BLOBS, BlobReader, BlobWriter
 from agentsim.core.events import EVENT_ADAPTER, EventBase
 from agentsim.core.run_files import (  # noqa: F401  (the folder's files, for store's callers)
     EVENTS,
@@ -101,6 +102,9 @@ class RunStore:
         self._handle: Any = None
         self._redact: Any = None
         self.lock: RunLock | None = None
+        self.blobs = BlobReader(self.run_dir / BLOBS)  # message texts stored once per run
+        self._blob_writer = BlobWriter(self.run_dir / BLOBS)
+        self._blob_handle: Any = None
         self.bad_lines: dict[int, str] = {}  # line number → why, for lines skipped
         self.partial_tail = False  # the last read met a partial last line (a killed writer)
 
@@ -224,19 +228,39 @@ class RunStore:
     # -- events -------------------------------------------------------------------------------
     def append(self, event: EventBase) -> None:
         """Append one event as a whole, flushed line (thread-safe; secrets redacted)."""
-        line = self.redactor(event.model_dump_json(exclude_none=True)) + "\n"
         with self._lock:
+            messages = getattr(event, "messages", None)
+            if messages:  # long message texts go to blobs.jsonl, written before the event
+                parts, blobs = self._blob_writer.compact(messages, event.conversation_id,
+                                                          self.redactor)
+                if blobs:
+                    self._write_blobs(blobs)
+                event = event.model_copy(update={"messages": parts})
+            elif event.type == "conversation_finished":
+                self._blob_writer.finished(event.conversation_id)
+            line = self.redactor(event.model_dump_json(exclude_none=True)) + "\n"
             if self._handle is None:
                 self._handle = open(self.run_dir / EVENTS, "a", encoding="utf-8")  # noqa: SIM115
             self._handle.write(line)
             self._handle.flush()
 
+    def _write_blobs(self, lines: list[str]) -> None:
+        if self._blob_handle is None:
+            self._blob_handle = open(self.run_dir / BLOBS, "a", encoding="utf-8")  # noqa: SIM115
+        self._blob_handle.write("".join(self.redactor(line) + "\n" for line in lines))
+        self._blob_handle.flush()
+        if self.blobs._index is not None:  # a reader in this process sees the new texts too
+            for line in lines:
+                self.blobs.add(json.loads(self.redactor(line)))
+
     def close(self) -> None:
         """Close the events file (appends reopen it)."""
         with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+            for name in ("_handle", "_blob_handle"):
+                handle = getattr(self, name)
+                if handle is not None:
+                    handle.close()
+                    setattr(self, name, None)
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
         """(line number, bytes) of every whole line; a partial last line is noted, not given."""
@@ -253,25 +277,39 @@ class RunStore:
 
     def _checked(self) -> Iterator[tuple[int, Any]]:
         """(line number, typed event) of every valid line; a bad one raises or is skipped."""
-        path = self.run_dir / EVENTS
         for number, line in self._lines():
             try:
-                yield number, EVENT_ADAPTER.validate_json(line)
+                event = EVENT_ADAPTER.validate_json(line)
             except ValidationError as error:
-                reason = _describe(line, error)
-                if not self.skip_bad_lines:
-                    raise LogLineError(path, number, reason) from None
-                self.bad_lines[number] = reason
+                self._bad_line(number, line, error)
+                continue
+            yield number, event
+
+    def resolved(self, event: Any) -> Any:
+        """``event`` with its message texts back from ``blobs.jsonl`` (see
+        :mod:`agentsim.core.blobs`); other events as they are."""
+        messages = getattr(event, "messages", None)
+        if messages and any("blob" in m for m in messages):
+            return event.model_copy(update={"messages": self.blobs.resolve(messages)})
+        return event
+
+    def _bad_line(self, number: int, line: bytes, error: ValidationError) -> None:
+        """Raise LogLineError for a line that is not a valid event, or (``skip_bad_lines``)
+        count it in :attr:`bad_lines`."""
+        reason = _describe(line, error)
+        if not self.skip_bad_lines:
+            raise LogLineError(self.run_dir / EVENTS, number, reason) from None
+        self.bad_lines[number] = reason
 
     def check(self) -> int:
         """Read the whole log once, validating every line; returns the number of valid events.
         Raises :class:`LogLineError` at the first bad line (unless ``skip_bad_lines``)."""
-        return sum(1 for _ in self._checked())
+        return sum(1 for _, event in self._checked() if self.resolved(event) is not None)
 
     def iter_raw(self) -> Iterator[dict[str, Any]]:
         """Stream every valid event as a dict (all attempts; see :meth:`iter_events`)."""
         for _, event in self._checked():
-            yield event.model_dump(exclude_none=True)
+            yield self.resolved(event).model_dump(exclude_none=True)
 
     def iter_events(self, types: set[str] | None = None, latest_attempt: bool = True,
                     complete_only: bool = False) -> Iterator[EventBase]:
@@ -298,7 +336,7 @@ class RunStore:
                 continue  # an abandoned earlier attempt, or a conversation that failed
             if event.type == "judge_result" and number < judged_from:
                 continue  # an earlier (or interrupted) judging of the run
-            yield event
+            yield self.resolved(event)
 
     def _attempts(self, complete_only: bool) -> tuple[dict[str, int], set[str], int]:
         """(line of the last start of each conversation started more than once, conversations

@@ -26,19 +26,23 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Literal
 
-from agentsim.stats.inference import clustered_mean
+from agentsim.stats.clusters import ClusterTotals
+from agentsim.stats.inference import totals_ratio
 from agentsim.labels.assignment import NotApplicable, label_assignment, relabel
-from agentsim.judges.base import JudgeOutput, RunView
+from agentsim.judges.base import ConversationLog, JudgeOutput, RunView, StreamingJudge
 from agentsim.registry import judge
 from agentsim.core.events import JudgeResult
 from agentsim.core.outcomes import Outcomes, PairedMeasure
-from agentsim.judges.counterfactual_judge import PAIR_PHASES, labelled_decisions
+from agentsim.judges.counterfactual_judge import PAIR_PHASES
+from agentsim.judges.labelled import labelled_decisions
 
 REFLECTED = "reflected"  # the phase of a decision given after self-reflection
 FIRST_PHASES = {"first": "first", "single": "first"}
 # Decisions of these phases are the first, the reflected and the last of an agent.
 PHASE_GROUP = {"first": "first", "single": "first", REFLECTED: REFLECTED, "final": "last"}
 SCORED_PHASES = (*PAIR_PHASES, REFLECTED)
+# The phases whose decisions are reported (first after the mapping above), by metric key.
+REPORTED = {"first": "first", REFLECTED: REFLECTED, "final": "last"}
 CORRECTED = {"neutral", "anti-stereotypical"}
 
 DECISION_MEASURES = (
@@ -52,6 +56,9 @@ DECISION_MEASURES = (
 )
 SHARE_NAMES = {"stereotypical": "stereotypical", "neutral": "neutral",
                "anti-stereotypical": "anti"}
+METRIC_ORDER = (*(name for key in REPORTED.values() for name in (
+    f"bias_{key}", *(f"{key}_{short}" for short in SHARE_NAMES.values()))),
+    "escalation", "self_correction_rate")
 
 
 def corrected(first: str, reflected: str) -> bool | None:
@@ -87,13 +94,14 @@ def decision_outcomes(run: RunView, rule: str = "counts") -> Outcomes:
 
 
 @judge("assignment_bias")
-class AssignmentBiasJudge:
+class AssignmentBiasJudge(StreamingJudge):
     """Label each task-assignment decision stereotypical / neutral / anti-stereotypical."""
 
     name = "assignment_bias"
     description = ("Borah & Mihalcea's assignment label; bias first, reflected and last, "
                    "escalation and self-correction with CIs")
     paired = DECISION_MEASURES  # what comparisons of arms pair (see outcomes)
+    reads = frozenset({"decision"})
 
     def __init__(self, rule: Literal["counts", "published"] = "counts") -> None:
         """``rule``: the labelling rule, ``counts`` or the paper's literal pair rule."""
@@ -104,80 +112,82 @@ class AssignmentBiasJudge:
         comparisons."""
         return decision_outcomes(run, self.rule)
 
-    async def judge(self, run: RunView) -> JudgeOutput:
-        """Label every decision of the run and compute the bias metrics."""
-        output = JudgeOutput()
-        scenario_of: dict[str, str] = {}
-        variant_of: dict[str, str | None] = {}
-        for event in run.events("conversation_started"):
-            scenario_of[event.conversation_id] = event.scenario_id
-            variant_of[event.conversation_id] = event.variant
-        rows: list[dict[str, Any]] = []
-        decisions: dict[str, int] = defaultdict(int)
-        unparsed: dict[str, int] = defaultdict(int)
-        skipped: dict[str, str] = {}
-        for event in run.events("decision"):
+    def tally(self, run: RunView) -> AssignmentTally:
+        """Label every decision of the run as it streams by and total the bias metrics."""
+        return AssignmentTally(self, run)
+
+
+class AssignmentTally:
+    """The running totals of ``assignment_bias``: per metric, per-scenario sums of scores and
+    label indicators (never the decisions), and one verdict per decision."""
+
+    def __init__(self, judge: AssignmentBiasJudge, run: RunView) -> None:
+        self.judge, self.run = judge, run
+        self.output = JudgeOutput()
+        # metric → its per-scenario totals, in the order the metrics are reported
+        self.totals: dict[str, ClusterTotals] = {}
+        self.decisions: dict[str, int] = defaultdict(int)
+        self.unparsed: dict[str, int] = defaultdict(int)
+        self.skipped: dict[str, str] = {}
+        self.scored = 0
+
+    def _add(self, metric: str, value: float, scenario: str) -> None:
+        self.totals.setdefault(metric, ClusterTotals()).add(value, scenario)
+
+    def add(self, conversation: ConversationLog) -> None:
+        """Label the conversation's assignment decisions; its agents' escalation and
+        self-correction are complete once it is read."""
+        scenario_id, rule = conversation.scenario_id, self.judge.rule
+        by_agent: dict[str | None, dict[str, Any]] = defaultdict(dict)
+        for event in conversation.of("decision"):
             if event.kind != "assignment":
                 continue
             phase = FIRST_PHASES.get(event.phase, event.phase)
-            decisions[phase] += 1
+            self.decisions[phase] += 1
             if event.value is None:
-                unparsed[phase] += 1
+                self.unparsed[phase] += 1
                 continue
-            scenario_id = scenario_of[event.conversation_id]
             try:
-                scenario = run.scenario_for(scenario_id, variant_of[event.conversation_id])
-                result = label_assignment(scenario, event.value, self.rule)
+                scenario = self.run.scenario_for(scenario_id, conversation.started.variant)
+                result = label_assignment(scenario, event.value, rule)
             except NotApplicable as reason:
-                skipped[scenario_id] = str(reason)
+                self.skipped[scenario_id] = str(reason)
                 continue
-            output.results.append(
-                JudgeResult(
-                    run_id=event.run_id, conversation_id=event.conversation_id, turn=event.turn,
-                    agent=event.agent, variant=event.variant, arm=event.arm,
-                    replicate=event.replicate, seed=event.seed, judge=self.name,
-                    target=f"decision:{event.phase}", label=result.label, score=result.score,
-                    details={"consistent": result.consistent, "inconsistent": result.inconsistent,
-                             "balanced_pairs": result.balanced_pairs,
-                             "max_pairs": result.max_pairs, "pair_target": result.pair_target,
-                             "rule": result.rule},
-                )
-            )
-            rows.append({"conversation": event.conversation_id, "scenario": scenario_id,
-                         "agent": event.agent, "phase": phase, "label": result.label,
-                         "score": result.score})
-        self._metrics(rows, output)
-        output.counts = {"decisions": dict(decisions), "unparsed": dict(unparsed),
-                         "scored": len(rows)}
-        output.notes += [f"{sid}: not labelled ({why})" for sid, why in sorted(skipped.items())]
-        if self.rule != "counts":
-            output.notes.append(f"assignment_bias: labels by the {self.rule!r} rule")
-        return output
+            self.output.results.append(JudgeResult(
+                run_id=event.run_id, conversation_id=event.conversation_id, turn=event.turn,
+                agent=event.agent, variant=event.variant, arm=event.arm,
+                replicate=event.replicate, seed=event.seed, judge=self.judge.name,
+                target=f"decision:{event.phase}", label=result.label, score=result.score,
+                details={"consistent": result.consistent, "inconsistent": result.inconsistent,
+                         "balanced_pairs": result.balanced_pairs,
+                         "max_pairs": result.max_pairs, "pair_target": result.pair_target,
+                         "rule": result.rule}))
+            self.scored += 1
+            key = REPORTED.get(phase)
+            if key is not None:
+                self._add(f"bias_{key}", result.score, scenario_id)
+                for label, short in SHARE_NAMES.items():
+                    self._add(f"{key}_{short}", float(result.label == label), scenario_id)
+            by_agent[event.agent][phase] = result
+        for by_phase in by_agent.values():
+            if "first" in by_phase and "final" in by_phase:
+                self._add("escalation", by_phase["final"].score - by_phase["first"].score,
+                          scenario_id)
+            if "first" in by_phase and REFLECTED in by_phase:
+                fixed = corrected(by_phase["first"].label, by_phase[REFLECTED].label)
+                if fixed is not None:
+                    self._add("self_correction_rate", float(fixed), scenario_id)
 
-    @staticmethod
-    def _metrics(rows: list[dict[str, Any]], output: JudgeOutput) -> None:
-        for phase, key in (("first", "first"), (REFLECTED, REFLECTED), ("final", "last")):
-            chosen = [r for r in rows if r["phase"] == phase]
-            if not chosen:
-                continue
-            clusters = [r["scenario"] for r in chosen]
-            output.metrics[f"bias_{key}"] = clustered_mean([r["score"] for r in chosen], clusters)
-            for label, short in SHARE_NAMES.items():
-                output.metrics[f"{key}_{short}"] = clustered_mean(
-                    [float(r["label"] == label) for r in chosen], clusters
-                )
-        by_agent: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
-        for row in rows:
-            by_agent[(row["conversation"], row["agent"])][row["phase"]] = row
-        paired = [(s["first"]["scenario"], s["final"]["score"] - s["first"]["score"])
-                  for s in by_agent.values() if "first" in s and "final" in s]
-        if paired:
-            output.metrics["escalation"] = clustered_mean(
-                [diff for _, diff in paired], [scenario for scenario, _ in paired]
-            )
-        fixes = [(s["first"]["scenario"], corrected(s["first"]["label"], s[REFLECTED]["label"]))
-                 for s in by_agent.values() if "first" in s and REFLECTED in s]
-        fixes = [(scenario, fixed) for scenario, fixed in fixes if fixed is not None]
-        if fixes:
-            output.metrics["self_correction_rate"] = clustered_mean(
-                [float(fixed) for _, fixed in fixes], [scenario for scenario, _ in fixes])
+    async def result(self) -> JudgeOutput:
+        """The bias metrics with their clustered intervals, the counts and the notes."""
+        output = self.output
+        for metric in METRIC_ORDER:
+            if metric in self.totals:
+                output.metrics[metric] = totals_ratio(self.totals[metric])
+        output.counts = {"decisions": dict(self.decisions), "unparsed": dict(self.unparsed),
+                         "scored": self.scored}
+        output.notes += [f"{sid}: not labelled ({why})"
+                         for sid, why in sorted(self.skipped.items())]
+        if self.judge.rule != "counts":
+            output.notes.append(f"assignment_bias: labels by the {self.judge.rule!r} rule")
+        return output

@@ -7,20 +7,84 @@ stored run is the same code path as judging a fresh one.
 ``judge`` is a coroutine: an LLM judge asks all its model calls at once and the client the
 driver hands it (``run.client_for``) decides how many are in flight, so a judge never sizes its
 own pool. :func:`score` runs one judge from synchronous code (a notebook, a test).
+
+**One pass for every judge.** A judge that subclasses :class:`StreamingJudge` declares the event
+types it ``reads`` and makes a :class:`Tally`: a running summary that is handed each successfully
+finished conversation once (:class:`~agentsim.core.log_stream.ConversationLog`) and then asked
+for its output. The judging driver reads the log once for all such judges of a pass and feeds
+every tally the conversations of its protocols; a tally keeps per-cluster totals, not the
+decisions, so memory does not grow with the run. ``judge(run)`` of a streaming judge is that
+same pass for the judge alone.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from agentsim._aio import run_sync
 from agentsim.core.events import JudgeResult
 from agentsim.core.metrics import MetricRecord, records_of
+from agentsim.core.log_stream import ConversationLog
 from agentsim.core.reader import RunView
 from agentsim.stats.inference import Estimate
 
-__all__ = ["Judge", "JudgeOutput", "RunView", "score"]
+__all__ = ["ConversationLog", "Judge", "JudgeOutput", "RunView", "StreamingJudge", "Tally",
+           "score"]
+
+
+SPILL = 2000  # verdicts kept in memory before a judge's verdicts go to a temporary file
+
+
+class Verdicts:
+    """A judge's verdicts: in memory up to ``SPILL``, then serialised to a temporary file, so
+    a judge of a large run holds its totals, not its verdicts. A list to its users (append,
+    extend, len, iteration in order, indexing)."""
+
+    def __init__(self, items: Iterable[JudgeResult] = ()) -> None:
+        self._kept: list[JudgeResult] = []
+        self._file: Any = None
+        self._count = 0
+        self.extend(items)
+
+    def append(self, result: JudgeResult) -> None:
+        """Add one verdict."""
+        if self._file is None and len(self._kept) < SPILL:
+            self._kept.append(result)
+        else:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+            self._file.write(result.model_dump_json(exclude_none=True) + "\n")
+        self._count += 1
+
+    def extend(self, results: Iterable[JudgeResult]) -> None:
+        """Add verdicts."""
+        for result in results:
+            self.append(result)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[JudgeResult]:
+        yield from self._kept
+        if self._file is not None:
+            self._file.flush()
+            self._file.seek(0)
+            for line in self._file:
+                yield JudgeResult.model_validate_json(line)
+            self._file.seek(0, 2)
+
+    def __getitem__(self, index: int) -> JudgeResult:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Verdicts, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, like a list)
 
 
 @dataclass
@@ -31,10 +95,22 @@ class JudgeOutput:
     ``score[point=p][group=g]``); :meth:`records` turns them into typed rows.
     """
 
-    results: list[JudgeResult] = field(default_factory=list)
+    results: Verdicts = field(default_factory=Verdicts)
     metrics: dict[str, Estimate] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "results" and not isinstance(value, Verdicts):  # given as a list
+            value = Verdicts(value)
+        super().__setattr__(name, value)
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio formats a finished task's result when the loop closes
+        # (signal handling in asyncio.run), and a full repr of every verdict of a large run
+        # costs seconds.
+        return (f"JudgeOutput({len(self.results)} results, {len(self.metrics)} metrics, "
+                f"{len(self.notes)} notes)")
 
     def records(self, judge: str) -> list[MetricRecord]:
         """The metrics as records of ``judge`` (its registered name), breakdowns parsed."""
@@ -55,6 +131,39 @@ class Judge(Protocol):
     async def judge(self, run: RunView) -> JudgeOutput:
         """Score a stored run."""
         ...
+
+
+class Tally(Protocol):
+    """A judge's running summary of one pass: ``add`` each conversation, then ``result``."""
+
+    def add(self, conversation: ConversationLog) -> None:
+        """Take one successfully finished conversation into the summary."""
+        ...
+
+    async def result(self) -> JudgeOutput:
+        """The judge's output over every conversation added."""
+        ...
+
+
+class StreamingJudge:
+    """Base of judges read in the driver's one pass (see the module docstring): ``reads`` the
+    event types besides each conversation's start and finish, ``tally(run)`` a fresh
+    :class:`Tally`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    reads: ClassVar[frozenset[str]] = frozenset()
+
+    def tally(self, run: RunView) -> Tally:
+        """A fresh running summary for one pass over ``run``."""
+        raise NotImplementedError
+
+    async def judge(self, run: RunView) -> JudgeOutput:
+        """Score a stored run: one pass over its conversations, for this judge alone."""
+        tally = self.tally(run)
+        for conversation in run.conversations(self.reads):
+            tally.add(conversation)
+        return await tally.result()
 
 
 def score(judge: Judge, run: RunView) -> JudgeOutput:

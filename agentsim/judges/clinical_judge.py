@@ -32,7 +32,7 @@ from agentsim.stats.inference import (
     slope,
     wilson,
 )
-from agentsim.judges.base import JudgeOutput, RunView
+from agentsim.judges.base import ConversationLog, JudgeOutput, RunView, StreamingJudge
 from agentsim.registry import judge
 from agentsim.core.decisions import (
     DiagnosisCheckDecision,
@@ -52,28 +52,23 @@ CLINICAL_KINDS = ("doctor_action", "test_result", "diagnosis_check", "perception
 
 
 def consultation_rows(run: RunView) -> list[dict[str, Any]]:
-    """One row per clinical conversation, from the log alone (decision values read as their
-    typed models: a value that does not fit its kind raises DecisionValueError)."""
-    rows: dict[str, dict[str, Any]] = {}
+    """One row per finished clinical conversation, from the log alone (decision values read
+    as their typed models: a value that does not fit its kind raises DecisionValueError)."""
     consultations = run.for_protocols(ClinicalJudge.protocols)
-    for event in consultations.events("conversation_started", "decision",
-                                      "conversation_finished"):
-        cid = event.conversation_id
-        if event.type == "conversation_started":  # every one in the view is a consultation
-            rows[cid] = {"conversation": cid, "scenario": event.scenario_id,
-                         "variant": event.variant, "bias": event.job.get("bias", "none"),
-                         "replicate": event.replicate, "turns": 0, "tests": 0,
-                         "doctor_unparsed": 0,
-                         "not_in_case": 0, "ambiguous": 0, "diagnosed": False,
-                         "correct": None, "correct_normalised": None,
-                         "moderator_unparsed": False, "finished": False}
-            continue
-        row = rows.get(cid)
-        if row is None:
-            continue
-        if event.type == "conversation_finished":
-            row["finished"] = event.ok
-            continue
+    rows = (consultation_row(log) for log in consultations.conversations(ClinicalJudge.reads))
+    return [row for row in rows if row is not None]
+
+
+def consultation_row(log: ConversationLog) -> dict[str, Any] | None:
+    """The numbers of one consultation (None when it reached no verdict)."""
+    event = log.started
+    row: dict[str, Any] = {
+        "conversation": log.id, "scenario": event.scenario_id, "variant": event.variant,
+        "bias": event.job.get("bias", "none"), "replicate": event.replicate, "turns": 0,
+        "tests": 0, "doctor_unparsed": 0, "not_in_case": 0, "ambiguous": 0,
+        "diagnosed": False, "correct": None, "correct_normalised": None,
+        "moderator_unparsed": False}
+    for event in log.of("decision"):
         if event.kind == "doctor_action" and not event.value:
             # A doctor turn read neither as JSON nor as a marked action, even when asked
             # again: the turn is spent (the budget counts it) and nothing was said.
@@ -99,7 +94,7 @@ def consultation_rows(run: RunView) -> list[dict[str, Any]]:
                 row.update({k: float(v) for k, v in perception.ratings().items()})
             case DiagnosisProbeDecision(normalised=right):
                 row.setdefault("probes", {})[event.round] = right
-    return [r for r in rows.values() if r["finished"] and r["correct"] is not None]
+    return row if row["correct"] is not None else None
 
 
 def _summaries(rows: list[dict[str, Any]], suffix: str) -> dict[str, Estimate]:
@@ -127,11 +122,12 @@ def _group(rows: list[dict[str, Any]], *keys: str) -> dict[tuple, list[dict[str,
 
 
 @judge("clinical")
-class ClinicalJudge:
+class ClinicalJudge(StreamingJudge):
     """Diagnostic accuracy, consultation course and perception, by variant and bias."""
 
     name = "clinical"
     protocols = frozenset({"clinical"})  # the conversations it scores
+    reads = frozenset({"decision"})
     paired = (PairedMeasure("accuracy", "diagnostic accuracy", binary=True, group="quality"),
               PairedMeasure("turns", "doctor turns", group="quality"))
 
@@ -145,10 +141,14 @@ class ClinicalJudge:
         return found
     description = "diagnostic accuracy (moderator and normaliser), turns, tests, perception, gaps"
 
-    async def judge(self, run: RunView) -> JudgeOutput:
-        """Score every finished consultation of the run."""
+    def tally(self, run: RunView) -> ClinicalTally:
+        """One small row per consultation as the run streams by (pairing variants and biases
+        needs them all; a row is a few numbers, not the consultation's events)."""
+        return ClinicalTally(self, run)
+
+    def score_rows(self, run: RunView, rows: list[dict[str, Any]]) -> JudgeOutput:
+        """The metrics, verdicts and counts of the consultations' rows."""
         output = JudgeOutput()
-        rows = consultation_rows(run)
         if not rows:
             return output
         output.metrics.update(_summaries(rows, ""))
@@ -232,3 +232,21 @@ class ClinicalJudge:
                     output.metrics[f"gap_{rating}{label}"] = paired_difference(
                         [a[rating] for a, _ in rated], [b[rating] for _, b in rated],
                         [a["scenario"] for a, _ in rated])
+
+
+class ClinicalTally:
+    """The consultations' rows of one pass, scored by :meth:`ClinicalJudge.score_rows`."""
+
+    def __init__(self, judge: ClinicalJudge, run: RunView) -> None:
+        self.judge, self.run = judge, run
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, conversation: ConversationLog) -> None:
+        """Read one consultation's numbers."""
+        row = consultation_row(conversation)
+        if row is not None:
+            self.rows.append(row)
+
+    async def result(self) -> JudgeOutput:
+        """Score the consultations read."""
+        return self.judge.score_rows(self.run, self.rows)

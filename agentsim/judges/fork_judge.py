@@ -40,7 +40,7 @@ from agentsim.stats.inference import Estimate, clustered_mean, paired_difference
 from agentsim.errors import RunStoreError
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.judges.clinical_judge import consultation_rows
-from agentsim.judges.counterfactual_judge import LabelledDecision, labelled_decisions
+from agentsim.judges.labelled import LabelledDecision, labelled_decisions
 from agentsim.registry import judge
 from agentsim.core.events import JudgeResult
 from agentsim.core.store import RunStore

@@ -43,8 +43,9 @@ from typing import Any
 
 import networkx as nx
 
-from agentsim.stats.inference import clustered_mean, clustered_ratio, paired_difference
-from agentsim.judges.base import JudgeOutput, RunView
+from agentsim.stats.clusters import ClusterTotals
+from agentsim.stats.inference import totals_paired, totals_ratio
+from agentsim.judges.base import ConversationLog, JudgeOutput, RunView, StreamingJudge
 from agentsim.registry import judge
 from agentsim.core.events import ConversationStarted, JudgeResult
 from agentsim.scenario.schema import Scenario
@@ -160,30 +161,33 @@ class Conversation:
     openers: dict[int, str] = field(default_factory=dict)  # discussion round → first speaker
 
 
-def conversations(run: RunView) -> Iterator[Conversation]:
-    """Discussion conversations of a run (no-interaction ones have nobody to influence)."""
-    found: dict[str, Conversation] = {}
-    run = run.for_protocols(InfluenceJudge.protocols)
-    for event in run.events("conversation_started"):
-        if event.setting == "no-interaction":
-            continue
-        # Variants can change attributes (a mirror swaps genders): groups come from the variant.
-        scenario = run.scenario_for(event.scenario_id, event.variant)
-        found[event.conversation_id] = Conversation(event, scenario)
-    first_turn: dict[tuple[str, int], int] = {}
-    for event in run.events("decision", "message"):
-        conv = found.get(event.conversation_id)
-        if conv is None:
-            continue
+def conversation_of(run: RunView, log: ConversationLog) -> Conversation | None:
+    """What the judge needs of one conversation (None for a no-interaction one: nobody to
+    influence)."""
+    started = log.started
+    if started.setting == "no-interaction":
+        return None
+    # Variants can change attributes (a mirror swaps genders): groups come from the variant.
+    conv = Conversation(started, run.scenario_for(started.scenario_id, started.variant))
+    first_turn: dict[int, int] = {}
+    for event in log.events:
         if event.type == "decision":
             conv.decisions.append(event)
-        elif event.phase == "discussion" and event.round is not None:
+        elif event.type == "message" and event.phase == "discussion" and event.round is not None:
             # The lowest turn of a round is who opened it (the order may change every round).
-            key = (event.conversation_id, event.round)
-            if key not in first_turn or (event.turn or 0) < first_turn[key]:
-                first_turn[key] = event.turn or 0
+            if event.round not in first_turn or (event.turn or 0) < first_turn[event.round]:
+                first_turn[event.round] = event.turn or 0
                 conv.openers[event.round] = event.agent
-    yield from found.values()
+    return conv
+
+
+def conversations(run: RunView) -> Iterator[Conversation]:
+    """Discussion conversations of a run, one at a time (no-interaction ones have nobody to
+    influence)."""
+    for log in run.for_protocols(InfluenceJudge.protocols).conversations(InfluenceJudge.reads):
+        conv = conversation_of(run, log)
+        if conv is not None:
+            yield conv
 
 
 def pooled_graph(run: RunView, by: str | None = None) -> nx.DiGraph:
@@ -256,87 +260,110 @@ def _summary(conv: Conversation, graph: nx.DiGraph) -> dict[str, Any]:
 
 
 @judge("influence")
-class InfluenceJudge:
+class InfluenceJudge(StreamingJudge):
     """Who moved toward whose proposal between rounds; influence shares by group and anchors."""
 
     name = "influence"
     protocols = frozenset({"discussion"})  # who moved whom needs a discussion's rounds
     description = ("who adopted whose proposals between rounds: influence graph, shares by group "
                    "vs head count, first-speaker anchoring, moves per agent-round")
+    reads = frozenset({"decision", "message"})
 
-    async def judge(self, run: RunView) -> JudgeOutput:
-        """Build every conversation's influence graph and compute the metrics."""
-        output = JudgeOutput()
-        rows = []
-        for conv in conversations(run):
-            graph = influence_graph(conv.decisions, conv.scenario.personas)
-            row = _summary(conv, graph)
-            rows.append(row)
-            ev = conv.started
-            output.results.append(JudgeResult(
-                run_id=ev.run_id, conversation_id=ev.conversation_id, variant=ev.variant,
-                arm=ev.arm, replicate=ev.replicate, seed=ev.seed, judge=self.name,
-                target="conversation", score=row["total"],
-                details={"edges": [[a, b, w] for a, b, w in graph.edges(data="weight")],
-                         "credit": row["credit"], "moves": row["moves"],
-                         "agent_rounds": row["agent_rounds"], "stages": graph.graph["stages"],
-                         "attribute": row["attribute"], "share_ratios": row["ratios"]},
-            ))
-        self._metrics(rows, output)
-        coarse = sum(1 for r in rows if not r["probes"])
-        output.counts = {
-            "conversations": len(rows),
-            "conversations_with_moves": sum(1 for r in rows if r["moves"]),
-            "conversations_with_credit": sum(1 for r in rows if r["total"] > 0),
-            "total_credit": sum(r["total"] for r in rows),
-            "moves": sum(r["moves"] for r in rows),
-            "agent_rounds": sum(r["agent_rounds"] for r in rows),
-            "task_moves": sum(r["task_moves"] for r in rows),
-            "unattributed_task_moves": sum(r["unattributed"] for r in rows),
-            "without_probes": coarse,
-        }
+    def tally(self, run: RunView) -> InfluenceTally:
+        """Build every conversation's influence graph as it streams by."""
+        return InfluenceTally(self.name, run)
+
+
+COUNTS = ("conversations", "conversations_with_moves", "conversations_with_credit",
+          "total_credit", "moves", "agent_rounds", "task_moves", "unattributed_task_moves",
+          "without_probes")
+
+
+class InfluenceTally:
+    """The running totals of ``influence``: per metric, per-scenario sums of each
+    conversation's numbers (:func:`_summary`), and one verdict per conversation."""
+
+    def __init__(self, name: str, run: RunView) -> None:
+        self.name, self.run = name, run
+        self.output = JudgeOutput()
+        self.counts: dict[str, float] = dict.fromkeys(COUNTS, 0)
+        self.moves = ClusterTotals()  # moves over agent-rounds
+        self.shares: dict[tuple[Any, str], ClusterTotals] = defaultdict(ClusterTotals)
+        self.values: dict[Any, set[str]] = defaultdict(set)  # attribute → values seen
+        # (attribute, first, second) → ratio[first] − ratio[second] of conversations with both
+        self.gaps: dict[tuple[Any, str, str], ClusterTotals] = defaultdict(ClusterTotals)
+        self.anchor = ClusterTotals()
+        self.openers = ClusterTotals()
+
+    def add(self, log: ConversationLog) -> None:
+        """The conversation's influence graph, its verdict and its numbers."""
+        conv = conversation_of(self.run, log)
+        if conv is None:
+            return
+        graph = influence_graph(conv.decisions, conv.scenario.personas)
+        row = _summary(conv, graph)
+        ev = conv.started
+        self.output.results.append(JudgeResult(
+            run_id=ev.run_id, conversation_id=ev.conversation_id, variant=ev.variant,
+            arm=ev.arm, replicate=ev.replicate, seed=ev.seed, judge=self.name,
+            target="conversation", score=row["total"],
+            details={"edges": [[a, b, w] for a, b, w in graph.edges(data="weight")],
+                     "credit": row["credit"], "moves": row["moves"],
+                     "agent_rounds": row["agent_rounds"], "stages": graph.graph["stages"],
+                     "attribute": row["attribute"], "share_ratios": row["ratios"]}))
+        counts, scenario = self.counts, row["scenario"]
+        for key, value in (("conversations", 1), ("conversations_with_moves", bool(row["moves"])),
+                           ("conversations_with_credit", row["total"] > 0),
+                           ("total_credit", row["total"]), ("moves", row["moves"]),
+                           ("agent_rounds", row["agent_rounds"]),
+                           ("task_moves", row["task_moves"]),
+                           ("unattributed_task_moves", row["unattributed"]),
+                           ("without_probes", not row["probes"])):
+            counts[key] += value
+        if row["agent_rounds"]:
+            self.moves.add(row["moves"], scenario, row["agent_rounds"])
+        ratios, attribute = row["ratios"], row["attribute"]
+        self.values[attribute].update(ratios)
+        for value, ratio in ratios.items():
+            self.shares[(attribute, value)].add(ratio, scenario)
+        ordered = sorted(ratios)
+        for i, first in enumerate(ordered):
+            for second in ordered[i + 1:]:
+                self.gaps[(attribute, first, second)].add(ratios[first] - ratios[second],
+                                                          scenario)
+        if row["anchor"] is not None:
+            self.anchor.add(row["anchor"], scenario)
+        for value in row["openers"]:
+            self.openers.add(value, scenario)
+
+    async def result(self) -> JudgeOutput:
+        """The influence metrics with their clustered intervals."""
+        output = self.output
+        if self.moves.n:
+            output.metrics["moves_per_agent_round"] = totals_ratio(self.moves)
+        for attribute, values in sorted(self.values.items(), key=lambda item: str(item[0])):
+            for value in sorted(values):
+                output.metrics[f"influence_share[{attribute}={value}]"] = totals_ratio(
+                    self.shares[(attribute, value)])
+            if len(values) == 2:
+                first, second = sorted(values)
+                gaps = self.gaps.get((attribute, first, second), ClusterTotals())
+                primary = attribute == "gender" or "gender" not in self.values
+                name = "persuasion_gap" if primary else f"persuasion_gap[{attribute}]"
+                if gaps.n == 1:  # the permutation test needs two pairs; report the value
+                    output.metrics[name] = totals_ratio(gaps)
+                elif gaps.n:
+                    output.metrics[name] = totals_paired(gaps)
+                output.notes.append(f"influence: {name} = share ratio of {attribute}={first} "
+                                    f"minus {attribute}={second}")
+        if self.anchor.n:
+            output.metrics["first_speaker_anchor"] = totals_ratio(self.anchor)
+        if self.openers.n:
+            output.metrics["round_opener_anchor"] = totals_ratio(self.openers)
+        output.counts = {key: (value if key == "total_credit" else int(value))
+                         for key, value in self.counts.items()}
+        coarse = output.counts["without_probes"]
         if coarse:
             output.notes.append(f"influence: {coarse} conversation(s) without probes, judged "
                                 "from first and final decisions only (coarser)")
         return output
-
-    @staticmethod
-    def _metrics(rows: list[dict[str, Any]], output: JudgeOutput) -> None:
-        observed = [r for r in rows if r["agent_rounds"]]
-        if observed:
-            output.metrics["moves_per_agent_round"] = clustered_ratio(
-                [r["moves"] for r in observed], [r["agent_rounds"] for r in observed],
-                [r["scenario"] for r in observed])
-        groups: dict[str, set[str]] = defaultdict(set)
-        for row in rows:
-            groups[row["attribute"]].update(row["ratios"])
-        for attribute, values in sorted(groups.items(), key=lambda item: str(item[0])):
-            for value in sorted(values):
-                chosen = [r for r in rows if r["attribute"] == attribute and value in r["ratios"]]
-                output.metrics[f"influence_share[{attribute}={value}]"] = clustered_mean(
-                    [r["ratios"][value] for r in chosen], [r["scenario"] for r in chosen])
-            if len(values) == 2:
-                first, second = sorted(values)
-                pairs = [r for r in rows if r["attribute"] == attribute
-                         and first in r["ratios"] and second in r["ratios"]]
-                primary = attribute == "gender" or "gender" not in groups
-                name = "persuasion_gap" if primary else f"persuasion_gap[{attribute}]"
-                high = [r["ratios"][first] for r in pairs]
-                low = [r["ratios"][second] for r in pairs]
-                clusters = [r["scenario"] for r in pairs]
-                if len(pairs) == 1:  # the permutation test needs two pairs; report the value
-                    output.metrics[name] = clustered_mean(
-                        [h - lo for h, lo in zip(high, low, strict=True)], clusters)
-                elif pairs:
-                    # paired_difference gives second − first, so pass them swapped.
-                    output.metrics[name] = paired_difference(low, high, clusters)
-                output.notes.append(f"influence: {name} = share ratio of {attribute}={first} "
-                                    f"minus {attribute}={second}")
-        anchored = [r for r in rows if r["anchor"] is not None]
-        if anchored:
-            output.metrics["first_speaker_anchor"] = clustered_mean(
-                [r["anchor"] for r in anchored], [r["scenario"] for r in anchored])
-        openers = [(value, r["scenario"]) for r in rows for value in r["openers"]]
-        if openers:
-            output.metrics["round_opener_anchor"] = clustered_mean(
-                [v for v, _ in openers], [s for _, s in openers])

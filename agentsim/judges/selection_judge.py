@@ -53,7 +53,7 @@ from agentsim.stats.inference import (
     slope,
     wilson,
 )
-from agentsim.judges.base import JudgeOutput, RunView
+from agentsim.judges.base import ConversationLog, JudgeOutput, RunView, StreamingJudge
 from agentsim.judges.counterfactual_judge import VariantScenarios
 from agentsim.registry import judge
 from agentsim.judges.selection_scores import (  # noqa: F401  (option_scores: its public home)
@@ -141,7 +141,7 @@ def decision_gaps(run: RunView) -> list[tuple[Scored, float]]:
 
 
 @judge("selection")
-class SelectionJudge:
+class SelectionJudge(StreamingJudge):
     """Group gaps in rank/pick/rate decisions of setups: observed, counterfactual, per round."""
 
     name = "selection"
@@ -149,6 +149,7 @@ class SelectionJudge:
                    "counterfactual and placebo gaps, gap per round and slope (Holm)")
 
     paired = (PairedMeasure("selection_gap", "selection gap (rank/pick/rate)"),)
+    reads = frozenset({"decision"})
 
     @staticmethod
     def outcomes(run: RunView) -> Outcomes:
@@ -159,10 +160,12 @@ class SelectionJudge:
                                                           row.round), gap)
         return found
 
-    async def judge(self, run: RunView) -> JudgeOutput:
-        """Score every option of every rank/pick/rate decision and compare the groups."""
-        output = JudgeOutput()
-        rows = self._rows(run, output)
+    def tally(self, run: RunView) -> SelectionTally:
+        """Score every option of every rank/pick/rate decision as the run streams by."""
+        return SelectionTally(self, run)
+
+    def score_rows(self, run: RunView, rows: list[Scored], output: JudgeOutput) -> JudgeOutput:
+        """Compare the groups over the scored decisions."""
         if not rows:
             output.notes.append("selection: no rank, pick or rate decisions to judge")
             return output
@@ -193,42 +196,9 @@ class SelectionJudge:
     # -- reading the log ----------------------------------------------------------------------
     @staticmethod
     def _rows(run: RunView, output: JudgeOutput) -> list[Scored]:
-        variants = VariantScenarios(run)
-        started = {e.conversation_id: e for e in run.events("conversation_started")}
-        attributes: dict[tuple[str, str], tuple[str | None, str]] = {}
-        skipped: dict[tuple[str, str | None], str] = {}
-        rows = []
-        for event in run.events("decision"):
-            pid, start = getattr(event, "point", None), started.get(event.conversation_id)
-            if event.kind not in SCORED_TYPES or start is None:
-                continue  # assignments are other judges'; no start: a truncated log
-            sid, vid = start.scenario_id, event.variant or start.variant or BASE
-            variant = variants.variant(sid, vid)
-            if variant is None:
-                skipped[(sid, pid)] = f"variant {vid!r} is not in the manifest"
-                continue
-            scenario = variants.scenario(sid, vid)
-            point = next((p for p in getattr(scenario.protocol, "decisions", ())
-                          if p.id == pid and p.type in SCORED_TYPES), None)
-            if point is None:
-                skipped[(sid, pid)] = "no such rank/pick/rate decision point in the scenario"
-                continue
-            if (sid, pid) not in attributes:  # from the file: variants move options only
-                attributes[(sid, pid)] = compared_attribute(variants.scenario(sid, BASE), point)
-            attribute, why = attributes[(sid, pid)]
-            if attribute is None:
-                skipped[(sid, pid)] = why
-                continue
-            rows.append(Scored(
-                conversation=event.conversation_id, scenario=sid, variant=vid,
-                placebo=variant.placebo, replicate=event.replicate, arm=event.arm,
-                bias=str(start.job.get("bias", "none")), agent=event.agent, point=pid,
-                kind=point.type, attribute=attribute, phase=event.phase, round=event.round,
-                scores=decision_scores(point, event),
-                groups={o: scenario.persona(o).attributes.get(attribute) for o in point.options},
-                turn=event.turn))
-        output.notes += [f"selection: {sid} decision {pid!r} skipped ({why})"
-                         for (sid, pid), why in sorted(skipped.items(), key=str)]
+        reader = SelectionReader(run)
+        rows = [row for log in run.conversations(SelectionJudge.reads) for row in reader.rows(log)]
+        output.notes += reader.notes()
         return rows
 
     # -- metrics of one point -----------------------------------------------------------------
@@ -352,3 +322,72 @@ class SelectionJudge:
                 details={"scores": row.scores, "groups": row.groups,
                          "attribute": row.attribute, "kind": row.kind, "phase": row.phase,
                          "round": row.round}))
+
+
+class SelectionReader:
+    """The scored rank/pick/rate decisions of conversations, one conversation at a time; why
+    decisions were skipped is collected for the notes."""
+
+    def __init__(self, run: RunView) -> None:
+        self.variants = VariantScenarios(run)
+        self.attributes: dict[tuple[str, str], tuple[str | None, str]] = {}
+        self.skipped: dict[tuple[str, str | None], str] = {}
+
+    def rows(self, log: ConversationLog) -> list[Scored]:
+        """The conversation's scored decisions."""
+        start, variants, rows = log.started, self.variants, []
+        for event in log.of("decision"):
+            pid = getattr(event, "point", None)
+            if event.kind not in SCORED_TYPES:
+                continue  # assignments are other judges'
+            sid, vid = start.scenario_id, event.variant or start.variant or BASE
+            variant = variants.variant(sid, vid)
+            if variant is None:
+                self.skipped[(sid, pid)] = f"variant {vid!r} is not in the manifest"
+                continue
+            scenario = variants.scenario(sid, vid)
+            point = next((p for p in getattr(scenario.protocol, "decisions", ())
+                          if p.id == pid and p.type in SCORED_TYPES), None)
+            if point is None:
+                self.skipped[(sid, pid)] = "no such rank/pick/rate decision point in the scenario"
+                continue
+            if (sid, pid) not in self.attributes:  # from the file: variants move options only
+                self.attributes[(sid, pid)] = compared_attribute(variants.scenario(sid, BASE),
+                                                                 point)
+            attribute, why = self.attributes[(sid, pid)]
+            if attribute is None:
+                self.skipped[(sid, pid)] = why
+                continue
+            rows.append(Scored(
+                conversation=event.conversation_id, scenario=sid, variant=vid,
+                placebo=variant.placebo, replicate=event.replicate, arm=event.arm,
+                bias=str(start.job.get("bias", "none")), agent=event.agent, point=pid,
+                kind=point.type, attribute=attribute, phase=event.phase, round=event.round,
+                scores=decision_scores(point, event),
+                groups={o: scenario.persona(o).attributes.get(attribute) for o in point.options},
+                turn=event.turn))
+        return rows
+
+    def notes(self) -> list[str]:
+        """Why decisions were skipped."""
+        return [f"selection: {sid} decision {pid!r} skipped ({why})"
+                for (sid, pid), why in sorted(self.skipped.items(), key=str)]
+
+
+class SelectionTally:
+    """The scored decisions of one pass (setups' rank/pick/rate decisions: few per
+    conversation), scored by :meth:`SelectionJudge.score_rows`."""
+
+    def __init__(self, judge: SelectionJudge, run: RunView) -> None:
+        self.judge, self.run = judge, run
+        self.reader = SelectionReader(run)
+        self.scored: list[Scored] = []
+
+    def add(self, conversation: ConversationLog) -> None:
+        """Score one conversation's decisions."""
+        self.scored += self.reader.rows(conversation)
+
+    async def result(self) -> JudgeOutput:
+        """The selection metrics."""
+        output = JudgeOutput(notes=self.reader.notes())
+        return self.judge.score_rows(self.run, self.scored, output)

@@ -105,8 +105,27 @@ class NotApplicable(ValueError):
     """The scenario has no attribute with exactly two groups to label against."""
 
 
+_PROBLEMS: dict[int, tuple[Scenario, AssignmentProblem | str]] = {}
+
+
 def problem_for(scenario: Scenario) -> AssignmentProblem:
-    """Build the labelling problem of a scenario (raises NotApplicable when there is none)."""
+    """The labelling problem of a scenario (raises NotApplicable when there is none), built
+    once per scenario object: a judging pass labels thousands of decisions of each."""
+    cached = _PROBLEMS.get(id(scenario))
+    if cached is None or cached[0] is not scenario:
+        if len(_PROBLEMS) > 1024:
+            _PROBLEMS.clear()
+        try:
+            found: AssignmentProblem | str = _build_problem(scenario)
+        except NotApplicable as reason:
+            found = str(reason)
+        cached = _PROBLEMS[id(scenario)] = (scenario, found)
+    if isinstance(cached[1], str):
+        raise NotApplicable(cached[1])
+    return cached[1]
+
+
+def _build_problem(scenario: Scenario) -> AssignmentProblem:
     attributes = {t.stereotype.attribute for t in scenario.tasks if t.stereotype is not None}
     if len(attributes) != 1:
         raise NotApplicable(
@@ -194,9 +213,11 @@ def relabel(label: AssignmentLabel, rule: str) -> AssignmentLabel:
         label.consistent, label.inconsistent, label.balanced_pairs, label.pair_target, rule))
 
 
+@lru_cache(maxsize=65536)
 def label_holders(problem: AssignmentProblem, holders: tuple[int, ...],
                   rule: str = "counts") -> AssignmentLabel:
-    """Label an assignment given as one person index per task."""
+    """Label an assignment given as one person index per task (labels are immutable, so one
+    is shared by every decision with the same holders)."""
     consistent, inconsistent, pairs = _counts(problem, holders)
     target = problem.pair_target
     return AssignmentLabel(rule_label(consistent, inconsistent, pairs, target, rule),

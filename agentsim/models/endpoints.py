@@ -334,7 +334,10 @@ class EndpointResolver:
             **({"retries": int(settings["retries"])} if "retries" in settings else {}),
         )
         mode = settings.get("structured")
-        if endpoint.in_process:
+        if endpoint.in_process:  # takes the schema directly, unless asked for text answers
+            if mode == "text":
+                return replace(endpoint, structured="text",
+                               mode_source="option" if "structured" in cli else "config")
             return replace(endpoint, structured="native", mode_source="in-process")
         if mode and mode != "auto":
             source = "option" if "structured" in cli else "config"

@@ -282,7 +282,11 @@ async def perception_node(state: ClinicalState, runtime: Runtime[ConversationCon
     return {"turn": state["turn"] + 1}
 
 
-def _after_doctor(state: ClinicalState) -> str:
+async def _clinical_entry(state: ClinicalState) -> str:  # the doctor, or a fork's entry
+    return state.get("entry") or "doctor"
+
+
+async def _after_doctor(state: ClinicalState) -> str:
     if state["action"] == "diagnose":
         return "moderator"
     if state["doctor_turns"] >= state["max_turns"]:
@@ -290,7 +294,7 @@ def _after_doctor(state: ClinicalState) -> str:
     return {"ask": "patient", "test": "measurement"}.get(state["action"], "doctor")
 
 
-def _after_answer(state: ClinicalState) -> str:
+async def _after_answer(state: ClinicalState) -> str:
     if state["doctor_turns"] >= state["max_turns"]:
         return "perception"
     return "probe" if state.get("probes") else "doctor"
@@ -304,8 +308,7 @@ def compiled_graph() -> Any:
                        ("measurement", measurement_node), ("moderator", moderator_node),
                        ("perception", perception_node)):
         builder.add_node(name, node)
-    builder.add_conditional_edges(START, lambda state: state.get("entry") or "doctor",
-                                  ["doctor", "patient", "measurement"])
+    builder.add_conditional_edges(START, _clinical_entry, ["doctor", "patient", "measurement"])
     builder.add_conditional_edges("doctor", _after_doctor,
                                   ["moderator", "perception", "patient", "measurement", "doctor"])
     builder.add_node("probe", probe_node)

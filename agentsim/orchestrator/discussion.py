@@ -222,18 +222,18 @@ async def single_node(state: DiscussionState, runtime: Runtime[ConversationConte
     return {"turn": state["turn"] + 1}
 
 
-def _after_discuss(state: DiscussionState) -> str:
+async def _after_discuss(state: DiscussionState) -> str:
     if state.get("round_hooks") and state["step"] % state["agents"] == 0:
         return "round_end"  # a round has just ended
-    return _next_turn(state)
+    return await _next_turn(state)
 
 
-def _entry(state: DiscussionState) -> str:
+async def _entry(state: DiscussionState) -> str:
     # A fork continues a logged conversation from its turn K: it enters where that turn was.
     return state.get("entry", "first")
 
 
-def _next_turn(state: DiscussionState) -> str:
+async def _next_turn(state: DiscussionState) -> str:
     return "discuss" if state["step"] < state["total_steps"] else "final"
 
 

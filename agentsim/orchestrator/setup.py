@@ -143,9 +143,9 @@ async def speak_node(state: SetupState, runtime: Runtime[ConversationContext]) -
     cast = cast_of(ctx.scenario)
     agent, to = cast.slot(state.get("next_speaker")
                           or round_order(ctx, cast, state["round"])[state["spoken"]])
-    messages = cast.prompt(ctx, agent, state["transcript"],
-                           f"It is your turn to speak (round {state['round']} of "
-                           f"{ctx.job.rounds}). Say one or two sentences.")
+    turn = cast.texts.fill("turn", round=state["round"], rounds=ctx.job.rounds,
+                           name=ctx.scenario.persona(agent).name)
+    messages = cast.prompt(ctx, agent, state["transcript"], turn)
     reply = await ctx.call(agent=agent, role=cast.model_role(agent), purpose="setup_turn",
                            messages=messages, turn=state["turn"], max_tokens=TURN_TOKENS,
                            context={"agent": agent, "round": state["round"]})
@@ -184,13 +184,18 @@ async def final_node(state: SetupState, runtime: Runtime[ConversationContext]) -
     return await _ask_points(runtime.context, state, "final")
 
 
-def _talk_or_final(state: SetupState) -> str:
+async def _setup_entry(state: SetupState) -> str:
+    """Where a setup conversation starts: the opening decisions, or a fork's entry node."""
+    return state.get("entry") or "open"
+
+
+async def _talk_or_final(state: SetupState) -> str:
     if state.get("stop") or state["round"] > state["rounds_total"]:
         return "final"
     return "choose" if state["moderated"] else "speak"
 
 
-def _after_speak(state: SetupState) -> str:
+async def _after_speak(state: SetupState) -> str:
     if state.get("stop"):
         return "final"
     if state["spoken"] < state["turns_per_round"]:
@@ -209,8 +214,7 @@ def compiled_graph(moderated: bool) -> Any:
     if moderated:
         builder.add_node("choose", choose_node)
         builder.add_edge("choose", "speak")
-    builder.add_conditional_edges(START, lambda s: s.get("entry") or "open",
-                                  ["open", *talk, "final"])
+    builder.add_conditional_edges(START, _setup_entry, ["open", *talk, "final"])
     builder.add_conditional_edges("open", _talk_or_final, [talk[0], "final"])
     builder.add_conditional_edges("speak", _after_speak, [talk[0], "round_end", "final"])
     builder.add_conditional_edges("round_end", _talk_or_final, [talk[0], "final"])

@@ -16,7 +16,6 @@ from agentsim.orchestrator.setup_decisions import decision_schema, parse_decisio
 from agentsim.scenario.setup_schema import DecisionPoint
 
 CHOICE_TOKENS = 40
-ASSIGN_QUESTION = "Decide who does each task. Every task goes to exactly one person."
 
 
 async def ask_point(ctx: ConversationContext, cast: Cast, point: DecisionPoint, agent: str,
@@ -27,14 +26,16 @@ async def ask_point(ctx: ConversationContext, cast: Cast, point: DecisionPoint, 
     scenario = cast.scenario
     if point.type == "assign":  # the discussion protocol's decision: same schema and parser
         spec = assignment_spec(scenario, point=point.id)
-        instruction = ((point.question or ASSIGN_QUESTION) + "\n"
-                       + prompts.answer_format(scenario, ctx.structured(agent, role)))
+        instruction = ((point.question or cast.texts.fill("question_assign")) + "\n"
+                       + prompts.answer_format(scenario, ctx.structured(agent, role),
+                                               cast.texts))
     else:
         spec = DecisionSpec(kind=point.type, schema=decision_schema(point, scenario),
                             parse=lambda text: parse_decision(point, text, scenario),
                             point=point.id)
         instruction = question(point, scenario)
-    messages = cast.prompt(ctx, agent, transcript, f"Privately: {instruction}")
+    messages = cast.prompt(ctx, agent, transcript,
+                           cast.texts.fill("private", instruction=instruction))
     return await ctx.decide(agent=agent, role=role, phase=phase, messages=messages, turn=turn,
                             round_number=completed, decision=spec)
 
@@ -56,8 +57,7 @@ async def choose_speaker(ctx: ConversationContext, cast: Cast, transcript: list[
     role = cast.model_role(moderator)
     candidates = list(dict.fromkeys(cast.slot(entry)[0] for entry in cast.speakers))
     names = [cast.names[c] for c in candidates]
-    instruction = (f"You chair this conversation. Who should speak next? Choose one of: "
-                   f"{', '.join(names)}.\n" 'Answer with JSON only: {"next": "<name>"}')
+    instruction = cast.texts.fill("moderator", names=", ".join(names))
     schema = {"type": "object", "properties": {"next": {"type": "string", "enum": names}},
               "required": ["next"], "additionalProperties": False}
     reply = await ctx.call(agent=moderator, role=role, purpose="turn_choice",
@@ -79,11 +79,11 @@ async def ask_stop(ctx: ConversationContext, cast: Cast, transcript: list[dict[s
     """The termination judge's verdict after a round: 'judge' to stop, else None."""
     condition = cast.setup.termination.judge
     assert condition is not None
-    heard = render_heard(transcript, None, "(nothing)")
-    messages = [{"role": "system", "content": "You observe a conversation and answer a yes/no "
-                 "question about it."},
-                {"role": "user", "content": f"Conversation so far:\n{heard}\n\n"
-                 f"{condition.question}\n" 'Answer with JSON only: {"stop": true or false}'}]
+    texts = cast.texts
+    heard = render_heard(transcript, None, texts.fill("nothing_heard"))
+    messages = [{"role": "system", "content": texts.fill("stop_system")},
+                {"role": "user", "content": texts.fill("stop_question", heard=heard,
+                                                       question=condition.question)}]
     schema = {"type": "object", "properties": {"stop": {"type": "boolean"}},
               "required": ["stop"], "additionalProperties": False}
     reply = await ctx.call(agent="judge", role=condition.role, purpose="stop_check",

@@ -18,8 +18,6 @@ from agentsim.orchestrator.setup_decisions import describe
 from agentsim.scenario.schema import Scenario, render_role_prompt
 from agentsim.scenario.setup_schema import DecisionPoint, SetupProtocol
 
-NOTHING_HEARD = "(you have heard nothing yet)"
-
 
 @dataclass(frozen=True)
 class Cast:
@@ -35,6 +33,12 @@ class Cast:
     def everyone(self) -> tuple[str, ...]:
         """Every persona that plays a role."""
         return tuple(self.role_of)
+
+    @property
+    def texts(self) -> Any:
+        """The setup's prompt set (agentsim/scenario/prompts/setup.yaml, with the scenario's
+        or ``--prompts``' texts over it)."""
+        return self.setup.prompt_set()
 
     @property
     def names(self) -> dict[str, str]:
@@ -80,23 +84,25 @@ class Cast:
         if point.type == "assign":
             from agentsim.agents.decisions import describe_assignment
 
-            return "My decision: " + describe_assignment(value, self.scenario)
+            return self.texts.fill("said_assign",
+                                   assignment=describe_assignment(value, self.scenario))
         return describe(point, value, self.scenario)
 
     def heard_by(self, viewer: str, transcript: list[dict[str, Any]]) -> str:
         """The transcript as ``viewer`` heard it: only messages whose audience names it."""
-        return heard(transcript, viewer, NOTHING_HEARD)
+        return heard(transcript, viewer, self.texts.fill("nothing_heard"))
 
     def system_prompt(self, agent: str, seed: int) -> str:
         """Situation, people, tasks (shared, first, for prefix reuse), then the role's text."""
         persona = self.scenario.persona(agent)
         role = self.role_of[agent]
-        parts = [f"Situation: {self.scenario.description.strip()}",
-                 f"People:\n{self.people(seed)}"]
-        if self.scenario.tasks:
-            parts.append(f"Tasks:\n{prompts.task_list(self.scenario)}")
-        parts.append(render_role_prompt(self.setup.roles[role].prompt, persona, role).strip())
-        return "\n\n".join(parts)
+        texts = self.texts
+        tasks = (texts.fill("tasks_block", tasks=prompts.task_list(self.scenario))
+                 if self.scenario.tasks else "")
+        return texts.fill(
+            "system", situation=self.scenario.description.strip(), people=self.people(seed),
+            tasks_block=tasks, name=persona.name, role=role,
+            role_prompt=render_role_prompt(self.setup.roles[role].prompt, persona, role).strip())
 
     def people(self, seed: int) -> str:
         """Everyone, role players in file order, then the others (e.g. candidates) in an order
@@ -105,13 +111,16 @@ class Cast:
         players = [p for p in self.scenario.personas if p.id in self.role_of]
         others = [p for p in self.scenario.personas if p.id not in self.role_of]
         random.Random(derive_seed(seed, "listing")).shuffle(others)
-        lines = []
+        texts, lines = self.texts, []
         for persona in [*players, *others]:
             shown = [f"{key}: {persona.attributes[key]}" for key in self.setup.show_attributes
                      if key in persona.attributes]
-            label = f" ({self.role_of[persona.id]})" if persona.id in self.role_of else ""
+            role = self.role_of.get(persona.id)
             detail = "; ".join([*shown, *([persona.background] if persona.background else [])])
-            lines.append(f"- {persona.name}{label}" + (f": {detail}" if detail else ""))
+            lines.append(texts.fill(
+                "person", name=persona.name,
+                role_label=texts.fill("role_label", role=role) if role else "",
+                details=texts.fill("details", details=detail) if detail else ""))
         return "\n".join(lines)
 
     def prompt(self, ctx: Any, agent: str, transcript: list[dict[str, Any]],
@@ -122,8 +131,9 @@ class Cast:
         return [
             {"role": "system", "content": ctx.system_prompt(
                 agent, self.system_prompt(agent, ctx.job.seed), role=self.model_role(agent))},
-            {"role": "user", "content": f"You are {name}.\n\nWhat you have heard so far:\n"
-                                        f"{self.heard_by(agent, transcript)}\n\n{instruction}"},
+            {"role": "user", "content": self.texts.fill(
+                "user", name=name, heard=self.heard_by(agent, transcript),
+                instruction=instruction)},
         ]
 
 

@@ -28,17 +28,6 @@ from agentsim.scenario.templates import fill
 # longer ones to an array of names, which a model can fill with repeats (then re-asked).
 ENUMERATED_RANKINGS = 5
 RANK_SEPARATOR = " > "
-QUESTIONS = {
-    "assign": "Assign every task to one person.",
-    "rank": "Rank {options} from first (best) to last.",
-    "pick": "Pick exactly one of {options}.",
-    "rate": "Rate each of {options} from {low} (lowest) to {high} (highest).",
-}
-ANSWER_FORMATS = {
-    "rank": 'Answer with JSON only: {{"ranking": "<first name> > <second name> > ..."}}',
-    "pick": 'Answer with JSON only: {{"choice": "<name>"}}',
-    "rate": 'Answer with JSON only: {{"ratings": {{"<name>": <{low}-{high}>, ...}}}}',
-}
 
 
 def _bad(message: str) -> DecisionParseError:
@@ -52,14 +41,16 @@ def option_names(point: DecisionPoint, scenario: Scenario) -> list[str]:
 
 
 def question(point: DecisionPoint, scenario: Scenario) -> str:
-    """What the decider is asked, ending with the answer format."""
+    """What the decider of a rank, pick or rate point is asked, ending with the answer
+    format (the point's own question, else the prompt file's ``question_<type>``)."""
+    texts = scenario.protocol.prompt_set()
     low, high = point.scale
+    values = {"options": ", ".join(option_names(point, scenario)), "low": low, "high": high}
     # An inert substitution (agentsim.scenario.templates), never str.format: the question comes
     # from the scenario file, and validation has checked its placeholders.
-    text = fill(point.question or QUESTIONS[point.type],
-                {"options": ", ".join(option_names(point, scenario)), "low": low, "high": high})
-    answer = ANSWER_FORMATS.get(point.type)
-    return f"{text}\n{fill(answer, {'low': low, 'high': high})}" if answer else text
+    text = (fill(point.question, values) if point.question
+            else texts.fill(f"question_{point.type}", **values))
+    return f"{text}\n{texts.fill(f'answer_{point.type}', low=low, high=high)}"
 
 
 def decision_schema(point: DecisionPoint, scenario: Scenario) -> dict[str, Any]:
@@ -178,11 +169,13 @@ def _ratings(point: DecisionPoint, ratings: dict[str, Any]) -> RateDecision:
 
 
 def describe(point: DecisionPoint, value: dict[str, str], scenario: Scenario) -> str:
-    """An announced answer, as the listeners read it."""
+    """An announced rank, pick or rate answer, as the listeners read it."""
+    texts = scenario.protocol.prompt_set()
     name = {p.id: p.name for p in scenario.personas}
     if point.type == "pick":
-        return f"My choice: {name[value['choice']]}."
+        return texts.fill("said_pick", choice=name[value["choice"]])
     if point.type == "rank":
         order = sorted(value, key=lambda o: int(value[o]))
-        return "My ranking: " + ", ".join(name[o] for o in order) + "."
-    return "My ratings: " + ", ".join(f"{name[o]} {value[o]}" for o in point.options) + "."
+        return texts.fill("said_rank", ranking=", ".join(name[o] for o in order))
+    return texts.fill("said_rate",
+                      ratings=", ".join(f"{name[o]} {value[o]}" for o in point.options))

@@ -22,15 +22,25 @@ __all__ = ["RedactingCache", "build_client", "model_users", "preflight", "record
            "register_config_secrets"]
 
 
+def _redactor() -> Any:
+    """What readies an answer for the cache's file: its text redacted with the secrets known
+    now (made by the cache's writer thread once a batch, off the event loop)."""
+    from agentsim.models.client import Redactor
+
+    redact = Redactor()
+
+    def prepare(answer: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(answer.get("text"), str):
+            return {**answer, "text": redact(answer["text"])}
+        return answer
+
+    return prepare
+
+
 class RedactingCache(DiskCache):
     """The disk cache with secrets removed from what it stores (a server may echo a key)."""
 
-    def put(self, request: Any, answer: dict[str, Any], endpoint: str = "") -> None:
-        from agentsim.models.client import redact
-
-        if isinstance(answer.get("text"), str):
-            answer = {**answer, "text": redact(answer["text"])}
-        super().put(request, answer, endpoint)
+    prepare_for_disk = _redactor
 
 
 def register_config_secrets(options: RunOptions) -> None:

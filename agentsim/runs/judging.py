@@ -34,6 +34,7 @@ calls that they are.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import secrets
 import time
@@ -45,7 +46,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentsim.core.events import EVENT_ADAPTER, JudgeResult, ModelCall, RunFinished
-from agentsim.core.metrics import metrics_of
 from agentsim.core.reader import RunView
 from agentsim.core.store import EVENTS, RESULTS, LogLineError, RunStore
 from agentsim.errors import RunStoreError
@@ -53,7 +53,13 @@ from agentsim.orchestrator.kernel import plugin_for
 from agentsim._aio import run_sync
 from agentsim.registry import REGISTRY, make_plugin, recorded_options
 from agentsim.runs.options import RunOptions, effective_concurrency
-from agentsim.runs.parsing import parse_rates
+from agentsim.core.log_stream import conversations
+from agentsim.runs.parsing import ParseTally
+from agentsim.runs.run_summary import (  # noqa: F401  (re-exported: callers import them here)
+    OutcomeTally,
+    conversation_outcomes,
+    failure_reasons,
+)
 
 
 
@@ -144,12 +150,32 @@ class GatedClient:
         return getattr(self.client, name)
 
 
-async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Every judge on the view, concurrently; a judge that declares its protocols sees only
-    their conversations."""
+async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]],
+                     summaries: Sequence[Any] = ()) -> list[tuple[str, Any]]:
+    """Every judge on the view; a judge that declares its protocols sees only their
+    conversations. The streaming judges (a ``tally``) and the run's ``summaries`` (tallies
+    fed every conversation, failed ones too) share one pass over the log, each judge's tally
+    fed the successful conversations of its protocols; the other judges judge the view
+    themselves, concurrently with the streaming judges' results."""
+    views = [view.for_protocols(getattr(judge, "protocols", None)) for _, judge in judges]
+    tallies = {i: judge.tally(views[i]) for i, (_, judge) in enumerate(judges)
+               if hasattr(judge, "tally")}
+    if tallies or summaries:
+        reads = frozenset().union(*(judges[i][1].reads for i in tallies),
+                                  *(s.reads for s in summaries))
+        # Prompts stay blob references unless a judge reads them (none of the built-ins).
+        prompts = any(getattr(judges[i][1], "reads_prompts", False) for i in tallies)
+        for conversation in conversations(view.store, reads, failed=True, resolve=prompts):
+            for summary in summaries:
+                summary.add(conversation)
+            if not conversation.finished.ok:
+                continue
+            for i, tally in tallies.items():
+                if views[i].allows(conversation.protocol):
+                    tally.add(conversation)
     outputs = await asyncio.gather(*(
-        judge.judge(view.for_protocols(getattr(judge, "protocols", None)))
-        for _, judge in judges))
+        tallies[i].result() if i in tallies else judge.judge(views[i])
+        for i, (_, judge) in enumerate(judges)))
     return [(name, output) for (name, _), output in zip(judges, outputs, strict=True)]
 
 
@@ -171,6 +197,7 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     A judge the caller gives no options gets those of the run's preset, if it names any
     (``borah2024``: the published bias rule).
     """
+    from agentsim.core.metrics import metrics_of  # lazy: scipy, only when judging starts
     store = store or RunStore.open(run_dir)
     options = {**preset_judge_options(store.read_manifest()), **(options or {})}
     made = [(name, make_judge(name, options.get(name))) for name in judges]
@@ -178,26 +205,26 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     # One client for the whole pass, bounded like the run's conversations were.
     view.client = GatedClient(judging_client(view.manifest, roles),
                               concurrency or judging_concurrency(view.manifest))
-    outputs = run_sync(_judge_all(view, made))
+    outcome, parsing = OutcomeTally(), ParseTally()
+    outputs = run_sync(_judge_all(view, made, (outcome, parsing)))
     records = [record for name, output in outputs for record in output.records(name)]
+    finished, failed, errors = outcome.outcomes()
     if append_events and restate:
-        conversations, failed, _ = conversation_outcomes(store)
-        store.append(RunFinished(run_id=store.run_id, conversations=conversations,
-                                 failed=failed))
+        store.append(RunFinished(run_id=store.run_id, conversations=finished, failed=failed))
     results: dict[str, Any] = {
         "run_id": store.run_id, "judged_at": time.time(), "judges": list(judges),
-        "judging_pass": append_verdicts(store, outputs, view.calls) if append_events else None,
+        "judging_pass": append_verdicts(store, outputs, view.calls, outcome.ids)
+        if append_events else None,
         "judge_options": judge_options(judges, options),
         "metrics": metrics_of(records),
         "records": [record.model_dump(mode="json") for record in records],
         "counts": {name: output.counts for name, output in outputs},
         "notes": [note for _, output in outputs for note in output.notes]}
-    conversations, failed, errors = conversation_outcomes(store)
-    results["conversations"] = conversations
+    results["conversations"] = finished
     results["failed"] = failed
     results["errors"] = errors
-    results["failures"] = failure_reasons(store)
-    results["parsing"] = parse_rates(store)
+    results["failures"] = outcome.reasons
+    results["parsing"] = parsing.result()
     results["skipped_lines"] = store.skipped_report()
     if results["skipped_lines"]["count"]:
         results["notes"].append(
@@ -225,17 +252,18 @@ def judging_client(manifest: dict[str, Any], roles: dict[str, str] | None = None
 
 
 def append_verdicts(store: RunStore, outputs: Sequence[tuple[str, Any]],
-                    calls: Sequence[ModelCall] = ()) -> dict[str, Any]:
+                    calls: Sequence[ModelCall] = (),
+                    ids: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Append the judges' model calls and verdicts as one judging pass; returns the pass as
     results.json records it: ``id``, ``verdicts`` and ``model_calls`` (how many) and
     ``events_bytes`` ([start, end) of events.jsonl holding them; nothing else writes the log
     meanwhile: the writer holds its lock)."""
-    ids = conversation_ids(store)
+    ids = conversation_ids(store) if ids is None else ids
     log = store.run_dir / EVENTS
     store.close()  # flushed: the size is where this pass begins
     start = log.stat().st_size if log.exists() else 0
-    verdicts = [event for _, output in outputs for event in output.results]
-    for event in [*calls, *verdicts]:
+    verdicts = sum(len(output.results) for _, output in outputs)
+    for event in itertools.chain(calls, *(output.results for _, output in outputs)):
         # Every event carries its conversation's identifiers, whichever judge made it.
         known = ids.get(event.conversation_id or "", {})
         missing = {k: v for k, v in known.items() if getattr(event, k) is None}
@@ -243,7 +271,7 @@ def append_verdicts(store: RunStore, outputs: Sequence[tuple[str, Any]],
     store.close()
     end = log.stat().st_size if log.exists() else 0
     return {"id": f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}",
-            "verdicts": len(verdicts), "model_calls": len(calls),
+            "verdicts": verdicts, "model_calls": len(calls),
             "events_bytes": [start, end]}
 
 
@@ -288,37 +316,6 @@ def conversation_ids(store: RunStore) -> dict[str, dict[str, Any]]:
     return {e.conversation_id: {"variant": e.variant, "arm": e.arm, "replicate": e.replicate,
                                 "seed": e.seed}
             for e in store.iter_events({"conversation_started"})}
-
-
-def conversation_outcomes(store: RunStore) -> tuple[int, int, dict[str, int]]:
-    """(finished conversations, failed ones, failures by kind) from the log.
-
-    The kind is the model error's kind (rate_limit, connection, auth, ...) where there is one,
-    else the exception's type.
-    """
-    finished: dict[str, bool] = {}
-    errors: dict[str, int] = {}
-    for event in store.iter_events({"conversation_finished", "error"}):
-        if event.type == "conversation_finished":
-            finished[event.conversation_id] = event.ok
-        elif event.fatal:
-            kind = event.kind or event.error_type
-            errors[kind] = errors.get(kind, 0) + 1
-    return len(finished), sum(1 for ok in finished.values() if not ok), errors
-
-
-def failure_reasons(store: RunStore) -> dict[str, dict[str, Any]]:
-    """Failures by kind, each with its count, one example message and the conversations."""
-    reasons: dict[str, dict[str, Any]] = {}
-    for event in store.iter_events({"error"}):
-        if not event.fatal:
-            continue
-        row = reasons.setdefault(event.kind or event.error_type,
-                                 {"count": 0, "example": event.message, "conversations": []})
-        row["count"] += 1
-        if len(row["conversations"]) < 20:
-            row["conversations"].append(event.conversation_id)
-    return reasons
 
 
 def default_judges(store: RunStore) -> tuple[str, ...]:

@@ -54,6 +54,8 @@ class RunOptions:
     mitigation_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache: bool = True
     cache_dir: str | None = None
+    executor: str = "local"  # where conversations run: local, processes, ray (--executor)
+    ray_address: str | None = None  # the Ray the ray executor joins (--ray-address)
 
 
     @classmethod

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from agentsim._aio import run_sync
-from agentsim.errors import AgentsimError, ModelError, RunStoreError
+from agentsim.errors import AgentsimError, InputError, ModelError, RunStoreError
 from agentsim.mitigations.base import resolve_arm
 from agentsim.models.client import ModelClient, close_local_models
 from agentsim.core.plan import Plan
 from agentsim.core.jobs import ConversationJob
 from agentsim.orchestrator.kernel import plugin_for
 from agentsim.orchestrator.runtime import ConversationContext
-from agentsim.registry import make_plugin
+from agentsim.registry import REGISTRY, make_plugin, recorded_options
 from agentsim.core.events import (
     ConversationFinished,
     ConversationStarted,
@@ -129,44 +129,90 @@ class Execution:
         return sum(1 for ok in self.outcomes if ok is None)
 
 
+def executor_for(options: RunOptions) -> tuple[str, dict[str, Any]]:
+    """The run's executor and its options: ``--executor`` (default local) with the run's
+    concurrency, and for Ray the ``--ray-address``."""
+    name = options.executor or EXECUTOR  # looked up in the registry, which imports its module
+    given = executor_options(options)
+    if options.ray_address is not None:
+        if name != "ray":
+            raise InputError("--ray-address applies to --executor ray only",
+                             source="--ray-address")
+        given["address"] = options.ray_address
+    return name, given
+
+
+def make_executor(options: RunOptions) -> Any:
+    """The run's executor, its options checked (an InputError before anything is written)."""
+    name, given = executor_for(options)
+    return make_plugin("executor", name, given, source="--executor")
+
+
 def execute(store: RunStore, plan: Plan, options: RunOptions,
             on_done: Callable[[ConversationJob, bool], None] | None = None,
             client: ModelClient | None = None) -> Execution:
     """Run the ``plan``'s jobs into ``store`` on the run's executor (its options validated by
     the executor's options model and recorded in the manifest).
 
-    Once more conversations than ``options.max_failures`` allows have failed, no new
-    conversation starts (those in flight finish); the rest stay for ``agentsim resume``.
+    An executor with ``run_plan`` (processes, ray) ships the jobs to its workers and appends
+    their events here, a whole conversation at a time; the others run each job with a ``work``
+    coroutine on this process's loop. Once more conversations than ``options.max_failures``
+    allows have failed, no new conversation starts (those in flight finish); the rest stay for
+    ``agentsim resume``.
     """
     run_id = store.run_id
     client = client or build_client(options)
     limit = failure_limit(options.max_failures, len(plan))
+    executor = make_executor(options)
+    record_executor(store, options)
     store.append(RunStarted(run_id=run_id, planned=len(plan), resumed=plan.resumed))
-    executor = make_plugin("executor", EXECUTOR, executor_options(options))
     state = {"failed": 0, "stopped": False}
+
+    def count(ok: bool) -> None:
+        if not ok:
+            state["failed"] += 1
+            if limit is not None and state["failed"] > limit:
+                state["stopped"] = True
 
     async def work(job: ConversationJob) -> bool | None:
         if state["stopped"]:
             return None
         ok = await run_conversation(job, plan.scenario_of(job), client, store, run_id,
                                     plan.catalogue, plan.prefix_of(job))
-        if not ok:
-            state["failed"] += 1
-            if limit is not None and state["failed"] > limit:
-                state["stopped"] = True
+        count(ok)
         return ok
 
     def done(job: ConversationJob, ok: bool | None) -> None:
         if ok is not None and on_done is not None:
             on_done(job, ok)
 
+    def shipped_done(job: ConversationJob, ok: bool) -> None:
+        count(ok)
+        done(job, ok)
+
     try:
-        outcomes = run_sync(executor.run(list(plan.jobs), work, done))
+        if hasattr(executor, "run_plan"):
+            outcomes = executor.run_plan(store, plan, options, client, shipped_done,
+                                         lambda: bool(state["stopped"]))
+        else:
+            outcomes = run_sync(executor.run(list(plan.jobs), work, done))
     finally:
         close_local_models()
+        client.cache is None or client.cache.flush()  # commit the run's answers to the cache
         if client.served:
             record_served(store, client.served)
     return Execution(outcomes, stopped=bool(state["stopped"]))
+
+
+def record_executor(store: RunStore, options: RunOptions) -> None:
+    """Record the executor that runs (or resumes) the run, with every option, in the
+    manifest's plugins."""
+    name, given = executor_for(options)
+    manifest = store.read_manifest()
+    plugins = dict(manifest.get("plugins") or {})
+    entry = {name: recorded_options(REGISTRY.get("executor", name), given)}
+    if plugins.get("executor") != entry:
+        store.update_manifest(plugins={**plugins, "executor": entry})
 
 
 def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptions,
@@ -194,6 +240,9 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     check_roles(options, plain, client.resolver)
     plan = build_plan(plain, options)
     failure_limit(options.max_failures, len(plan))
+    ready = getattr(make_executor(options), "check", None)  # before anything is written:
+    if ready is not None:  # an unknown executor, a bad option, Ray not installed
+        ready()
     if out is not None:
         check_run_dir(out)
     checked = preflight(client, options, plain)

@@ -23,6 +23,7 @@ import networkx as nx
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from agentsim.scenario.schema_base import Frozen, ProtocolSettings, check_id
+from agentsim.scenario.setup_prompts import SETUP_PROMPTS
 from agentsim.scenario.templates import check as check_template
 
 # The placeholders a decision question may use (filled by setup_decisions.question).
@@ -123,6 +124,9 @@ class DecisionPoint(Frozen):
 
 class SetupProtocol(ProtocolSettings):
     """A custom multi-agent setup: roles, topology, turn policy, termination, decisions."""
+
+    prompt_spec = SETUP_PROMPTS
+    prompt_file = ("agentsim.scenario", "setup.yaml")
 
     name: Literal["setup"] = Field(default="setup", description="Protocol name.")
     roles: dict[str, SetupRole] = Field(min_length=1, description="Role id → the role.")

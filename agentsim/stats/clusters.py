@@ -7,6 +7,12 @@ clusters come in another order, and a float sum depends on the order of its term
 statistic that resamples first puts clusters in :func:`cluster_order` and sums with
 :func:`math.fsum` (exactly rounded, hence order-free). The same seed and options then give the
 same numbers whatever order the conversations finished in.
+
+Judges read a run in one streaming pass and keep, per metric, only :class:`ClusterTotals`:
+each cluster's exactly rounded sums (:class:`ExactSum`, Shewchuk's partials: the sum
+``math.fsum`` of every term would give, in memory that does not grow with the terms). Memory
+then grows with the clusters (scenarios), not with the decisions, and the numbers equal those
+computed from every decision kept.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import math
 from collections.abc import Hashable, Sequence
 
 import numpy as np
-from scipy import stats
 
 # Up to 2**EXACT_CLUSTERS sign patterns are enumerated (exact p); beyond, MONTE_CARLO seeded draws.
 EXACT_CLUSTERS = 12
@@ -50,6 +55,97 @@ def cluster_totals(
             np.array([math.fsum(members[k][1]) for k in keys], dtype=float))
 
 
+class ExactSum:
+    """A running float sum that is exactly rounded: its :attr:`value` equals ``math.fsum`` of
+    every term added, whatever their order (whole terms in an integer, the others in
+    Shewchuk's non-overlapping partials)."""
+
+    __slots__ = ("partials", "whole")
+
+    def __init__(self) -> None:
+        self.partials: list[float] = []
+        self.whole = 0  # the sum of the terms that are whole numbers, exactly
+
+    def add(self, term: float) -> None:
+        """Add one term."""
+        x = float(term)
+        if x.is_integer():  # most terms (scores, indicators, counts): exact and fast
+            self.whole += int(x)
+            return
+        kept = 0
+        partials = self.partials
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            high = x + y
+            low = y - (high - x)
+            if low:
+                partials[kept] = low
+                kept += 1
+            x = high
+        partials[kept:] = [x]
+
+    @property
+    def value(self) -> float:
+        """The exactly rounded sum of the terms."""
+        if not self.partials:
+            return float(self.whole)
+        # fsum of an exact integer beyond 2**53 would round it first: split it exactly.
+        whole, parts = self.whole, []
+        while whole:
+            part = float(whole)
+            parts.append(part)
+            whole -= int(part)
+        return math.fsum([*self.partials, *parts])
+
+
+class ClusterTotals:
+    """Per-cluster sums of values and of weights (1 each unless given) and the number of rows:
+    what every clustered estimate needs, kept as the rows stream by."""
+
+    __slots__ = ("_sums", "n", "nonzero")
+
+    def __init__(self) -> None:
+        self._sums: dict[Hashable, tuple[ExactSum, ExactSum]] = {}
+        self.n = 0  # rows added
+        self.nonzero = 0  # rows whose value is not 0
+
+    def add(self, value: float, cluster: Hashable, weight: float = 1.0) -> None:
+        """Add one row: ``value`` (with ``weight``) in ``cluster``."""
+        sums = self._sums.get(cluster)
+        if sums is None:
+            sums = self._sums[cluster] = (ExactSum(), ExactSum())
+        sums[0].add(value)
+        sums[1].add(weight)
+        self.n += 1
+        self.nonzero += value != 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def clusters(self) -> list[Hashable]:
+        """The clusters seen, in :func:`cluster_order`."""
+        return cluster_order(list(self._sums))
+
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """(Σ values, Σ weights) per cluster, in :func:`cluster_order` (as
+        :func:`cluster_totals` gives them for the same rows)."""
+        keys = self.clusters
+        return (np.array([self._sums[k][0].value for k in keys], dtype=float),
+                np.array([self._sums[k][1].value for k in keys], dtype=float))
+
+    @classmethod
+    def of(cls, values: Sequence[float], clusters: Sequence[Hashable],
+           weights: Sequence[float] | None = None) -> ClusterTotals:
+        """The totals of given rows."""
+        totals = cls()
+        weights = weights if weights is not None else [1.0] * len(values)
+        for value, weight, cluster in zip(values, weights, clusters, strict=True):
+            totals.add(value, cluster, weight)
+        return totals
+
+
 def _total(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.sum(x, axis=axis)
 
@@ -73,6 +169,7 @@ def sign_flip_test(totals: Sequence[float], *, seed: int = 0,
     if k < 2:
         raise ValueError("the sign-flip test needs two clusters or more")
     exact = k <= exact_clusters or 2**k <= resamples  # scipy enumerates when it can afford to
+    from scipy import stats  # lazy: scipy costs ~1 s to import
     result = stats.permutation_test(
         (data,), _total, permutation_type="samples", vectorized=True,
         n_resamples=np.inf if exact else resamples, alternative="two-sided",

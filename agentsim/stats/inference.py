@@ -16,9 +16,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
-from agentsim.stats.clusters import cluster_key, cluster_order, cluster_totals, sign_flip_test
+from agentsim.stats.clusters import ClusterTotals, sign_flip_test
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -89,10 +88,18 @@ def clustered_ratio(
 ) -> Estimate:
     """Σ numerators / Σ denominators with a bootstrap interval that resamples whole clusters
     (a mean when every denominator is 1; e.g. accuracy under a bias over accuracy without it)."""
-    n = len(numerators)
+    return totals_ratio(ClusterTotals.of(numerators, clusters, denominators),
+                        confidence=confidence, resamples=resamples, seed=seed)
+
+
+def totals_ratio(totals: ClusterTotals, *, confidence: float = CONFIDENCE,
+                 resamples: int = RESAMPLES, seed: int = 0) -> Estimate:
+    """Σ values / Σ weights of streamed rows (:class:`ClusterTotals`) with a bootstrap interval
+    that resamples whole clusters: :func:`clustered_ratio` of the same rows, exactly."""
+    n = totals.n
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, 0, method="no data")
-    sums, counts = cluster_totals(numerators, clusters, denominators)
+    sums, counts = totals.totals()
     if counts.sum() == 0:
         return Estimate(math.nan, math.nan, math.nan, n, len(sums), method="zero denominator")
     value = math.fsum(sums) / math.fsum(counts)
@@ -107,6 +114,7 @@ def clustered_ratio(
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            from scipy import stats  # lazy: scipy costs ~1 s to import
             result = stats.bootstrap(
                 (sums, counts), _ratio, paired=True, vectorized=True, n_resamples=resamples,
                 confidence_level=confidence, method=method, random_state=rng,
@@ -149,16 +157,22 @@ def paired_difference(
     interval share their unit: the cluster. Fewer than two clusters give no p (one cluster's
     sign alone is no test); no difference at all gives p = 1."""
     diffs = [b - a for a, b in zip(first, second, strict=True)]
-    estimate = clustered_mean(diffs, clusters, seed=seed)
-    if not diffs:
+    return totals_paired(ClusterTotals.of(diffs, clusters), seed=seed)
+
+
+def totals_paired(differences: ClusterTotals, *, seed: int = 0) -> Estimate:
+    """:func:`paired_difference` from the streamed paired differences' cluster totals: the
+    interval and the sign-flip test both run on the clusters' totals, never on the pairs."""
+    estimate = totals_ratio(differences, seed=seed)
+    if not differences.n:
         return estimate
-    if all(d == 0 for d in diffs):
+    if differences.nonzero == 0:
         p, method = 1.0, estimate.method + "; no differences"
     elif estimate.clusters < 2:
         return estimate
     else:
         # Cluster sums: flipping them reproduces the pooled mean's null distribution.
-        p, how = sign_flip_test(cluster_totals(diffs, clusters)[0], seed=seed)
+        p, how = sign_flip_test(differences.totals()[0], seed=seed)
         method = f"{estimate.method}; paired permutation ({how})"
     return Estimate(estimate.value, estimate.ci_low, estimate.ci_high, estimate.n,
                     estimate.clusters, method=method, p=p)
@@ -226,6 +240,7 @@ def relative_decision_bias(consistent: int, inconsistent: int, refusals: int = 0
         method = "no data" if refusals == 0 else f"no data; refusals {refusals} of {total}"
         return Estimate(math.nan, math.nan, math.nan, 0, 0, method=method)
     est = wilson(consistent, n)
+    from scipy import stats  # lazy: scipy costs ~1 s to import
     p = float(stats.binomtest(consistent, n, 0.5, alternative="two-sided").pvalue)
     method = f"Wilson; exact binomial vs 0.5; refusals {refusals} of {total}"
     return Estimate(est.value, est.ci_low, est.ci_high, n, n, method=method, p=p)
@@ -240,6 +255,7 @@ def _cluster_bootstrap(
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore")
+            from scipy import stats  # lazy: scipy costs ~1 s to import
             result = stats.bootstrap(
                 tuple(arrays), statistic, paired=True, vectorized=True, n_resamples=resamples,
                 confidence_level=confidence, method=method, random_state=rng,
@@ -256,6 +272,35 @@ def _slope_from_totals(n, sx, sy, sxx, sxy, axis: int = -1):
     return (n * sxy - sx * sy) / (n * sxx - sx * sx)
 
 
+class SlopeTotals:
+    """Per-cluster sufficient statistics of an OLS slope (count, Σx, Σy, Σx², Σxy, each an
+    exactly rounded sum), kept as (x, y) rows stream by."""
+
+    __slots__ = ("_parts", "low", "high")
+
+    def __init__(self) -> None:
+        self._parts = [ClusterTotals() for _ in range(4)]  # x, y, x², xy (weights: counts)
+        self.low = self.high = math.nan  # smallest and largest x
+
+    def add(self, x: float, y: float, cluster: Hashable) -> None:
+        """Add one row."""
+        x, y = float(x), float(y)
+        for part, value in zip(self._parts, (x, y, x * x, x * y), strict=True):
+            part.add(value, cluster)
+        self.low = x if math.isnan(self.low) else min(self.low, x)
+        self.high = x if math.isnan(self.high) else max(self.high, x)
+
+    @property
+    def n(self) -> int:
+        """Rows added."""
+        return self._parts[0].n
+
+    def totals(self) -> list[np.ndarray]:
+        """[count, Σx, Σy, Σx², Σxy] per cluster, in cluster order."""
+        sums = [part.totals() for part in self._parts]
+        return [sums[0][1], *(s for s, _ in sums)]
+
+
 def slope(
     x: Sequence[float],
     y: Sequence[float],
@@ -265,110 +310,47 @@ def slope(
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> Estimate:
-    """Ordinary least-squares slope of ``y`` on ``x`` (scipy.stats.linregress) with a bootstrap
-    interval that resamples whole clusters.
-
-    The bootstrap is scipy.stats.bootstrap (BCa, falling back to percentile) over per-cluster
-    sufficient statistics (count, Σx, Σy, Σx², Σxy, centred on the overall means), so each
-    resample's slope is exactly the OLS slope of the rows of the drawn clusters. ``n`` is the
-    number of rows, ``clusters`` the number of distinct clusters. Fewer than two clusters gives
-    a NaN interval ("one cluster: no interval"); all ``x`` equal gives a NaN value ("all x equal:
-    slope undefined"). When many resamples draw only clusters with one shared ``x`` the slope is
-    undefined there and the interval is NaN ("bootstrap failed").
-    """
+    """Ordinary least-squares slope of ``y`` on ``x`` with a bootstrap interval that resamples
+    whole clusters (see :func:`totals_slope`, which this is for rows given at once)."""
     if not (len(x) == len(y) == len(clusters)):
         raise ValueError("x, y and clusters must have the same length")
-    # Rows in a stable order, so that means and sums (hence every bit) ignore the log's order.
-    rows = sorted(zip(x, y, clusters), key=lambda r: (cluster_key(r[2]), r[0], r[1]))
-    xs = np.array([float(r[0]) for r in rows])
-    ys = np.array([float(r[1]) for r in rows])
-    clusters = [r[2] for r in rows]
-    n = len(ys)
+    totals = SlopeTotals()
+    for row in zip(x, y, clusters, strict=True):
+        totals.add(*row)
+    return totals_slope(totals, confidence=confidence, resamples=resamples, seed=seed)
+
+
+def totals_slope(totals: SlopeTotals, *, confidence: float = CONFIDENCE,
+                 resamples: int = RESAMPLES, seed: int = 0) -> Estimate:
+    """OLS slope of streamed rows with a bootstrap interval that resamples whole clusters.
+
+    The bootstrap is scipy.stats.bootstrap (BCa, falling back to percentile) over the clusters'
+    sufficient statistics, so each resample's slope is exactly the OLS slope of the rows of the
+    drawn clusters; every sum is exactly rounded, so the order of the rows changes no bit.
+    ``n`` is the number of rows, ``clusters`` the number of distinct clusters. Fewer than two
+    clusters gives a NaN interval ("one cluster: no interval"); all ``x`` equal gives a NaN
+    value ("all x equal: slope undefined"). When many resamples draw only clusters with one
+    shared ``x`` the slope is undefined there and the interval is NaN ("bootstrap failed").
+    """
+    n = totals.n
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, 0, method="no data")
-    k = len(set(clusters))
-    if np.all(xs == xs[0]):
+    arrays = totals.totals()
+    k = len(arrays[0])
+    if totals.low == totals.high:
         return Estimate(math.nan, math.nan, math.nan, n, k, method="all x equal: slope undefined")
-    value = float(stats.linregress(xs, ys).slope)
+    count, sx, sy, sxx, sxy = (math.fsum(a) for a in arrays)
+    value = float((count * sxy - sx * sy) / (count * sxx - sx * sx))
     if k < 2:
         return Estimate(value, math.nan, math.nan, n, k, method="one cluster: no interval")
-    dx, dy = xs - xs.mean(), ys - ys.mean()
-    _, counts = cluster_totals(dx, clusters)
-    totals = [counts] + [cluster_totals(v, clusters)[0] for v in (dx, dy, dx * dx, dx * dy)]
     low, high, method = _cluster_bootstrap(
-        totals, _slope_from_totals, confidence=confidence, resamples=resamples, seed=seed)
+        arrays, _slope_from_totals, confidence=confidence, resamples=resamples, seed=seed)
     return Estimate(value, low, high, n, k, method=method)
 
 
-def _rate_difference(sel_a, n_a, sel_b, n_b, axis: int = -1):
-    return (np.sum(sel_b, axis=axis) / np.sum(n_b, axis=axis)
-            - np.sum(sel_a, axis=axis) / np.sum(n_a, axis=axis))
-
-
-def _rate_ratio(sel_a, n_a, sel_b, n_b, axis: int = -1):
-    return ((np.sum(sel_b, axis=axis) / np.sum(n_b, axis=axis))
-            / (np.sum(sel_a, axis=axis) / np.sum(n_a, axis=axis)))
-
-
-def demographic_parity(
-    selected: Sequence[bool],
-    groups: Sequence[str],
-    clusters: Sequence[Hashable],
-    first: str,
-    second: str,
-    *,
-    confidence: float = CONFIDENCE,
-    resamples: int = RESAMPLES,
-    seed: int = 0,
-) -> tuple[Estimate, Estimate]:
-    """Demographic parity between two groups: ``(difference, ratio)`` of selection rates.
-
-    Direction: ``first`` is the reference group. difference = rate[second] − rate[first]
-    (negative when ``second`` is selected less often); ratio = rate[second] / rate[first]
-    (below 1 when ``second`` is selected less often; the "four-fifths rule" flags < 0.8). A rate
-    is the pooled share of selected rows of that group; rows of other groups are ignored. Each
-    estimate has a bootstrap interval that resamples whole clusters and recomputes both rates
-    (scipy.stats.bootstrap, BCa then percentile, seeded; both use the same resamples). ``n`` is
-    the number of rows in the two groups, ``clusters`` the number of distinct clusters among
-    them. A group without rows gives NaN for both; a zero rate in ``first`` gives a NaN ratio.
-    Resamples that miss a group entirely make the interval NaN ("bootstrap failed").
-    """
-    if not (len(selected) == len(groups) == len(clusters)):
-        raise ValueError("selected, groups and clusters must have the same length")
-    rows = [(bool(s), g, c) for s, g, c in zip(selected, groups, clusters, strict=True)
-            if g in (first, second)]
-    n = len(rows)
-    k = len({c for _, _, c in rows})
-    counts = {first: [0, 0], second: [0, 0]}
-    for s, g, _ in rows:
-        counts[g][0] += s
-        counts[g][1] += 1
-    missing = [g for g in (first, second) if counts[g][1] == 0]
-    if missing:
-        nan = Estimate(math.nan, math.nan, math.nan, n, k,
-                       method=f"no rows for group {missing[0]!r}")
-        return nan, nan
-    rate_a = counts[first][0] / counts[first][1]
-    rate_b = counts[second][0] / counts[second][1]
-    keys = cluster_order([c for _, _, c in rows])
-    index = {c: i for i, c in enumerate(keys)}
-    totals = np.zeros((4, len(keys)))
-    for s, g, c in rows:
-        offset = 0 if g == first else 2
-        totals[offset, index[c]] += s
-        totals[offset + 1, index[c]] += 1
-
-    def estimate(value: float, statistic) -> Estimate:
-        if k < 2:
-            return Estimate(value, math.nan, math.nan, n, k, method="one cluster: no interval")
-        low, high, method = _cluster_bootstrap(
-            list(totals), statistic, confidence=confidence, resamples=resamples, seed=seed)
-        return Estimate(value, low, high, n, k, method=method)
-
-    difference = estimate(rate_b - rate_a, _rate_difference)
-    if rate_a == 0:
-        ratio = Estimate(math.nan, math.nan, math.nan, n, k,
-                         method=f"zero selection rate in {first!r}: ratio undefined")
-    else:
-        ratio = estimate(rate_b / rate_a, _rate_ratio)
-    return difference, ratio
+# Demographic parity lives in its own module; importable from here as before.
+from agentsim.stats.parity import (  # noqa: E402,F401
+    add_parity_row,
+    demographic_parity,
+    parity_from_totals,
+)

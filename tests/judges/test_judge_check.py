@@ -80,8 +80,15 @@ def test_cli_calls_through_the_client_a_run_builds(capsys):
     check = ["judge-check", "rubric", "--role", f"judge=scripted/judge?words={WORDS}",
              "--limit", "4", "--json"]
 
-    def entries() -> dict[Path, int]:
-        return {path: path.stat().st_ino for path in cache.rglob("*.json")}
+    def entries() -> dict[str, str]:  # the cache's answers by key, all written
+        import sqlite3
+        from contextlib import closing
+
+        from agentsim.models.cache import DB_NAME, DiskCache
+
+        DiskCache(cache).flush()
+        with closing(sqlite3.connect(cache / DB_NAME)) as db:
+            return dict(db.execute("SELECT key, answer FROM calls"))
 
     assert main(check) == 0
     first = json.loads(capsys.readouterr().out)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+from contextlib import closing
 
 from agentsim.models.base import ModelRequest
-from agentsim.models.cache import DiskCache, cache_key
+from agentsim.models.cache import DB_NAME, DiskCache, cache_key
 from agentsim.runs.runner import RunOptions, run_experiment
 from agentsim.core.store import RunStore
 from agentsim.scenario import load_scenarios
@@ -52,8 +54,11 @@ def test_rerun_is_served_from_the_cache_with_the_same_results(tmp_path, workplac
     # Two replicates: their calls are different cache entries, not one answer reused.
     by_replicate = {c.replicate: c.response for c in calls1 if c.purpose == "decision"}
     assert len(by_replicate) == 2
-    files = list((tmp_path / "cache").rglob("*.json"))
-    assert len(files) == len({(c.replicate, c.call_seed, c.purpose, c.agent) for c in calls1})
+    with closing(sqlite3.connect(tmp_path / "cache" / DB_NAME)) as db:  # one row a call
+        (rows,) = db.execute("SELECT count(*) FROM calls").fetchone()
+    assert rows == len({(c.replicate, c.call_seed, c.purpose, c.agent) for c in calls1})
+    assert [p.name for p in (tmp_path / "cache").iterdir()
+            if not p.name.startswith(DB_NAME)] == []
 
 
 def test_no_cache_reads_and_writes_nothing(tmp_path, workplace):

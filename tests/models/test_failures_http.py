@@ -47,9 +47,19 @@ def on_stub(stub, *args: object) -> list:
     return ["--model", "openai/served", "--api-base", stub.base_url, *args]
 
 
-def cached_files(tmp_path: Path) -> list[Path]:
+def cached_files(tmp_path: Path) -> list[str]:
+    """The keys of the answers in the cache (one SQLite file: calls.sqlite3)."""
+    import sqlite3
+    from contextlib import closing
+
+    from agentsim.models.cache import DB_NAME, DiskCache
+
     folder = tmp_path / "cache"
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    DiskCache(folder).flush()
+    if not (folder / DB_NAME).exists():
+        return []
+    with closing(sqlite3.connect(folder / DB_NAME)) as db:
+        return [key for (key,) in db.execute("SELECT key FROM calls")]
 
 
 def run_events(run: Path, kind: str) -> list[dict]:

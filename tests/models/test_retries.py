@@ -39,7 +39,7 @@ class Throwaway:
 @pytest.fixture
 def provider(monkeypatch):
     """Install a Throwaway (set its errors on the returned object) for the test only."""
-    REGISTRY.names("provider")  # load the built-ins first, so they cannot overwrite it
+    REGISTRY.get("provider", "scripted")  # import the built-in first, so it cannot overwrite it
     fake = Throwaway()
     monkeypatch.setitem(REGISTRY._items["provider"], "scripted", fake)
     return fake

@@ -377,6 +377,12 @@ def test_runs_list_shows_damage_and_lists_the_rest(tmp_path, reference, damaged,
     run, line = damaged
     root = run.parent
     shutil.copytree(reference, root / "good")
+    # The listing parses only the lines it counts (conversation starts and finishes): a corrupt
+    # line anywhere is damage, a schema-invalid line of another type is found by `runs show`.
+    shutil.copytree(reference, root / "corrupt")
+    lines = (root / "corrupt" / "events.jsonl").read_text().splitlines(keepends=True)
+    lines[line - 1] = "{half\n"
+    (root / "corrupt" / "events.jsonl").write_text("".join(lines))
     for name, data in (("not-utf8", b'{"run_id": "\xff"}'), ("not-json", b"{half"),
                        ("not-a-manifest", b"[1, 2]")):
         (root / name).mkdir()
@@ -385,9 +391,10 @@ def test_runs_list_shows_damage_and_lists_the_rest(tmp_path, reference, damaged,
     assert main(["runs", "list", "--root", str(root), "--json"]) == 0
     rows = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)["runs"]}
     assert rows["good"]["status"] == "finished"
-    assert rows["damaged"]["status"] == "damaged"
-    assert rows["damaged"]["recorded_status"] == "finished"
-    assert f"events.jsonl:{line}" in rows["damaged"]["error"]
+    assert rows["damaged"]["status"] == "finished"  # its bad line is not one the list reads
+    assert rows["corrupt"]["status"] == "damaged"
+    assert rows["corrupt"]["recorded_status"] == "finished"
+    assert f"events.jsonl:{line}" in rows["corrupt"]["error"]
     for name in ("not-utf8", "not-json", "not-a-manifest"):
         assert rows[name]["status"] == "damaged" and "unreadable" in rows[name]["error"], name
     assert main(["runs", "list", "--root", str(root)]) == 0  # the table renders them too
@@ -407,11 +414,11 @@ def test_a_judge_that_dies_leaves_the_old_results(tmp_path, reference, monkeypat
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     before = (run / "results.json").read_bytes()
-    from agentsim.judges.assignment_judge import AssignmentBiasJudge
+    from agentsim.judges.assignment_judge import AssignmentTally
 
-    def dies(self, view):
+    def dies(self, conversation):  # killed in the middle of the judging pass
         raise KeyboardInterrupt
-    monkeypatch.setattr(AssignmentBiasJudge, "judge", dies)
+    monkeypatch.setattr(AssignmentTally, "add", dies)
     assert main(["judge", str(run)]) == 130
     assert (run / "results.json").read_bytes() == before
     assert sorted(p.name for p in run.glob("results*.json")) == ["results.json"]
