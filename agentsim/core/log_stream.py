@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -59,6 +60,8 @@ class ConversationLog:
     started: ConversationStarted
     events: list[EventBase] = field(default_factory=list)
     finished: ConversationFinished | None = None
+    # What one reader derived from it for the others of the same pass (labelled decisions).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

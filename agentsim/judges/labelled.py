@@ -93,29 +93,45 @@ def label_decisions(conversation: ConversationLog, phases: Iterable[str],
                     variants: VariantScenarios, skipped: dict[str, str],
                     ) -> list[LabelledDecision]:
     """The assignment decisions of ``phases`` of one conversation, labelled; why a scenario
-    could not be labelled goes into ``skipped``."""
+    could not be labelled goes into ``skipped``. Each decision is labelled once per pass: the
+    labels are kept on the conversation for the other judges that read it."""
+    labelled = conversation.memo.get("labelled")
+    if labelled is None:
+        labelled = conversation.memo["labelled"] = _label_all(conversation, variants)
     wanted = set(phases)
+    rows = []
+    for row, reason in labelled:
+        if row.phase in wanted:
+            if reason is not None:
+                skipped[row.scenario] = reason
+            rows.append(row)
+    return rows
+
+
+def _label_all(conversation: ConversationLog, variants: VariantScenarios,
+               ) -> list[tuple[LabelledDecision, str | None]]:
+    """Every assignment decision of the conversation, labelled, with why its scenario could
+    not be labelled (None when it could)."""
     start = conversation.started
-    rows: list[LabelledDecision] = []
+    rows: list[tuple[LabelledDecision, str | None]] = []
     for event in conversation.of("decision"):
-        if event.kind != "assignment" or event.phase not in wanted:
+        if event.kind != "assignment":
             continue
         sid, vid = start.scenario_id, event.variant or start.variant or BASE
         variant = variants.variant(sid, vid)
         problem = variants.problem(sid, vid)
-        label = None
+        label, reason = None, None
         if isinstance(problem, str):
-            skipped[sid] = problem
-            problem = None
+            reason, problem = problem, None
         elif event.value is not None:
             label = label_assignment(variants.scenario(sid, vid), event.value)
-        rows.append(LabelledDecision(
+        rows.append((LabelledDecision(
             conversation=event.conversation_id, scenario=sid, variant=vid,
             kind=variant.kind if variant else "unknown",
             placebo=variant.placebo if variant else False, replicate=event.replicate,
             arm=event.arm, bias=str(start.job.get("bias", "none")), agent=event.agent,
             phase=event.phase, round=event.round, value=event.value, label=label,
-            problem=problem, turn=event.turn))
+            problem=problem, turn=event.turn), reason))
     return rows
 
 

@@ -24,7 +24,7 @@ and a note says that probes were off.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from agentsim.stats.clusters import ClusterTotals
@@ -77,6 +77,8 @@ class TrajectoryTally:
         self.judge, self.run = judge, run
         self.variants = VariantScenarios(run)
         self.skipped: dict[str, str] = {}
+        # (variant, scenario, round, score) → decisions (rounds and scores are whole numbers)
+        self.points: Counter[tuple[str, str, int, int]] = Counter()
         self.by_round: dict[int, ClusterTotals] = defaultdict(ClusterTotals)
         self.finals = ClusterTotals()
         self.slopes: dict[str | None, SlopeTotals] = defaultdict(SlopeTotals)  # None: all
@@ -96,15 +98,12 @@ class TrajectoryTally:
             self.unparsed[row.phase] += row.value is None
             if row.label is None:
                 continue
-            score = float(row.label.score)
             number = _round_of(row)
             if row.phase == "final":
-                self.finals.add(score, row.scenario)
-            elif number is not None:
-                self.by_round[number].add(score, row.scenario)
+                self.finals.add(float(row.label.score), row.scenario)
+            elif number is not None:  # counted; folded into the totals at the end
+                self.points[(row.variant, row.scenario, int(number), row.label.score)] += 1
                 self.probes |= row.phase == "probe"
-                for key in (None, row.variant):
-                    self.slopes[key].add(float(number), score, row.scenario)
             by_agent[row.agent].append(row)
         for agent, chosen in by_agent.items():
             self._agent(conversation.id, agent, chosen)
@@ -135,6 +134,10 @@ class TrajectoryTally:
         output = self.output
         output.notes += [f"trajectory: {sid} not labelled ({why})"
                          for sid, why in sorted(self.skipped.items())]
+        for (variant, scenario, number, score), rows in self.points.items():
+            self.by_round[number].add_rows(score * rows, scenario, rows, rows if score else 0)
+            for key in (None, variant):
+                self.slopes[key].add_rows(number, score, scenario, rows)
         per_round = {}
         for number, totals in sorted(self.by_round.items()):
             per_round[number] = output.metrics[f"bias[round={number}]"] = totals_ratio(totals)

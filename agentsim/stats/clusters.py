@@ -120,6 +120,17 @@ class ClusterTotals:
         self.n += 1
         self.nonzero += value != 0
 
+    def add_rows(self, total: int, cluster: Hashable, rows: int, nonzero: int) -> None:
+        """Add ``rows`` rows of weight 1 whose whole-number values sum to ``total`` (``nonzero``
+        of them not 0): counts kept per cluster by a caller, folded in at once."""
+        sums = self._sums.get(cluster)
+        if sums is None:
+            sums = self._sums[cluster] = (ExactSum(), ExactSum())
+        sums[0].whole += total
+        sums[1].whole += rows
+        self.n += rows
+        self.nonzero += nonzero
+
     def __len__(self) -> int:
         return self.n
 

@@ -290,6 +290,13 @@ class SlopeTotals:
         self.low = x if math.isnan(self.low) else min(self.low, x)
         self.high = x if math.isnan(self.high) else max(self.high, x)
 
+    def add_rows(self, x: int, y: int, cluster: Hashable, rows: int) -> None:
+        """Add ``rows`` rows of the same whole-number (x, y), counted by the caller."""
+        for part, value in zip(self._parts, (x, y, x * x, x * y), strict=True):
+            part.add_rows(value * rows, cluster, rows, rows if value else 0)
+        self.low = x if math.isnan(self.low) else min(self.low, x)
+        self.high = x if math.isnan(self.high) else max(self.high, x)
+
     @property
     def n(self) -> int:
         """Rows added."""
