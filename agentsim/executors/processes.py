@@ -1,10 +1,14 @@
 """The ``processes`` executor: conversations run in worker processes on this machine.
 
-One worker process per core by default (``spawn`` context: a clean interpreter, safe beside
-threads), each with its own model client and an equal share of every model's rate limits (rpm,
-tpm and calls in flight divided among the workers). The driver writes the log
-(:mod:`agentsim.executors.remote`). A worker process that dies breaks the pool: the batches in
-flight become failed conversations and a new pool runs the rest.
+One worker process per core by default, each with its own model client and an equal share of
+every model's rate limits (rpm, tpm and calls in flight divided among the workers). The driver
+writes the log (:mod:`agentsim.executors.remote`).
+
+Each worker has a pipe of its own, and the driver waits on the pipes and on the processes
+themselves (``multiprocessing.connection.wait``). A worker that dies loses only the batch it was
+running (its conversations fail, kind ``worker``) and is replaced; a half-written result of a
+killed worker is never read, so nothing can wait for the rest of it (a shared result queue, as
+in ``concurrent.futures``, can hang for ever on one).
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait as wait_for
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,29 +35,29 @@ PRELOAD = ("agentsim.executors.processes", "agentsim.runs.runner",
            "agentsim.orchestrator.setup", "agentsim.testing.scripted")
 DEFAULT_START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
     else "spawn"
-_WORKER: Worker | None = None  # the worker of this process (set by the pool's initializer)
+STOP_S = 10.0  # a closing worker's time to finish its batch before it is terminated
 
 
-def _start(spec: WorkerSpec, indexes: Any) -> None:
-    global _WORKER
+class WorkerDied(RuntimeError):
+    """The worker process running a batch died (killed, or crashed) before it answered."""
+
+
+def _serve(spec: WorkerSpec, index: int, conn: Any) -> None:
+    """A worker process: run each batch the driver sends, answer with its result."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    try:
-        index = indexes.get(timeout=5)
-    except Exception:  # noqa: BLE001 - a replacement process: any share index will do
-        index = 0
-    _WORKER = Worker(spec, index)
-
-
-def _run(batch: Batch) -> BatchResult:
-    if _WORKER is None:  # pragma: no cover - the initializer always runs first
-        raise RuntimeError("worker process not initialised")
-    return _WORKER.run(batch)
-
-
-def _outcome(future: Future) -> Any:
-    """A done future's result, or the exception that lost its batch."""
-    error = future.exception()
-    return error if error is not None else future.result()
+    worker = Worker(spec, index)
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return  # the driver is gone
+        if batch is None:
+            return
+        try:
+            result: Any = worker.run(batch)
+        except BaseException as error:  # noqa: BLE001 - sent back: the batch's conversations fail
+            result = RuntimeError(f"{type(error).__name__}: {error}")
+        conn.send(result)
 
 
 def cores() -> int:
@@ -64,52 +68,109 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+class Handle:
+    """A batch sent (or waiting) to a worker, and its outcome once done."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self.done = False
+        self.outcome: BatchResult | BaseException | None = None
+
+    def finish(self, outcome: BatchResult | BaseException) -> None:
+        self.outcome, self.done = outcome, True
+
+
 class ProcessPool:
-    """Worker processes, restarted as a new pool when one of them dies."""
+    """Worker processes, each on its own pipe; a dead one is replaced (same share index)."""
 
     def __init__(self, spec: WorkerSpec, slots: int, start_method: str) -> None:
         self.spec, self.slots = spec, slots
         self.context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":  # imported once by the server, not by each worker
             self.context.set_forkserver_preload(list(PRELOAD))
-        self.pool = self._new()
+        self.workers: list[tuple[Any, Any]] = [self._start(i) for i in range(slots)]
+        self.busy: dict[int, Handle] = {}  # worker index → the batch it runs
+        self.queue: deque[Handle] = deque()
 
-    def _new(self) -> ProcessPoolExecutor:
-        indexes = self.context.Queue()
+    def _start(self, index: int) -> tuple[Any, Any]:
+        ours, theirs = self.context.Pipe()
+        process = self.context.Process(target=_serve, args=(self.spec, index, theirs),
+                                       daemon=True)
+        process.start()
+        theirs.close()  # the worker's end: its death then reads as the pipe's end here
+        return process, ours
+
+    def _restart(self, index: int) -> None:
+        process, conn = self.workers[index]
+        conn.close()
+        if process.is_alive():
+            process.terminate()
+        process.join(timeout=STOP_S)
+        self.workers[index] = self._start(index)
+
+    def _dispatch(self) -> None:
         for index in range(self.slots):
-            indexes.put(index)
-        return ProcessPoolExecutor(self.slots, mp_context=self.context, initializer=_start,
-                                   initargs=(self.spec, indexes))
+            if index in self.busy or not self.queue:
+                continue
+            handle = self.queue.popleft()
+            try:
+                self.workers[index][1].send(handle.batch)
+            except (OSError, ValueError):  # a worker that died idle: replace it, send again
+                self._restart(index)
+                self.workers[index][1].send(handle.batch)
+            self.busy[index] = handle
 
-    def submit(self, batch: Batch) -> Future:
-        try:
-            return self.pool.submit(_run, batch)
-        except BrokenProcessPool:
-            self.close(abort=True)
-            self.pool = self._new()
-            return self.pool.submit(_run, batch)
+    def submit(self, batch: Batch) -> Handle:
+        handle = Handle(batch)
+        self.queue.append(handle)
+        self._dispatch()
+        return handle
 
-    def wait(self, handles: Sequence[Future]) -> list[tuple[Future, Any]]:
-        done, _ = wait(handles, return_when=FIRST_COMPLETED)
-        if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
-            # Every other batch in flight is lost with the pool: the pool fails them at once.
-            done, _ = wait(handles, timeout=60)
-            out = [(f, _outcome(f) if f in done else BrokenProcessPool("a worker process died"))
-                   for f in handles]
-            self.close(abort=True)
-            self.pool = self._new()
-            return out
-        return [(f, _outcome(f)) for f in done]
+    def wait(self, handles: Sequence[Handle]) -> list[tuple[Handle, Any]]:
+        """Block until a handle is done: a worker answered, or died running it."""
+        while not any(h.done for h in handles):
+            pipes = {self.workers[i][1]: i for i in self.busy}
+            deaths = {self.workers[i][0].sentinel: i for i in self.busy}
+            for ready in wait_for([*pipes, *deaths]):
+                index = deaths.get(ready, pipes.get(ready))
+                if index not in self.busy:
+                    continue  # already settled through its other handle this round
+                process, conn = self.workers[index]
+                outcome: Any
+                if ready in deaths or not process.is_alive():
+                    # Dead: whatever it wrote last may be half a message, so it is not read.
+                    outcome = WorkerDied(f"worker process {process.pid} died "
+                                         f"(exit code {process.exitcode})")
+                    self._restart(index)
+                else:
+                    try:
+                        outcome = conn.recv()
+                    except (EOFError, OSError) as error:
+                        outcome = WorkerDied(f"worker process {process.pid}: {error}")
+                        self._restart(index)
+                self.busy.pop(index).finish(outcome)
+            self._dispatch()
+        return [(h, h.outcome) for h in handles if h.done]
 
     def pids(self) -> list[int]:
-        """The worker processes' ids (those started so far)."""
-        return [p.pid for p in getattr(self.pool, "_processes", {}).values()]
+        """The worker processes' ids."""
+        return [process.pid for process, _ in self.workers]
 
     def close(self, abort: bool = False) -> None:
-        # Aborting cancels the batches not started; those running finish (seconds at most) and
-        # their processes exit. Terminating them instead could cut a result in the middle of
-        # the pipe and leave the pool's reader thread waiting for the rest for ever.
-        self.pool.shutdown(wait=not abort, cancel_futures=True)
+        """Stop the workers: after their batches (or at once with ``abort``)."""
+        self.queue.clear()
+        for process, conn in self.workers:
+            try:
+                if not abort:
+                    conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for process, conn in self.workers:
+            process.join(timeout=0 if abort else STOP_S)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=STOP_S)
+            conn.close()
 
 
 @executor("processes")
