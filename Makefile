@@ -7,9 +7,20 @@ STAMP := $(VENV)/.installed
 # and uneven designs) on the embedded model: about 5 minutes on 2 cores after set-up.
 DEMO_ARGS ?= scenarios/workplace --tag demo
 
-.PHONY: setup demo test test-fast test-slow bench clean
+.PHONY: setup chromium demo test test-fast test-slow bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# The report's browser tests drive Debian's Chromium through playwright (which downloads no
+# browser of its own): installed with apt-get when missing, which needs root.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium with apt-get (the report's browser tests need it)"; \
+	    apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } || \
+	      echo "warning: chromium could not be installed; the report's browser tests will fail"; \
+	  else echo "chromium is missing: run 'apt-get install -y chromium' as root (the report's"\
+	    "browser tests need it)"; fi; fi
 
 # llama-cpp-python compiles llama.cpp from source (about 6 minutes on 2 cores). A native build
 # uses every instruction the build CPU reports, and on CPUs that report AMX the kernels then
@@ -53,7 +64,6 @@ bench: setup
 	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/executors.py
 	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/finetuned.py
 
 clean:

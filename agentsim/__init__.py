@@ -8,7 +8,8 @@ The public API is small and stable; implementation modules may change::
     agentsim.open_run(run.path).frame("decisions")
 
 Functions (see :mod:`agentsim.api`): ``load_scenarios``, ``run``, ``compare``, ``judge`` (score a
-stored run again), ``resume``, ``fork``, ``open_run``, returning :class:`~agentsim.api.Run`.
+stored run again), ``resume``, ``fork``, ``open_run``, returning :class:`~agentsim.api.Run`;
+``report`` writes a run's HTML report and returns its path.
 Plugins: ``Mitigation`` with the ``@mitigation(name)`` decorator, the ``Judge`` protocol and
 ``JudgeOutput`` with ``@register_judge(name)`` (``agentsim.judge`` is the function that judges a
 run), ``@protocol(name)``. Errors: ``AgentsimError``, ``InputError``.
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from agentsim._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports
-    from agentsim.api import Run, compare, fork, judge, load_scenarios, open_run, resume, run
+    from agentsim.api import (Run, compare, fork, judge, load_scenarios, open_run, report,
+                              resume, run)
     from agentsim.core.metrics import MetricRecord
     from agentsim.errors import AgentsimError, InputError
     from agentsim.judges.base import Judge, JudgeOutput
@@ -36,7 +38,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
 # Public name → (module, attribute in it).
 _EXPORTS: dict[str, tuple[str, str]] = {
     **{name: ("agentsim.api", name) for name in (
-        "Run", "compare", "fork", "judge", "load_scenarios", "open_run", "resume", "run")},
+        "Run", "compare", "fork", "judge", "load_scenarios", "open_run", "report", "resume",
+        "run")},
     "MetricRecord": ("agentsim.core.metrics", "MetricRecord"),
     "AgentsimError": ("agentsim.errors", "AgentsimError"),
     "InputError": ("agentsim.errors", "InputError"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,8 +31,7 @@ import json, resource, sys, time
 from pathlib import Path
 started = time.perf_counter()
 from agentsim.runs.judging import judge_run
-results = judge_run(Path(sys.argv[1]), tuple(sys.argv[2].split(",")), append_events=False,
-                    write=False)
+results = judge_run(Path(sys.argv[1]), tuple(sys.argv[2].split(",")))
 print(json.dumps({"seconds": time.perf_counter() - started,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "metrics": len(results["metrics"]), "conversations": results["conversations"]}))
@@ -52,9 +52,14 @@ def make_log(folder: Path, conversations: int) -> Path:
 
 
 def judge_once(run: Path) -> dict:
-    """One judging pass in a fresh process: its time (imports included) and peak memory."""
-    done = subprocess.run([sys.executable, "-c", CHILD, str(run), ",".join(JUDGES)],
-                          capture_output=True, text=True, check=True)
+    """One judging pass as ``agentsim judge`` makes it (verdicts appended to the log, results
+    written; the HTML report left out), in a fresh process on a fresh copy of the run: its
+    time (imports included) and peak memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / run.name
+        shutil.copytree(run, copy)
+        done = subprocess.run([sys.executable, "-c", CHILD, str(copy), ",".join(JUDGES)],
+                              capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -82,7 +87,8 @@ def main() -> None:
           f"{conversations[small]} conversations {best[small]:.1f} s, peak {peak[small]:.0f} MB; "
           f"time ratio {best[large] / best[small]:.2f}x, memory ratio "
           f"{peak[large] / peak[small]:.2f}x | best of {args.repeats} interleaved fresh "
-          f"processes (imports included), scripted logs made in {made:.0f} s, cache off, "
+          f"processes (imports included; verdicts appended, results written, no report), "
+          f"scripted logs made in {made:.0f} s, cache off, "
           f"targets: <= 10 s, <= 500 MB, memory ratio <= 1.2")
 
 

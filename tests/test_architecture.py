@@ -24,7 +24,8 @@ LAYERS: list[set[str]] = [
     {"orchestrator"},
     {"mitigations", "judges"},
     {"analysis", "runs", "importers"},
-    {"executors", "finetune"},  # workers run conversations with the runner's code
+    {"executors", "finetune", "report"},  # workers run conversations with the runner's code;
+    # the HTML report reads runs, judges' records and the arms' comparison
     {"api"},
     {"cli", "__init__"},  # the package itself re-exports the public API
     {"__main__"},

@@ -42,7 +42,7 @@ from agentsim.api.settings import (  # noqa: F401
 from agentsim.errors import InputError
 
 __all__ = ["Run", "RunSettings", "compare", "fork", "judge", "load_scenarios", "open_run",
-           "resume", "run"]
+           "report", "resume", "run"]
 
 Paths = str | Path | Sequence[str | Path]
 
@@ -205,3 +205,12 @@ def fork(run_dir: str | Path, conversation: str, from_turn: int, *, model: str |
 def open_run(path: str | Path, *, skip_bad_lines: bool = False) -> Run:
     """A stored run folder, for reading (``skip_bad_lines``: read past damaged log lines)."""
     return Run(path, skip_bad_lines=skip_bad_lines)
+
+
+def report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
+    """Write the run's self-contained HTML report (``agentsim report``): overview, headline
+    metrics in words, plots and a browser of every conversation, in one file that opens from
+    disk without any network; ``out`` defaults to ``RUN_DIR/report.html``. Returns its path."""
+    from agentsim.report import build_report
+
+    return build_report(Path(run_dir), out=Path(out) if out is not None else None)

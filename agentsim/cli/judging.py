@@ -6,6 +6,7 @@ Part of the command line (see agentsim.cli.main); heavy modules are imported ins
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from pathlib import Path
 
 from agentsim.cli.checks import path as _path
@@ -29,26 +30,44 @@ def _list_plugins(kind: str) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    """Re-judge a stored run; the previous results file is kept beside the new one."""
+    """Re-judge a stored run; the previous results file is kept beside the new one; the run's
+    report is written again."""
     from agentsim import api
+    from agentsim.cli.report import write_report
     from agentsim.cli.reporting import print_metrics, print_skipped, records_data
 
     judged = api.judge(args.run_dir, judges=args.judges, roles=dict(args.role),
                        judge_arg=args.judge_arg, skip_bad_lines=args.skip_bad_lines)
     results, archived = judged.results, judged.previous_results
     if args.json:
+        report = write_report(args.run_dir, _console(stderr=True), json_mode=True)
         _print_json({"run_dir": str(args.run_dir), "judges": results["judges"],
                      "previous_results": str(archived) if archived else None,
                      "metrics": results["metrics"], "records": records_data(results),
-                     "counts": results["counts"],
-                     "skipped_lines": results["skipped_lines"]["count"]})
-        return 0
+                     "counts": results["counts"], "failed": results["failed"],
+                     "skipped_lines": results["skipped_lines"]["count"],
+                     "report": str(report) if report else None})
+        _warn_failed(_console(stderr=True), results)
+        return 1 if results["failed"] else 0
     console = _console()
     print_metrics(console, results)
     print_skipped(console, results["skipped_lines"])
     previous = f" (previous: {archived})" if archived else ""
     console.print(f"Results: {args.run_dir / 'results.json'}{previous}")
-    return 0
+    _warn_failed(console, results)
+    write_report(args.run_dir, console)  # its path is the last line
+    return 1 if results["failed"] else 0
+
+
+def _warn_failed(console: Any, results: dict[str, Any]) -> None:
+    """A run with failed conversations is judged on the others: say so (and exit 1, as the
+    run did), so that no number of it passes for the whole run's."""
+    failed = results.get("failed") or 0
+    if failed:
+        console.print(f"[yellow]warning:[/] {failed} conversation(s) of this run failed; the "
+                      f"metrics cover the {results.get('conversations', 0)} that finished "
+                      "(agentsim resume runs the failed ones again)",
+                      soft_wrap=True)
 
 
 def cmd_judge_check(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from agentsim.cli.replay import (
     cmd_replay,
 )
 from agentsim.cli.graph import add_graph_parser, cmd_graph
+from agentsim.cli.report import add_report_parser, cmd_report
 from agentsim.cli.resume import add_resume_parser, cmd_resume
 from agentsim.cli.finetune import add_finetune_parser, cmd_finetune
 from agentsim.cli.judging import (
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_resume_parser(commands)
     add_graph_parser(commands)
     add_replay_parser(commands)
+    add_report_parser(commands)
     add_runs_parsers(commands)
     commands.add_parser("judges", help="list the registered judges")
     commands.add_parser("mitigations", help="list the registered mitigations")
@@ -254,6 +256,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 COMMANDS = {
     "resume": cmd_resume,
     "replay": cmd_replay,
+    "report": cmd_report,
     "graph": cmd_graph,
     "finetune": cmd_finetune,
     "mitigations": cmd_mitigations,

@@ -63,6 +63,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.conversation:
         raise InputError("a fork needs --conversation ID", source="--from-turn")
     from agentsim import api
+    from agentsim.cli.report import write_report
     from agentsim.cli.reporting import print_run_summary
 
     roles = {}
@@ -76,11 +77,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
                        replicates=args.replicates, out=args.out,
                        skip_bad_lines=args.skip_bad_lines).summary
     if args.json:
+        report = write_report(summary.run_dir, _console(stderr=True), json_mode=True)
         _print_json({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
                      "failed": summary.failed, "parent": str(args.run_dir),
-                     "metrics": summary.results["metrics"]})
+                     "metrics": summary.results["metrics"],
+                     "report": str(report) if report else None})
     else:
         print_run_summary(_console(), summary)
+        write_report(summary.run_dir, _console())  # its path is the last line
     return summary.exit_status
 
 
@@ -88,11 +92,14 @@ def cmd_import_transcript(args: argparse.Namespace) -> int:
     """Import a transcript as a run folder and report what was written."""
     from agentsim.runs.transcripts import import_transcript
 
+    from agentsim.cli.report import write_report
+
     report = import_transcript(args.file, args.out, args.scenario)
     if getattr(args, "json", False):
+        page = write_report(report.run_dir, _console(stderr=True), json_mode=True)
         _print_json({"run_dir": str(report.run_dir), "conversations": report.conversations,
                      "messages": report.messages, "decisions": report.decisions,
-                     "notes": report.notes})
+                     "notes": report.notes, "report": str(page) if page else None})
         return 0
     console = _console()
     console.print(f"{report.conversations} conversations, {report.messages} messages, "
@@ -102,4 +109,5 @@ def cmd_import_transcript(args: argparse.Namespace) -> int:
     if report.results is not None:
         console.print("Judged with assignment_bias; see it with "
                       f"'agentsim replay {_escape(str(report.run_dir))}'")
+    write_report(report.run_dir, console)  # its path is the last line
     return 0

@@ -25,6 +25,7 @@ def add_resume_parser(commands: argparse._SubParsersAction) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     """Run only the conversations that did not finish, then judge the whole run."""
     from agentsim import api
+    from agentsim.cli.report import write_report
     from agentsim.cli.reporting import print_run_summary, records_data
 
     console = _console(stderr=args.json)
@@ -41,12 +42,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
                          skip_bad_lines=args.skip_bad_lines, on_start=on_start,
                          on_warning=on_warning).summary
     if args.json:
+        report = write_report(summary.run_dir, console, json_mode=True)
         _print_json({"run_dir": str(summary.run_dir), "conversations": summary.conversations,
                      "failed": summary.failed, "resumed": state.get("remaining", 0),
                      "errors": summary.errors, "exit_status": summary.exit_status,
                      "skipped_lines": summary.skipped_lines,
                      "metrics": summary.results["metrics"],
-                     "records": records_data(summary.results)})
+                     "records": records_data(summary.results),
+                     "report": str(report) if report else None})
     else:
         print_run_summary(console, summary)
+        write_report(summary.run_dir, console)  # its path is the last line
     return summary.exit_status

@@ -1,5 +1,6 @@
 """``agentsim run`` and ``agentsim compare``: the API's run functions with a progress bar,
-then the results as terminal tables or one JSON object. Part of the command line
+then the results as terminal tables or one JSON object, and the run's HTML report (its path
+printed last; ``report`` in the JSON). Part of the command line
 (see :mod:`agentsim.cli.main`).
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from agentsim.cli.common import console as _console
 from agentsim.cli.common import escape as _escape
 from agentsim.cli.common import print_json as _print_json
+from agentsim.cli.report import write_report
 from agentsim.cli.run_args import run_settings
 
 __all__ = ["SMALL_MODEL_NOTE", "cmd_compare", "cmd_run", "run_payload"]
@@ -77,12 +79,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = api.run(args.paths, mitigation=args.mitigation, **run_settings(args),
                           **hooks).summary
     if args.json:
-        _print_json(run_payload(summary))
+        report = write_report(summary.run_dir, console, json_mode=True)
+        _print_json(run_payload(summary) | {"report": str(report) if report else None})
     else:
         from agentsim.cli.reporting import print_run_summary
 
         print_run_summary(console, summary)
         _small_model_note(console, args)
+        write_report(summary.run_dir, console)  # its path is the last line
     return summary.exit_status
 
 
@@ -98,9 +102,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
                            **run_settings(args), **hooks)
     summary, comparison, plots = made.summary, made.comparison, made.plots
     if args.json:
+        report = write_report(summary.run_dir, console, json_mode=True)
         _print_json({**run_payload(summary, records=False),
                      "comparison": comparison_as_data(comparison),
-                     "plots": [str(p) for p in plots]})
+                     "plots": [str(p) for p in plots],
+                     "report": str(report) if report else None})
         return summary.exit_status
     for table in comparison_tables(comparison):
         console.print(table)
@@ -117,4 +123,5 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print_run_summary(console, summary)
     console.print(f"Run folder: [bold]{summary.run_dir}[/]")
     _small_model_note(console, args)
+    write_report(summary.run_dir, console)  # its path is the last line
     return summary.exit_status

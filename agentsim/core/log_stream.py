@@ -23,12 +23,13 @@ that point of the log (about the run's concurrency), not the run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from agentsim.core.event_views import decode
 from agentsim.core.events import EVENT_ADAPTER, ConversationFinished, ConversationStarted, \
     EventBase
 
@@ -85,13 +86,18 @@ class ConversationLog:
 
 
 def conversations(store: object, types: Iterable[str] | None = None,
-                  failed: bool = False, resolve: bool = True) -> Iterator[ConversationLog]:
+                  failed: bool = False, resolve: bool = True,
+                  views: Mapping[str, type] | None = None,
+                  ) -> Iterator[ConversationLog]:
     """Each conversation of ``store``'s log that finished successfully (with ``failed``, also
     each whose last attempt failed: ``finished.ok`` tells them apart), with its events of
     ``types`` (all when None), in the order their finishes are logged; one pass (see the
     module docstring). Bad lines raise or are skipped as ``store`` says. ``resolve=False``
-    leaves long message texts as blob references (a pass whose readers read no prompt)."""
+    leaves long message texts as blob references (a pass whose readers read no prompt).
+    ``views``: event type → the model its lines are read into instead of the event's own (a
+    view of a canonical line; a line of another shape is read whole)."""
     wanted = None if types is None else frozenset(types) | BOUNDS
+    views = views or {}
     open_logs: dict[str, ConversationLog] = {}
     # A failed attempt may be run again later in the log (a resume): failed conversations are
     # yielded at the end, those started again dropped (few, and only their events read).
@@ -100,10 +106,10 @@ def conversations(store: object, types: Iterable[str] | None = None,
         kind = line_type(line)
         if wanted is not None and kind is not None and kind not in wanted:
             continue
-        event = _parse(store, number, line)
+        event = _parse(store, number, line, views.get(kind))  # type: ignore[arg-type]
         if event is None or event.conversation_id is None:
             continue
-        if resolve and kind in (None, "model_call"):
+        if resolve and kind in (None, "model_call") and kind not in views:
             event = store.resolved(event)  # type: ignore[attr-defined]
         cid = event.conversation_id
         if event.type == "conversation_started":
@@ -123,8 +129,11 @@ def conversations(store: object, types: Iterable[str] | None = None,
     yield from failures.values()
 
 
-def _parse(store: object, number: int, line: bytes) -> EventBase | None:
-    """The typed event of a line; a bad line raises LogLineError or is counted and skipped."""
+def _parse(store: object, number: int, line: bytes, view: type | None = None) -> Any:
+    """The typed event of a line (or its ``view``); a bad line raises LogLineError or is
+    counted and skipped."""
+    if view is not None and (facts := decode(view, line)) is not None:
+        return facts
     try:
         return EVENT_ADAPTER.validate_json(line)
     except ValidationError as error:

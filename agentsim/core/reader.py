@@ -16,7 +16,7 @@ apart (a setup's termination judge also answers in the model role 'judge', at a 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -149,10 +149,14 @@ class RunView:
         """Whether this view shows conversations of ``protocol`` (see :meth:`for_protocols`)."""
         return self._protocols is None or protocol in self._protocols
 
-    def conversations(self, types: Iterable[str] = ()) -> Iterator[ConversationLog]:
-        """Each successfully finished conversation of the view, with its events of ``types``,
-        in one pass over the log (:func:`agentsim.core.log_stream.conversations`)."""
-        return (c for c in conversations(self.store, types) if self.allows(c.protocol))
+    def conversations(self, types: Iterable[str] = (),
+                      views: Mapping[str, type] | None = None,
+                      ) -> Iterator[ConversationLog]:
+        """Each successfully finished conversation of the view, with its events of ``types``
+        (those in ``views`` read as their views), in one pass over the log
+        (:func:`agentsim.core.log_stream.conversations`)."""
+        return (c for c in conversations(self.store, types, views=views)
+                if self.allows(c.protocol))
 
     def events(self, *types: str) -> Iterator[EventBase]:
         """Stream the run's events of the given types (all when none given), of conversations

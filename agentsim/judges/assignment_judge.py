@@ -26,15 +26,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Literal
 
+from agentsim.core.event_views import DecisionFacts
 from agentsim.stats.clusters import ClusterTotals
 from agentsim.stats.inference import totals_ratio
-from agentsim.labels.assignment import NotApplicable, label_assignment, relabel
+from agentsim.labels.assignment import relabel
 from agentsim.judges.base import ConversationLog, JudgeOutput, RunView, StreamingJudge
 from agentsim.registry import judge
-from agentsim.core.events import JudgeResult
 from agentsim.core.outcomes import Outcomes, PairedMeasure
 from agentsim.judges.counterfactual_judge import PAIR_PHASES
-from agentsim.judges.labelled import labelled_decisions
+from agentsim.judges.labelled import VariantScenarios, label_decisions, labelled_decisions
 
 REFLECTED = "reflected"  # the phase of a decision given after self-reflection
 FIRST_PHASES = {"first": "first", "single": "first"}
@@ -102,6 +102,7 @@ class AssignmentBiasJudge(StreamingJudge):
                    "escalation and self-correction with CIs")
     paired = DECISION_MEASURES  # what comparisons of arms pair (see outcomes)
     reads = frozenset({"decision"})
+    views = {"decision": DecisionFacts}  # the answers' texts are not read
 
     def __init__(self, rule: Literal["counts", "published"] = "counts") -> None:
         """``rule``: the labelling rule, ``counts`` or the paper's literal pair rule."""
@@ -123,6 +124,7 @@ class AssignmentTally:
 
     def __init__(self, judge: AssignmentBiasJudge, run: RunView) -> None:
         self.judge, self.run = judge, run
+        self.variants = VariantScenarios(run)
         self.output = JudgeOutput()
         # metric → its per-scenario totals, in the order the metrics are reported
         self.totals: dict[str, ClusterTotals] = {}
@@ -139,37 +141,33 @@ class AssignmentTally:
     def add(self, conversation: ConversationLog) -> None:
         """Label the conversation's assignment decisions; its agents' escalation and
         self-correction are complete once it is read."""
-        scenario_id, rule = conversation.scenario_id, self.judge.rule
+        scenario_id, run_id = conversation.scenario_id, conversation.started.run_id
         by_agent: dict[str | None, dict[str, Any]] = defaultdict(dict)
-        for event in conversation.of("decision"):
-            if event.kind != "assignment":
-                continue
-            phase = FIRST_PHASES.get(event.phase, event.phase)
+        for row in label_decisions(conversation, None, self.variants, self.skipped,
+                                   self.judge.rule):
+            phase = FIRST_PHASES.get(row.phase, row.phase)
             self.decisions[phase] += 1
-            if event.value is None:
+            if row.value is None:
                 self.unparsed[phase] += 1
                 continue
-            try:
-                scenario = self.run.scenario_for(scenario_id, conversation.started.variant)
-                result = label_assignment(scenario, event.value, rule)
-            except NotApplicable as reason:
-                self.skipped[scenario_id] = str(reason)
-                continue
-            self.output.results.append(JudgeResult(
-                run_id=event.run_id, conversation_id=event.conversation_id, turn=event.turn,
-                agent=event.agent, variant=event.variant, arm=event.arm,
-                replicate=event.replicate, seed=event.seed, judge=self.judge.name,
-                target=f"decision:{event.phase}", label=result.label, score=result.score,
+            result = row.label
+            if result is None:
+                continue  # the scenario cannot be labelled (in skipped)
+            self.output.results.record(
+                run_id=run_id, conversation_id=row.conversation, turn=row.turn,
+                agent=row.agent, variant=row.variant, arm=row.arm,
+                replicate=row.replicate, seed=row.seed, judge=self.judge.name,
+                target=f"decision:{row.phase}", label=result.label, score=result.score,
                 details={"consistent": result.consistent, "inconsistent": result.inconsistent,
                          "balanced_pairs": result.balanced_pairs,
                          "max_pairs": result.max_pairs, "pair_target": result.pair_target,
-                         "rule": result.rule}))
+                         "rule": result.rule})
             self.scored += 1
             key = REPORTED.get(phase)
             if key is not None:  # counted; folded into totals at the end (scores are -1, 0, 1)
                 counts = self.labels.setdefault((key, scenario_id), dict.fromkeys(SHARE_NAMES, 0))
                 counts[result.label] += 1
-            by_agent[event.agent][phase] = result
+            by_agent[row.agent][phase] = result
         for by_phase in by_agent.values():
             if "first" in by_phase and "final" in by_phase:
                 self._add("escalation", by_phase["final"].score - by_phase["first"].score,

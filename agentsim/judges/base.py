@@ -19,10 +19,14 @@ same pass for the judge alone.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
+
+import orjson
 
 from agentsim._aio import run_sync
 from agentsim.core.events import JudgeResult
@@ -38,25 +42,66 @@ __all__ = ["ConversationLog", "Judge", "JudgeOutput", "RunView", "StreamingJudge
 SPILL = 2000  # verdicts kept in memory before a judge's verdicts go to a temporary file
 
 
+IDENTIFIERS = ("variant", "arm", "replicate", "seed")  # what a conversation's events carry
+
+
+VERDICT_FIELDS = tuple(JudgeResult.model_fields)  # in the order the log writes them
+VERDICT_NAMES = frozenset(VERDICT_FIELDS)
+
+
 class Verdicts:
-    """A judge's verdicts: in memory up to ``SPILL``, then serialised to a temporary file, so
-    a judge of a large run holds its totals, not its verdicts. A list to its users (append,
-    extend, len, iteration in order, indexing)."""
+    """A judge's verdicts: in memory up to ``SPILL``, then as serialised lines in a temporary
+    file, so a judge of a large run holds its totals, not its verdicts. A list to its users
+    (append, extend, len, iteration in order, indexing); :meth:`lines` gives them as the log's
+    lines without parsing them back. :meth:`record` takes a verdict's fields and serialises
+    them straight away, without building the model (a judge of a large run makes one verdict
+    per decision: building and dumping a pydantic model costs ten times more)."""
 
     def __init__(self, items: Iterable[JudgeResult] = ()) -> None:
-        self._kept: list[JudgeResult] = []
+        self._kept: list[JudgeResult | str] = []  # a model, or a recorded verdict's line
         self._file: Any = None
         self._count = 0
+        # True while every verdict about a conversation names its variant, arm, replicate and
+        # seed itself (the built-in judges' do): then its lines can be logged as they are.
+        self.identified = True
         self.extend(items)
 
     def append(self, result: JudgeResult) -> None:
         """Add one verdict."""
+        if self.identified and result.conversation_id is not None:
+            self.identified = all(getattr(result, key) is not None for key in IDENTIFIERS)
+        self._add(result)
+
+    def record(self, **fields: Any) -> None:
+        """Add one verdict given as :class:`JudgeResult`'s fields: the line the model would
+        dump (fields in order, None left out, ``score`` a float, ``ts`` now), read back into
+        the model (and so validated) when the verdicts are iterated. Unknown fields raise."""
+        if not VERDICT_NAMES.issuperset(fields):
+            raise TypeError(f"not fields of a verdict: {sorted(set(fields) - VERDICT_NAMES)}")
+        fields["type"] = "judge_result"
+        if "ts" not in fields:
+            fields["ts"] = time.time()
+        if "details" not in fields:
+            fields["details"] = {}
+        score = fields.get("score")
+        if score is not None:
+            fields["score"] = float(score)
+        if self.identified and fields.get("conversation_id") is not None:
+            self.identified = all(fields.get(key) is not None for key in IDENTIFIERS)
+        ordered = {}
+        for name in VERDICT_FIELDS:
+            value = fields.get(name)
+            if value is not None:
+                ordered[name] = value
+        self._add(orjson.dumps(ordered, option=orjson.OPT_NON_STR_KEYS).decode())
+
+    def _add(self, item: JudgeResult | str) -> None:
         if self._file is None and len(self._kept) < SPILL:
-            self._kept.append(result)
+            self._kept.append(item)
         else:
             if self._file is None:
                 self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-            self._file.write(result.model_dump_json(exclude_none=True) + "\n")
+            self._file.write(_line(item) + "\n")
         self._count += 1
 
     def extend(self, results: Iterable[JudgeResult]) -> None:
@@ -67,14 +112,23 @@ class Verdicts:
     def __len__(self) -> int:
         return self._count
 
-    def __iter__(self) -> Iterator[JudgeResult]:
-        yield from self._kept
+    def _spooled(self) -> Iterator[str]:
         if self._file is not None:
             self._file.flush()
             self._file.seek(0)
             for line in self._file:
-                yield JudgeResult.model_validate_json(line)
+                yield line.rstrip("\n")
             self._file.seek(0, 2)
+
+    def __iter__(self) -> Iterator[JudgeResult]:
+        for item in itertools.chain(self._kept, self._spooled()):
+            yield JudgeResult.model_validate_json(item) if isinstance(item, str) else item
+
+    def lines(self) -> Iterator[str]:
+        """Each verdict as the line the log stores (JSON, None fields left out, no newline)."""
+        for item in self._kept:
+            yield _line(item)
+        yield from self._spooled()
 
     def __getitem__(self, index: int) -> JudgeResult:
         return list(self)[index]
@@ -85,6 +139,10 @@ class Verdicts:
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  (mutable, like a list)
+
+
+def _line(item: JudgeResult | str) -> str:
+    return item if isinstance(item, str) else item.model_dump_json(exclude_none=True)
 
 
 @dataclass
@@ -148,11 +206,14 @@ class Tally(Protocol):
 class StreamingJudge:
     """Base of judges read in the driver's one pass (see the module docstring): ``reads`` the
     event types besides each conversation's start and finish, ``tally(run)`` a fresh
-    :class:`Tally`."""
+    :class:`Tally`. ``views``: types read through a view of the fields the judge needs
+    (:mod:`agentsim.core.event_views`); the pass uses a view when every reader of that type
+    asks for the same one, else the whole event (which has every field a view has)."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     reads: ClassVar[frozenset[str]] = frozenset()
+    views: ClassVar[Mapping[str, type]] = {}
 
     def tally(self, run: RunView) -> Tally:
         """A fresh running summary for one pass over ``run``."""
@@ -161,7 +222,7 @@ class StreamingJudge:
     async def judge(self, run: RunView) -> JudgeOutput:
         """Score a stored run: one pass over its conversations, for this judge alone."""
         tally = self.tally(run)
-        for conversation in run.conversations(self.reads):
+        for conversation in run.conversations(self.reads, self.views):
             tally.add(conversation)
         return await tally.result()
 

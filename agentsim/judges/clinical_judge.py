@@ -24,6 +24,7 @@ from collections import defaultdict
 from itertools import combinations
 from typing import Any
 
+from agentsim.core.event_views import DecisionFacts
 from agentsim.stats.inference import (
     Estimate,
     clustered_mean,
@@ -43,7 +44,6 @@ from agentsim.core.decisions import (
     typed_decision,
 )
 from agentsim.core.outcomes import Outcomes, PairedMeasure
-from agentsim.core.events import JudgeResult
 
 RATINGS = ("confidence", "compliance", "return")
 # The decision kinds a consultation row is built from.
@@ -128,6 +128,7 @@ class ClinicalJudge(StreamingJudge):
     name = "clinical"
     protocols = frozenset({"clinical"})  # the conversations it scores
     reads = frozenset({"decision"})
+    views = {"decision": DecisionFacts}  # the answers' texts are not read
     paired = (PairedMeasure("accuracy", "diagnostic accuracy", binary=True, group="quality"),
               PairedMeasure("turns", "doctor turns", group="quality"))
 
@@ -165,13 +166,13 @@ class ClinicalJudge(StreamingJudge):
             self._gaps(rows, variants, output)
         self._probes(rows, output)
         for row in rows:
-            output.results.append(JudgeResult(
+            output.results.record(
                 run_id=run.manifest["run_id"], conversation_id=row["conversation"],
                 variant=row["variant"], replicate=row["replicate"], judge=self.name,
                 target="consultation", label="correct" if row["correct"] else "wrong",
                 score=float(row["correct"]),
                 details={k: row[k] for k in ("diagnosed", "correct_normalised", "turns", "tests",
-                                             "not_in_case", "ambiguous", "bias")}))
+                                             "not_in_case", "ambiguous", "bias")})
         output.counts = {
             "consultations": len(rows),
             "moderator_unparsed": sum(r["moderator_unparsed"] for r in rows),

@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Hashable
 from typing import Any
 
-from agentsim.core.events import JudgeResult
+from agentsim.core.event_views import DecisionFacts
 from agentsim.core.outcomes import Outcomes, PairedMeasure
 from agentsim.judges.base import ConversationLog, JudgeOutput, RunView, StreamingJudge
 from agentsim.judges.labelled import (  # noqa: F401  (re-exported for older imports)
@@ -84,6 +84,7 @@ class CounterfactualJudge(StreamingJudge):
                    "differences, demographic parity and relative decision bias (Holm)")
     paired = FLIP_MEASURES  # what comparisons of arms pair (see outcomes)
     reads = frozenset({"decision"})
+    views = {"decision": DecisionFacts}  # the answers' texts are not read
 
     @staticmethod
     def outcomes(run: RunView) -> Outcomes:
@@ -108,15 +109,16 @@ class CounterfactualJudge(StreamingJudge):
 
 class CounterfactualTally:
     """The running state of ``counterfactual``. Pairing needs, for every unit (scenario,
-    replicate, agent, phase, arm, bias), the base decision's mapping and score until the run
-    ends (a variant may finish before its base); a variant decision waits for its base in a
-    small record. Everything else is folded into per-scenario totals as it is read."""
+    replicate, agent, phase, arm, bias), the base decision's mapping and score until every
+    variant of the unit has been paired with it (a variant may finish before its base: it
+    waits for its base in a small record); a scenario without variants keeps no base. Everything else is folded into per-scenario totals as it is read."""
 
     def __init__(self, name: str, run: RunView) -> None:
         self.name, self.run = name, run
         self.variants = VariantScenarios(run)
         self.skipped: dict[str, str] = {}
         self.base: dict[Unit, tuple[Value, float | None, str]] = {}
+        self.expected: dict[str, int] = {}  # scenario → its variants other than the base
         self.waiting: dict[Unit, list[tuple[Any, ...]]] = defaultdict(list)
         self.flips: dict[str, ClusterTotals] = defaultdict(ClusterTotals)  # kind → flip rows
         self.delta: dict[str, ClusterTotals] = defaultdict(ClusterTotals)  # kind → score diffs
@@ -138,7 +140,7 @@ class CounterfactualTally:
             self._parity_and_rdb(row)
             score = float(row.label.score) if row.label is not None else None
             if row.variant == BASE:
-                if row.value is not None:
+                if row.value is not None and self._expected(row.scenario):
                     self.base[row.unit] = (_frozen(row.value), score, row.conversation)
                     for waiting in self.waiting.pop(row.unit, []):
                         self._pair(row.unit, *waiting)
@@ -146,7 +148,7 @@ class CounterfactualTally:
                 self.unmatched += 1  # an unparsed decision is no evidence of a flip
             else:
                 record = (row.scenario, row.variant, row.kind, row.placebo, _frozen(row.value),
-                          score, row.conversation, row.arm, row.replicate)
+                          score, row.conversation, row.arm, row.replicate, row.seed)
                 if row.unit in self.base:
                     self._pair(row.unit, *record)
                 else:
@@ -154,7 +156,7 @@ class CounterfactualTally:
 
     def _pair(self, unit: Unit, scenario: str, variant: str, kind: str, placebo: bool,
               value: Value, score: float | None, conversation: str, arm: str | None,
-              replicate: int | None) -> None:
+              replicate: int | None, seed: int | None) -> None:
         base_value, base_score, base_conversation = self.base[unit]
         flipped = value != base_value
         self.pairs_by_variant[variant] += 1
@@ -163,9 +165,19 @@ class CounterfactualTally:
             self.delta[kind].add(score - base_score, scenario)
         self.sides[unit].append((variant, placebo, flipped))
         verdict = self.verdicts.setdefault(conversation, [variant, arm, replicate, kind, placebo,
-                                                          base_conversation, 0, 0])
+                                                          base_conversation, 0, 0, seed])
         verdict[6] += 1
         verdict[7] += flipped
+        if len(self.sides[unit]) == self._expected(scenario):
+            del self.base[unit]  # every variant of the unit is paired: its base is not needed
+
+    def _expected(self, scenario: str) -> int:
+        """How many variants other than the base the run has of ``scenario``: the pairs each
+        of its units makes (the base decision is kept only until they are made)."""
+        if scenario not in self.expected:
+            self.expected[scenario] = sum(1 for sid, vid in self.run.variants
+                                          if sid == scenario and vid != BASE)
+        return self.expected[scenario]
 
     def _parity_and_rdb(self, row: LabelledDecision) -> None:
         problem = row.problem
@@ -275,13 +287,13 @@ class CounterfactualTally:
         """One verdict per variant conversation: the share of its decisions that flipped."""
         run_id = self.run.manifest["run_id"]
         for conversation, verdict in sorted(self.verdicts.items()):
-            variant, arm, replicate, kind, placebo, base_conversation, pairs, flips = verdict
-            output.results.append(JudgeResult(
+            variant, arm, replicate, kind, placebo, base_conversation, pairs, flips, seed = verdict
+            output.results.record(
                 run_id=run_id, conversation_id=conversation, variant=variant, arm=arm,
-                replicate=replicate, judge=self.name, target="conversation:flips",
+                replicate=replicate, seed=seed, judge=self.name, target="conversation:flips",
                 label="flipped" if flips else "unchanged", score=flips / pairs,
                 details={"base_conversation": base_conversation, "kind": kind,
-                         "placebo": placebo, "pairs": pairs, "flips": flips}))
+                         "placebo": placebo, "pairs": pairs, "flips": flips})
 
 
 def _share(totals: ClusterTotals) -> Estimate:

@@ -47,7 +47,8 @@ from agentsim.stats.clusters import ClusterTotals
 from agentsim.stats.inference import totals_paired, totals_ratio
 from agentsim.judges.base import ConversationLog, JudgeOutput, RunView, StreamingJudge
 from agentsim.registry import judge
-from agentsim.core.events import ConversationStarted, JudgeResult
+from agentsim.core.event_views import DecisionFacts, MessageFacts
+from agentsim.core.events import ConversationStarted
 from agentsim.scenario.schema import Scenario
 
 PHASE_RANK = {"first": 0, "probe": 1, "final": 2}  # later phases win at the same stage
@@ -98,21 +99,38 @@ def _nodes(personas: Any) -> dict[str, dict[str, Any]]:
     return {p.id: {"name": p.name, **p.attributes} for p in personas}
 
 
-def influence_graph(decisions: Iterable[Any], personas: Any) -> nx.DiGraph:
-    """One conversation's influence graph from its decisions (events or dicts).
+@dataclass
+class Credit:
+    """One conversation's influence credit, in plain dicts (the judge's per-conversation work:
+    cheaper than a graph object per conversation). ``edges[source][target]`` is
+    ``[weight, {stage: credit}]``, sources and targets in the order they first got credit."""
 
-    Nodes are persona ids with their attributes; edge A → B has ``weight`` (credit B's moves gave
-    A) and ``stages`` (stage → credit). ``graph.graph`` holds ``stages``, ``agent_rounds``
-    (agent × transition pairs observed), ``moves`` (pairs with any change), ``task_moves`` and
-    ``unattributed`` (task moves toward a holder nobody had proposed).
-    """
-    graph = nx.DiGraph()
-    for pid, attrs in _nodes(personas).items():
-        graph.add_node(pid, **attrs)
+    stages: list[int]
+    edges: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def out(self, agent: str) -> float:
+        """The credit ``agent``'s proposals won."""
+        return sum(weight for weight, _ in self.edges.get(agent, {}).values())
+
+    def edge_list(self, order: Iterable[str]) -> list[tuple[str, str, float]]:
+        """``(source, target, weight)`` with sources in ``order`` (then any others), as
+        :func:`influence_graph` lists its edges."""
+        ranked = list(order)
+        known = set(ranked)
+        ranked += [a for a in self.edges if a not in known]
+        return [(a, b, edge[0]) for a in ranked for b, edge in self.edges.get(a, {}).items()]
+
+
+def influence_credit(decisions: Iterable[Any]) -> Credit:
+    """Who gave whom credit in one conversation, from its decisions (events or dicts): see
+    the module docstring. ``counts`` has ``agent_rounds`` (agent × transition pairs observed),
+    ``moves`` (pairs with any change), ``task_moves`` and ``unattributed`` (task moves toward a
+    holder nobody had proposed)."""
     held = positions(decisions)
-    stages = sorted(held)
-    counts = {"agent_rounds": 0, "moves": 0, "task_moves": 0, "unattributed": 0}
-    for before, after in zip(stages, stages[1:]):
+    credit = Credit(sorted(held))
+    counts = credit.counts = {"agent_rounds": 0, "moves": 0, "task_moves": 0, "unattributed": 0}
+    for before, after in zip(credit.stages, credit.stages[1:]):
         old, new = held[before], held[after]
         for agent in sorted(new):
             if agent not in old:
@@ -128,17 +146,28 @@ def influence_graph(decisions: Iterable[Any], personas: Any) -> nx.DiGraph:
                 if not sources:
                     counts["unattributed"] += 1
                 for source in sources:
-                    _credit(graph, source, agent, after, 1 / len(sources))
-    graph.graph.update(stages=stages, **counts)
+                    edge = credit.edges.setdefault(source, {}).setdefault(agent, [0.0, {}])
+                    edge[0] += 1 / len(sources)
+                    edge[1][after] = edge[1].get(after, 0.0) + 1 / len(sources)
+    return credit
+
+
+def influence_graph(decisions: Iterable[Any], personas: Any) -> nx.DiGraph:
+    """One conversation's influence graph from its decisions (events or dicts).
+
+    Nodes are persona ids with their attributes; edge A → B has ``weight`` (credit B's moves gave
+    A) and ``stages`` (stage → credit). ``graph.graph`` holds ``stages`` and the counts of
+    :func:`influence_credit`.
+    """
+    graph = nx.DiGraph()
+    for pid, attrs in _nodes(personas).items():
+        graph.add_node(pid, **attrs)
+    credit = influence_credit(decisions)
+    for source, targets in credit.edges.items():
+        for target, (weight, stages) in targets.items():
+            graph.add_edge(source, target, weight=weight, stages=dict(stages))
+    graph.graph.update(stages=credit.stages, **credit.counts)
     return graph
-
-
-def _credit(graph: nx.DiGraph, source: str, target: str, stage: int, weight: float) -> None:
-    if not graph.has_edge(source, target):
-        graph.add_edge(source, target, weight=0.0, stages={})
-    edge = graph.edges[source, target]
-    edge["weight"] += weight
-    edge["stages"][stage] = edge["stages"].get(stage, 0.0) + weight
 
 
 def coded_attribute(scenario: Scenario) -> str | None:
@@ -223,11 +252,11 @@ def pooled_graph(run: RunView, by: str | None = None) -> nx.DiGraph:
     return pooled
 
 
-def _summary(conv: Conversation, graph: nx.DiGraph) -> dict[str, Any]:
+def _summary(conv: Conversation, graph: Credit) -> dict[str, Any]:
     """Per-conversation numbers behind the metrics; ratios are None when undefined."""
     agents = [p.id for p in conv.scenario.personas]
     n = len(agents)
-    credit = {a: graph.out_degree(a, weight="weight") for a in agents}
+    credit = {a: graph.out(a) for a in agents}
     total = sum(credit.values())
     attribute = coded_attribute(conv.scenario)
     ratios: dict[str, float] = {}
@@ -242,20 +271,20 @@ def _summary(conv: Conversation, graph: nx.DiGraph) -> dict[str, Any]:
     order = conv.started.order
     anchor = credit[order[0]] / (total / n) if total > 0 and order and order[0] in credit else None
     openers = []
-    stages = graph.graph["stages"]
+    stages = graph.stages
     for before, after in zip(stages, stages[1:]):
         opener = conv.openers.get(after)
         if after - before != 1 or opener not in credit:
             continue  # a transition spanning several rounds has no single opener
-        got = {a: sum(graph.edges[a, b]["stages"].get(after, 0.0) for b in graph.successors(a))
+        got = {a: sum(edge[1].get(after, 0.0) for edge in graph.edges.get(a, {}).values())
                for a in agents}
         if sum(got.values()) > 0:
             openers.append(got[opener] / (sum(got.values()) / n))
     return {"scenario": conv.scenario.id, "attribute": attribute, "ratios": ratios,
             "anchor": anchor, "openers": openers, "total": total, "credit": credit,
-            "moves": graph.graph["moves"], "agent_rounds": graph.graph["agent_rounds"],
-            "task_moves": graph.graph["task_moves"],
-            "unattributed": graph.graph["unattributed"],
+            "moves": graph.counts["moves"], "agent_rounds": graph.counts["agent_rounds"],
+            "task_moves": graph.counts["task_moves"],
+            "unattributed": graph.counts["unattributed"],
             "probes": any(_field(d, "phase") == "probe" for d in conv.decisions)}
 
 
@@ -268,6 +297,7 @@ class InfluenceJudge(StreamingJudge):
     description = ("who adopted whose proposals between rounds: influence graph, shares by group "
                    "vs head count, first-speaker anchoring, moves per agent-round")
     reads = frozenset({"decision", "message"})
+    views = {"decision": DecisionFacts, "message": MessageFacts}  # not what was said
 
     def tally(self, run: RunView) -> InfluenceTally:
         """Build every conversation's influence graph as it streams by."""
@@ -300,17 +330,18 @@ class InfluenceTally:
         conv = conversation_of(self.run, log)
         if conv is None:
             return
-        graph = influence_graph(conv.decisions, conv.scenario.personas)
+        graph = influence_credit(conv.decisions)
         row = _summary(conv, graph)
         ev = conv.started
-        self.output.results.append(JudgeResult(
+        self.output.results.record(
             run_id=ev.run_id, conversation_id=ev.conversation_id, variant=ev.variant,
             arm=ev.arm, replicate=ev.replicate, seed=ev.seed, judge=self.name,
             target="conversation", score=row["total"],
-            details={"edges": [[a, b, w] for a, b, w in graph.edges(data="weight")],
+            details={"edges": [[a, b, w] for a, b, w in
+                               graph.edge_list(p.id for p in conv.scenario.personas)],
                      "credit": row["credit"], "moves": row["moves"],
-                     "agent_rounds": row["agent_rounds"], "stages": graph.graph["stages"],
-                     "attribute": row["attribute"], "share_ratios": row["ratios"]}))
+                     "agent_rounds": row["agent_rounds"], "stages": graph.stages,
+                     "attribute": row["attribute"], "share_ratios": row["ratios"]})
         counts, scenario = self.counts, row["scenario"]
         for key, value in (("conversations", 1), ("conversations_with_moves", bool(row["moves"])),
                            ("conversations_with_credit", row["total"] > 0),

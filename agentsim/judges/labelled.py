@@ -44,6 +44,7 @@ class LabelledDecision:
     label: AssignmentLabel | None  # None when unparsed or the scenario cannot be labelled
     problem: AssignmentProblem | None
     turn: int | None = None  # the log's turn (forks compare decisions from their fork turn on)
+    seed: int | None = None  # the conversation's seed
 
     @property
     def unit(self) -> tuple[Hashable, ...]:
@@ -89,30 +90,33 @@ class VariantScenarios:
         return self._problems[(sid, vid)]
 
 
-def label_decisions(conversation: ConversationLog, phases: Iterable[str],
+def label_decisions(conversation: ConversationLog, phases: Iterable[str] | None,
                     variants: VariantScenarios, skipped: dict[str, str],
-                    ) -> list[LabelledDecision]:
-    """The assignment decisions of ``phases`` of one conversation, labelled; why a scenario
-    could not be labelled goes into ``skipped``. Each decision is labelled once per pass: the
-    labels are kept on the conversation for the other judges that read it."""
-    labelled = conversation.memo.get("labelled")
+                    rule: str = "counts") -> list[LabelledDecision]:
+    """The assignment decisions of ``phases`` (all when None) of one conversation, labelled by
+    ``rule``; why a scenario could not be labelled goes into ``skipped``. Each decision is
+    labelled once per pass and rule: the labels are kept on the conversation for the other
+    judges that read it."""
+    labelled = conversation.memo.get(("labelled", rule))
     if labelled is None:
-        labelled = conversation.memo["labelled"] = _label_all(conversation, variants)
-    wanted = set(phases)
+        labelled = conversation.memo[("labelled", rule)] = _label_all(conversation, variants,
+                                                                      rule)
+    wanted = None if phases is None else set(phases)
     rows = []
     for row, reason in labelled:
-        if row.phase in wanted:
+        if wanted is None or row.phase in wanted:
             if reason is not None:
                 skipped[row.scenario] = reason
             rows.append(row)
     return rows
 
 
-def _label_all(conversation: ConversationLog, variants: VariantScenarios,
+def _label_all(conversation: ConversationLog, variants: VariantScenarios, rule: str,
                ) -> list[tuple[LabelledDecision, str | None]]:
     """Every assignment decision of the conversation, labelled, with why its scenario could
     not be labelled (None when it could)."""
     start = conversation.started
+    bias = str(start.job.get("bias", "none"))
     rows: list[tuple[LabelledDecision, str | None]] = []
     for event in conversation.of("decision"):
         if event.kind != "assignment":
@@ -124,14 +128,14 @@ def _label_all(conversation: ConversationLog, variants: VariantScenarios,
         if isinstance(problem, str):
             reason, problem = problem, None
         elif event.value is not None:
-            label = label_assignment(variants.scenario(sid, vid), event.value)
+            label = label_assignment(variants.scenario(sid, vid), event.value, rule)
         rows.append((LabelledDecision(
             conversation=event.conversation_id, scenario=sid, variant=vid,
             kind=variant.kind if variant else "unknown",
             placebo=variant.placebo if variant else False, replicate=event.replicate,
-            arm=event.arm, bias=str(start.job.get("bias", "none")), agent=event.agent,
+            arm=event.arm, bias=bias, agent=event.agent,
             phase=event.phase, round=event.round, value=event.value, label=label,
-            problem=problem, turn=event.turn), reason))
+            problem=problem, turn=event.turn, seed=event.seed), reason))
     return rows
 
 

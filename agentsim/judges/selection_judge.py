@@ -46,6 +46,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from agentsim.core.event_views import DecisionFacts
 from agentsim.stats.inference import (
     adjust_pvalues,
     clustered_mean,
@@ -62,7 +63,6 @@ from agentsim.judges.selection_scores import (  # noqa: F401  (option_scores: it
     option_scores,
 )
 from agentsim.core.outcomes import Outcomes, PairedMeasure
-from agentsim.core.events import JudgeResult
 from agentsim.scenario.variants import BASE
 
 SCORED_TYPES = ("rank", "pick", "rate")
@@ -150,6 +150,7 @@ class SelectionJudge(StreamingJudge):
 
     paired = (PairedMeasure("selection_gap", "selection gap (rank/pick/rate)"),)
     reads = frozenset({"decision"})
+    views = {"decision": DecisionFacts}  # the answers' texts are not read
 
     @staticmethod
     def outcomes(run: RunView) -> Outcomes:
@@ -314,14 +315,14 @@ class SelectionJudge(StreamingJudge):
         """One verdict per parsed decision: its gap and its option scores."""
         for row in parsed:
             means = contrasts[0].means(row) if len(contrasts) == 1 else None
-            output.results.append(JudgeResult(
+            output.results.record(
                 run_id=run.manifest["run_id"], conversation_id=row.conversation,
                 agent=row.agent, variant=row.variant, arm=row.arm, replicate=row.replicate,
                 judge=self.name, target=f"decision:{row.point}",
                 score=None if means is None else means[0] - means[1],
                 details={"scores": row.scores, "groups": row.groups,
                          "attribute": row.attribute, "kind": row.kind, "phase": row.phase,
-                         "round": row.round}))
+                         "round": row.round})
 
 
 class SelectionReader:

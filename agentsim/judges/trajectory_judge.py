@@ -27,6 +27,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
+from agentsim.core.event_views import DecisionFacts
 from agentsim.stats.clusters import ClusterTotals
 from agentsim.stats.inference import (
     Estimate,
@@ -38,7 +39,6 @@ from agentsim.stats.inference import (
 from agentsim.judges.base import ConversationLog, JudgeOutput, RunView, StreamingJudge
 from agentsim.judges.labelled import LabelledDecision, VariantScenarios, label_decisions
 from agentsim.registry import judge
-from agentsim.core.events import JudgeResult
 
 TRAJECTORY_PHASES = ("first", "probe", "final")
 DEFAULT_THRESHOLD = 0.25
@@ -59,6 +59,7 @@ class TrajectoryJudge(StreamingJudge):
     description = ("assignment bias after each discussion round (probes): per-round bias, "
                    "escalation slope, final - first, threshold round")
     reads = frozenset({"decision"})
+    views = {"decision": DecisionFacts}  # the answers' texts are not read
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
@@ -123,11 +124,11 @@ class TrajectoryTally:
         change = (trajectory["final"] - trajectory["0"]
                   if "final" in trajectory and "0" in trajectory else None)
         first = chosen[0]
-        self.output.results.append(JudgeResult(
+        self.output.results.record(
             run_id=self.run.manifest["run_id"], conversation_id=conversation, agent=agent,
-            variant=first.variant, arm=first.arm, replicate=first.replicate,
+            variant=first.variant, arm=first.arm, replicate=first.replicate, seed=first.seed,
             judge=self.judge.name, target="agent:trajectory", score=change,
-            details={"scores": trajectory}))
+            details={"scores": trajectory})
 
     async def result(self) -> JudgeOutput:
         """The per-round bias, the slope, the threshold round, final − first."""

@@ -34,7 +34,6 @@ calls that they are.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import secrets
 import time
@@ -161,11 +160,12 @@ async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]],
     tallies = {i: judge.tally(views[i]) for i, (_, judge) in enumerate(judges)
                if hasattr(judge, "tally")}
     if tallies or summaries:
-        reads = frozenset().union(*(judges[i][1].reads for i in tallies),
-                                  *(s.reads for s in summaries))
+        readers = [judges[i][1] for i in tallies] + list(summaries)
+        reads = frozenset().union(*(reader.reads for reader in readers))
         # Prompts stay blob references unless a judge reads them (none of the built-ins).
-        prompts = any(getattr(judges[i][1], "reads_prompts", False) for i in tallies)
-        for conversation in conversations(view.store, reads, failed=True, resolve=prompts):
+        prompts = any(getattr(reader, "reads_prompts", False) for reader in readers)
+        for conversation in conversations(view.store, reads, failed=True, resolve=prompts,
+                                          views=shared_views(readers, reads)):
             for summary in summaries:
                 summary.add(conversation)
             if not conversation.finished.ok:
@@ -177,6 +177,18 @@ async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]],
         tallies[i].result() if i in tallies else judge.judge(views[i])
         for i, (_, judge) in enumerate(judges)))
     return [(name, output) for (name, _), output in zip(judges, outputs, strict=True)]
+
+
+def shared_views(readers: Sequence[Any], reads: frozenset[str]) -> dict[str, Any]:
+    """The types every reader of which reads through the same view (``views``, see
+    :func:`agentsim.core.log_stream.conversations`): only those are read as views."""
+    shared: dict[str, Any] = {}
+    for kind in reads:
+        seen = {getattr(reader, "views", {}).get(kind) for reader in readers
+                if kind in reader.reads}
+        if len(seen) == 1 and None not in seen:
+            shared[kind] = seen.pop()
+    return shared
 
 
 def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
@@ -263,11 +275,22 @@ def append_verdicts(store: RunStore, outputs: Sequence[tuple[str, Any]],
     store.close()  # flushed: the size is where this pass begins
     start = log.stat().st_size if log.exists() else 0
     verdicts = sum(len(output.results) for _, output in outputs)
-    for event in itertools.chain(calls, *(output.results for _, output in outputs)):
-        # Every event carries its conversation's identifiers, whichever judge made it.
+
+    def identified(event: Any) -> Any:
+        """The event with its conversation's identifiers: every event carries them, whichever
+        judge made it."""
         known = ids.get(event.conversation_id or "", {})
         missing = {k: v for k, v in known.items() if getattr(event, k) is None}
-        store.append(event.model_copy(update=missing) if missing else event)
+        return event.model_copy(update=missing) if missing else event
+
+    for call in calls:
+        store.append(identified(call))
+    for _, output in outputs:
+        if not output.results.identified:
+            for verdict in output.results:
+                store.append(identified(verdict))
+        else:  # the verdicts name their identifiers: logged as they were serialised
+            store.append_lines(output.results.lines())
     store.close()
     end = log.stat().st_size if log.exists() else 0
     return {"id": f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentsim.core.event_views import CallFacts, DecisionFacts
 from agentsim.core.log_stream import ConversationLog, conversations
 from agentsim.core.reader import is_judge_call
 from agentsim.core.store import RunStore
@@ -26,7 +27,7 @@ def _share(part: int, whole: int) -> float | None:
 def parse_rates(store: RunStore) -> dict[str, Any]:
     """Decisions and their parsing per persona and per model, from the log (one pass)."""
     tally = ParseTally()
-    for conversation in conversations(store, tally.reads):
+    for conversation in conversations(store, tally.reads, views=tally.views):
         tally.add(conversation)
     return tally.result()
 
@@ -36,6 +37,7 @@ class ParseTally:
     conversations of a pass."""
 
     reads = frozenset({"decision", "model_call"})
+    views = {"decision": DecisionFacts, "model_call": CallFacts}  # no text is read
 
     def __init__(self) -> None:
         self.agents: dict[str, dict[str, Any]] = {}

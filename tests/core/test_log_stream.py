@@ -15,6 +15,7 @@ from agentsim.core.events import (
     Message,
     ModelCall,
 )
+from agentsim.core.event_views import MessageFacts
 from agentsim.core.log_stream import conversations, line_type
 from agentsim.core.store import LogLineError, RunStore
 from agentsim.runs.judging import judge_run
@@ -72,8 +73,8 @@ def test_lines_of_types_not_read_are_not_parsed(store, monkeypatch):
     parsed: list[str] = []
     real = log_stream._parse
 
-    def counting(store, number, line):
-        event = real(store, number, line)
+    def counting(store, number, line, view=None):
+        event = real(store, number, line, view)
         parsed.append(event.type)
         return event
 
@@ -83,6 +84,34 @@ def test_lines_of_types_not_read_are_not_parsed(store, monkeypatch):
     assert line_type(b'{"run_id":"r","conversation_id":"x","type":"decision","value":{}}\n') \
         == "decision"
     assert line_type(b'{"type":"decision","run_id":"r"}\n') is None  # another writer: parsed
+
+
+def test_a_type_read_through_a_view_has_the_views_fields_and_is_validated(store):
+    [first, *_] = conversations(store, {"message"}, views={"message": MessageFacts})
+    messages = list(first.of("message"))
+    assert messages and all(isinstance(m, MessageFacts) for m in messages)
+    assert not hasattr(messages[0], "content")  # the text is not read
+    whole = next(iter(conversations(store, {"message"})))
+    assert [(m.agent, m.phase, m.turn) for m in messages] == \
+        [(m.agent, m.phase, m.turn) for m in whole.of("message")]
+    with open(store.run_dir / "events.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"run_id":"r","conversation_id":"b","type":"message","speaker":"B",'
+                     '"phase":"first","round":"x"}\n')
+    with pytest.raises(LogLineError, match="round: Input should be a valid integer"):
+        list(conversations(store, {"message"}, views={"message": MessageFacts}))
+
+
+def test_a_view_is_used_only_when_every_reader_of_its_type_asks_for_it():
+    from agentsim.runs.judging import shared_views
+
+    class Facts:
+        reads, views = frozenset({"message", "decision"}), {"message": MessageFacts}
+
+    class Whole:
+        reads, views = frozenset({"message"}), {}
+
+    assert shared_views([Facts()], Facts.reads) == {"message": MessageFacts}
+    assert shared_views([Facts(), Whole()], Facts.reads) == {}
 
 
 def test_a_damaged_line_of_a_type_read_still_stops_the_pass(store):

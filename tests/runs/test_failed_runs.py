@@ -56,6 +56,20 @@ def test_partial_decisions_of_failed_conversations_stay_out_of_the_metrics(tmp_p
         1 for d in store.iter_events({"decision"}) if finished[d.conversation_id])
 
 
+def test_judging_a_run_with_failed_conversations_warns_and_exits_1(tmp_path, capsys):
+    code, payload = run_json(capsys, WORKPLACE, "--model",
+                             "scripted/stereotyped?rate=1&fail=0.08", "--retries", "0",
+                             "--rounds", "1", "--no-variants", "--out", tmp_path / "run")
+    assert code == 1 and 0 < payload["failed"] < payload["conversations"]
+    assert main(["judge", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().out
+    said = " ".join(err.split())
+    assert f"{payload['failed']} conversation(s) of this run failed" in said
+    assert f"cover the {payload['conversations']} that finished" in said  # the successful ones
+    assert main(["judge", str(tmp_path / "run"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == payload["failed"]
+
+
 def test_max_failures_stops_early_with_its_own_status(tmp_path, capsys):
     code, payload = run_json(capsys, WORKPLACE, "--model", "scripted/fair?fail=1", "--retries",
                              "0", "--no-variants", "--max-failures", "2", "--concurrency", "1",

@@ -176,3 +176,26 @@ def test_an_interval_always_holds_its_estimate():
     assert nudged.ci_low == 0.5 and nudged.ci_high == 0.5 + 1e-16
     real = Estimate(0.5, 0.6, 0.7, 4, 4)  # a real disagreement is not hidden
     assert real.ci_low == 0.6
+
+
+def test_wilson_and_corrections_equal_statsmodels():
+    """The in-house Wilson interval and Holm/BH corrections are statsmodels' to float noise
+    (they exist so that a judging pass does not import statsmodels)."""
+    import numpy as np
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.proportion import proportion_confint
+
+    from agentsim.stats.inference import Estimate, corrected_pvalues, wilson
+
+    for n in (1, 2, 7, 30, 101):
+        for k in range(n + 1):
+            for confidence in (0.9, 0.95, 0.99):
+                low, high = proportion_confint(k, n, alpha=1 - confidence, method="wilson")
+                expected = Estimate(k / n, float(low), float(high), n, n, method="Wilson")
+                assert wilson(k, n, confidence=confidence) == expected
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        p = rng.random(int(rng.integers(1, 12)))
+        p[rng.random(len(p)) < 0.3] = p[0]  # ties
+        for method in ("holm", "fdr_bh"):
+            assert corrected_pvalues(p, method) == list(multipletests(p, method=method)[1])

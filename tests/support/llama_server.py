@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +53,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
+
+
+def die_with_parent() -> None:
+    """In the child before it runs: on Linux, SIGTERM it when the test process dies, so that a
+    killed test session (a CI timeout, ^C twice) leaves no server holding a port and a core.
+    The signal follows the *thread* that started the child, so only a server started from the
+    main thread gets it (a test that restarts a server from a helper thread would otherwise see
+    it die when that thread ends)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the fixture's teardown still stops it
 
 class LlamaServer:
     """One ``python -m llama_cpp.server`` process.
@@ -111,7 +126,9 @@ class LlamaServer:
         self._log.flush()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=self._log,
-                                        stderr=subprocess.STDOUT, env=env, cwd=self.tmpdir)
+                                        stderr=subprocess.STDOUT, env=env, cwd=self.tmpdir,
+                                        preexec_fn=die_with_parent if threading.current_thread()
+                                        is threading.main_thread() else None)
         deadline = began + self.startup_timeout
         while True:
             if self.process.poll() is not None:
