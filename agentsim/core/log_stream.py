@@ -33,7 +33,7 @@ from agentsim.core.event_views import decode
 from agentsim.core.events import EVENT_ADAPTER, ConversationFinished, ConversationStarted, \
     EventBase
 
-__all__ = ["ConversationLog", "conversations", "line_type"]
+__all__ = ["ConversationLog", "conversations", "events_of", "line_type"]
 
 CANONICAL = b'{"run_id":"'
 TYPE_KEY = b'"type":"'
@@ -127,6 +127,21 @@ def conversations(store: object, types: Iterable[str] | None = None,
         elif cid in open_logs and (wanted is None or event.type in wanted):
             open_logs[cid].events.append(event)
     yield from failures.values()
+
+
+def events_of(store: object, types: Iterable[str]) -> Iterator[EventBase]:
+    """Every event of ``types`` in log order, all attempts, other lines skipped unparsed (as
+    :func:`conversations` skips them); bad lines raise or are skipped as ``store`` says. For
+    readers of events that belong to no conversation's attempt, such as a judging pass's
+    verdicts and the ``run_finished`` before them."""
+    wanted = frozenset(types)
+    for number, line in store._lines():  # type: ignore[attr-defined]
+        kind = line_type(line)
+        if kind is not None and kind not in wanted:
+            continue
+        event = _parse(store, number, line)
+        if event is not None and event.type in wanted:
+            yield event
 
 
 def _parse(store: object, number: int, line: bytes, view: type | None = None) -> Any:

@@ -3,7 +3,7 @@ every conversation, in two streaming passes over the log.
 
 * **Verdicts first.** Judge verdicts are logged after the conversations they score (after a
   ``run_finished``), so a first pass reads only ``judge_result`` lines (the others are skipped
-  on their ``"type"`` alone, :func:`agentsim.core.log_stream.line_type`) and keeps those of the
+  on their ``"type"`` alone, :func:`agentsim.core.log_stream.events_of`) and keeps those of the
   last judging, as every reader of the run does.
 * **Conversations second**, through :func:`agentsim.core.log_stream.conversations` (the judges'
   one-pass reader, failed conversations included): each becomes one row of the index (its
@@ -26,8 +26,7 @@ from typing import Any
 
 from agentsim.analysis.compare import COMPARISON_FILE
 from agentsim.core.event_views import CallFacts
-from agentsim.core.events import EVENT_ADAPTER
-from agentsim.core.log_stream import conversations, line_type
+from agentsim.core.log_stream import conversations, events_of
 from agentsim.core.reader import RunView
 from agentsim.core.store import RESULTS, RunStore
 from agentsim.report.outcomes import conversation_outcomes
@@ -80,27 +79,12 @@ def verdicts(store: RunStore) -> dict[str, list[dict[str, Any]]]:
     """Conversation id → its verdicts of the last judging (those after the last
     ``run_finished``), as compact records; other lines are not parsed."""
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for number, line in store._lines():
-        kind = line_type(line)
-        if kind is not None and kind not in VERDICT_TYPES:
-            continue
-        event = _parse(store, number, line)
-        if event is None:
-            continue
+    for event in events_of(store, VERDICT_TYPES):
         if event.type == "run_finished":
             found.clear()  # a later judging replaces the verdicts read so far
-        elif event.type == "judge_result" and event.conversation_id is not None:
+        elif event.conversation_id is not None:
             found[event.conversation_id].append(_verdict(event))
     return found
-
-
-def _parse(store: RunStore, number: int, line: bytes) -> Any:
-    from pydantic import ValidationError
-
-    try:
-        return EVENT_ADAPTER.validate_json(line)
-    except ValidationError as error:
-        return store._bad_line(number, line, error)
 
 
 def _verdict(event: Any) -> dict[str, Any]:

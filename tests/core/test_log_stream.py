@@ -137,3 +137,20 @@ def test_judging_reads_the_log_once_for_every_judge_and_summary(tmp_path, monkey
     assert len(reads) == 1
     assert results["conversations"] == 2 and results["parsing"]["decisions"] > 0
     assert {"bias_first", "escalation", "moves_per_agent_round"} <= set(results["metrics"])
+
+
+def test_events_of_reads_its_types_in_log_order_and_parses_nothing_else(store, monkeypatch):
+    from agentsim.core.log_stream import events_of
+
+    parsed: list[str] = []
+    real = log_stream._parse
+
+    def counting(store, number, line, view=None):
+        event = real(store, number, line, view)
+        parsed.append(event.type)
+        return event
+
+    monkeypatch.setattr(log_stream, "_parse", counting)
+    finished = list(events_of(store, {"conversation_finished"}))
+    assert [(e.conversation_id, e.ok) for e in finished] == [("b", True), ("c", False), ("a", True)]
+    assert set(parsed) == {"conversation_finished"}

@@ -94,9 +94,13 @@ def hostile_run(runs_root) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the session (a fresh temporary profile: playwright's)."""
+    """One headless Chromium for a module of browser tests (a fresh temporary profile:
+    playwright's); two modules use one, about a second to start each. Closed when the module
+    is done: playwright's sync API keeps an event loop marked running in the main thread while
+    it is open, and a later test that starts a loop of its own (a notebook's, in
+    tests/test_api.py) must not see it."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run 'make setup' as root (it installs Debian's "
                     "chromium package) or 'apt-get install -y chromium'")
