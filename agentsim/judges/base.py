@@ -93,7 +93,8 @@ class Verdicts:
             value = fields.get(name)
             if value is not None:
                 ordered[name] = value
-        self._add(orjson.dumps(ordered, option=orjson.OPT_NON_STR_KEYS).decode())
+        self._add(orjson.dumps(ordered).decode())  # a key that is not a string raises, as the
+        # model refuses it
 
     def _add(self, item: JudgeResult | str) -> None:
         if self._file is None and len(self._kept) < SPILL:
