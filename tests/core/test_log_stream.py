@@ -69,16 +69,22 @@ def test_attempts_and_failures_are_resolved_in_one_pass(store):
         ("b", True), ("a", True), ("c", True)]
 
 
-def test_lines_of_types_not_read_are_not_parsed(store, monkeypatch):
-    parsed: list[str] = []
+@pytest.fixture()
+def parsed(monkeypatch) -> list[str]:
+    """The types of the lines parsed, in order, from now on."""
+    seen: list[str] = []
     real = log_stream._parse
 
     def counting(store, number, line, view=None):
         event = real(store, number, line, view)
-        parsed.append(event.type)
+        seen.append(event.type)
         return event
 
     monkeypatch.setattr(log_stream, "_parse", counting)
+    return seen
+
+
+def test_lines_of_types_not_read_are_not_parsed(store, parsed):
     assert [c.id for c in conversations(store, {"message"})] == ["b", "a"]
     assert "model_call" not in parsed and parsed.count("message") == 4
     assert line_type(b'{"run_id":"r","conversation_id":"x","type":"decision","value":{}}\n') \
@@ -139,18 +145,9 @@ def test_judging_reads_the_log_once_for_every_judge_and_summary(tmp_path, monkey
     assert {"bias_first", "escalation", "moves_per_agent_round"} <= set(results["metrics"])
 
 
-def test_events_of_reads_its_types_in_log_order_and_parses_nothing_else(store, monkeypatch):
+def test_events_of_reads_its_types_in_log_order_and_parses_nothing_else(store, parsed):
     from agentsim.core.log_stream import events_of
 
-    parsed: list[str] = []
-    real = log_stream._parse
-
-    def counting(store, number, line, view=None):
-        event = real(store, number, line, view)
-        parsed.append(event.type)
-        return event
-
-    monkeypatch.setattr(log_stream, "_parse", counting)
     finished = list(events_of(store, {"conversation_finished"}))
     assert [(e.conversation_id, e.ok) for e in finished] == [("b", True), ("c", False), ("a", True)]
     assert set(parsed) == {"conversation_finished"}
