@@ -24,9 +24,11 @@ LAYERS: list[set[str]] = [
     {"orchestrator"},
     {"mitigations", "judges"},
     {"analysis", "runs", "importers"},
-    {"executors", "finetune", "report"},  # workers run conversations with the runner's code;
-    # the HTML report reads runs, judges' records and the arms' comparison
+    {"executors", "finetune", "report", "tables"},  # workers run conversations with the
+    # runner's code; the HTML report and the papers' tables read runs, judges' records and the
+    # comparison of cells
     {"api"},
+    {"studies"},  # a study file is turned into the API's run settings and run through it
     {"cli", "__init__"},  # the package itself re-exports the public API
     {"__main__"},
 ]

@@ -32,6 +32,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentsim.core.log_stream import FACTORS, cell_of
 from agentsim.core.outcomes import PairedMeasure
 from agentsim.core.reader import RunView
 from agentsim.errors import InputError
@@ -47,19 +48,57 @@ from agentsim.stats.inference import (
 COMPARISON_FILE = "comparison.json"
 
 Unit = tuple[Hashable, ...]
+CONVERSATION = 4  # a unit's first parts name its conversation: scenario, variant, bias, replicate
 
 
 @dataclass
 class Measure:
-    """One measure's declaration and its values per arm: unit → (value, cluster)."""
+    """One measure's declaration and its values per cell of the design: unit → (value,
+    cluster), the cell being (model, setting, arm) (:data:`agentsim.core.log_stream.FACTORS`)."""
 
     spec: PairedMeasure
-    by_arm: dict[str, dict[Unit, tuple[float, str]]] = field(
+    by_cell: dict[tuple[str, ...], dict[Unit, tuple[float, str]]] = field(
         default_factory=lambda: defaultdict(dict))
 
-    def add(self, arm: str, unit: Unit, value: float, cluster: str) -> None:
-        """Record the value of ``unit`` in ``arm``."""
-        self.by_arm[arm][unit] = (value, cluster)
+    def add(self, cell: tuple[str, ...], unit: Unit, value: float, cluster: str) -> None:
+        """Record the value of ``unit`` in ``cell``."""
+        self.by_cell[cell][unit] = (value, cluster)
+
+    def by_level(self, factor: str, where: dict[str, str] | None = None,
+                 ) -> dict[str, dict[Unit, tuple[float, str]]]:
+        """The values per level of ``factor``, each unit named with the other factors' levels
+        (so a unit pairs only with the same unit under the same other conditions), of the
+        cells matching ``where`` (factor → level) only.
+
+        Settings are compared conversation by conversation: the units inside a conversation
+        differ between settings (no-interaction has one decision for the team where the
+        others have one per agent), so each conversation's mean over its units is its value.
+        """
+        index = FACTORS.index(factor)
+        whole = factor == "setting"
+        out: dict[str, dict[Unit, tuple[float, str]]] = defaultdict(dict)
+        sums: dict[tuple[str, Unit], list[Any]] = {}
+        for cell, values in self.by_cell.items():
+            if where and any(cell[FACTORS.index(f)] != v for f, v in where.items()):
+                continue
+            others = cell[:index] + cell[index + 1:]
+            level = out[cell[index]]
+            for unit, (value, cluster) in values.items():
+                if not whole:
+                    level[(*others, *unit)] = (value, cluster)
+                    continue
+                total = sums.setdefault((cell[index], (*others, *unit[:CONVERSATION])),
+                                        [0.0, 0, cluster])
+                total[0] += value
+                total[1] += 1
+        for (level, unit), (total, count, cluster) in sums.items():
+            out[level][unit] = (total / count, cluster)
+        return out
+
+    @property
+    def by_arm(self) -> dict[str, dict[Unit, tuple[float, str]]]:
+        """The values per arm (see :meth:`by_level`)."""
+        return self.by_level("arm")
 
 
 def paired_measures() -> list[tuple[str, PairedMeasure]]:
@@ -104,73 +143,110 @@ def effect_label(effect: str, labels: dict[str, str] | None = None) -> str:
 
 def run_arms(run: RunView) -> list[str]:
     """The arms of a run: the manifest's, else those its conversations carry."""
-    arms = list(run.manifest.get("arms") or [])
-    for event in run.events("conversation_started"):
-        arm = event.arm or "none"
-        if arm not in arms:
-            arms.append(arm)
-    return arms
+    return run_levels(run)["arm"]
+
+
+def run_levels(run: RunView) -> dict[str, list[str]]:
+    """The levels of each factor of a run's design (model, setting, arm), in plan order:
+    the manifest's jobs' (and arms), then any its conversations carry besides."""
+    levels: dict[str, list[str]] = {factor: [] for factor in FACTORS}
+    levels["arm"] = list(run.manifest.get("arms") or [])
+    cells = [cell_of(job) for job in run.manifest.get("jobs") or ()]
+    cells += [cell_of(event) for event in run.events("conversation_started")]
+    for cell in cells:
+        for factor, level in zip(FACTORS, cell, strict=True):
+            if level not in levels[factor]:
+                levels[factor].append(level)
+    return levels
 
 
 def compare_arms(run: RunView, control: str = "none",
                  options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Every non-control arm against ``control`` on matched units (see the module docstring);
     ``options``: judge → the options it judged the run with (e.g. a preset's bias rule).
+    :func:`compare_design` with the arms as the one factor compared."""
+    return compare_design(run, {"arm": control}, options)
 
-    Returns ``{"control", "arms", "metrics": {name: Estimate}, "counts", "notes"}``; metrics are
-    the deltas (Holm-corrected as one family) followed by the per-arm levels.
+
+def compare_design(run: RunView, controls: dict[str, str],
+                   options: dict[str, dict[str, Any]] | None = None,
+                   interaction: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Every level of each factor in ``controls`` (factor → its control level: ``arm``,
+    ``model``, ``setting``) against the control on matched units, a unit pairing with itself
+    under the same levels of the other factors; ``interaction`` = (factor, by): the first
+    factor's deltas again within each level of the second (model × arm: ``("arm",
+    "model")``).
+
+    Returns ``{"control", "controls", "arms", "levels", "metrics": {name: Estimate},
+    "counts", "notes"}``; metrics are the deltas (Holm-corrected as one family) followed by the
+    levels of every compared factor. Names: ``delta_<measure>[A]`` and ``<measure>[arm=A]``
+    for arms, ``delta_<measure>[model=B]`` and ``<measure>[model=B]`` for the other factors,
+    ``delta_<measure>[A|model=B]`` for an arm within a model.
     """
-    arms = run_arms(run)
-    if control not in arms:
-        raise InputError(f"the control arm {control!r} is not in this run (arms: "
-                         f"{', '.join(arms) or 'none recorded'})", source="--control")
+    levels = run_levels(run)
+    for factor, control in controls.items():
+        flag = "--control" if factor == "arm" else f"--{factor}s"
+        if control not in levels[factor]:
+            raise InputError(f"the control {factor} {control!r} is not in this run "
+                             f"({factor}s: {', '.join(levels[factor]) or 'none recorded'})",
+                             source=flag)
     measures, notes = collect_measures(run, options)
     seeds = _seed_mismatches(run)
     if seeds:
         notes.append(f"compare: {seeds} (scenario, replicate) unit(s) ran with different seeds "
-                     "in different arms, so their arms are not paired draw for draw")
-
+                     "in different cells, so their cells are not paired draw for draw")
     deltas: dict[str, Estimate] = {}
     pairs: dict[str, dict[str, int]] = defaultdict(dict)
     unmatched: dict[str, dict[str, int]] = defaultdict(dict)
-    for name, measure in measures.items():
-        reference = measure.by_arm.get(control, {})
-        if not measure.spec.tested:
-            continue  # a level only (see the module docstring)
-        for arm in arms:
-            values = measure.by_arm.get(arm, {})
-            if arm == control or not values or not reference:
-                continue
-            common = [u for u in reference if u in values]
-            pairs[name][arm] = len(common)
-            unmatched[name][arm] = len(set(reference) ^ set(values))
-            if common:
-                deltas[f"delta_{name}[{arm}]"] = paired_difference(
-                    [reference[u][0] for u in common], [values[u][0] for u in common],
-                    [reference[u][1] for u in common])
+    plans = [(factor, control, None) for factor, control in controls.items()]
+    if interaction is not None:
+        factor, by = interaction
+        plans += [(factor, controls[factor], (by, level)) for level in levels[by]]
+    for factor, control, where in plans:
+        for name, measure in measures.items():
+            if not measure.spec.tested:
+                continue  # a level only (see the module docstring)
+            found = measure.by_level(factor, dict([where]) if where else None)
+            reference = found.get(control, {})
+            for level in levels[factor]:
+                values = found.get(level, {})
+                if level == control or not values or not reference:
+                    continue
+                key = _condition(factor, level, where)
+                common = [u for u in reference if u in values]
+                pairs[name][key] = len(common)
+                unmatched[name][key] = len(set(reference) ^ set(values))
+                if common:
+                    deltas[f"delta_{name}[{key}]"] = paired_difference(
+                        [reference[u][0] for u in common], [values[u][0] for u in common],
+                        [reference[u][1] for u in common])
     deltas = adjust_pvalues(deltas, method="holm")
-    levels = _levels(measures, arms)
-
+    compared = {factor: levels[factor] for factor in controls}
     tested = [k for k, v in deltas.items() if v.p_raw is not None]
-    notes.append(f"compare: delta = arm − control ({control!r}) over units matched by their "
-                 "conversation's (scenario, variant, bias, replicate) and, inside it, what the "
-                 "measure's judge names (agent and phase for decisions); intervals bootstrap "
-                 "scenarios and permutation tests flip the signs of whole scenarios")
+    against = ", ".join(f"{factor} − control {factor} ({control!r})"
+                        for factor, control in controls.items())
+    notes.append(f"compare: delta = {against} over units matched by their conversation's "
+                 "(scenario, variant, bias, replicate, the other factors' levels) and, inside "
+                 "it, what the measure's judge names (agent and phase for decisions); "
+                 "intervals bootstrap scenarios and permutation tests flip the signs of whole "
+                 "scenarios")
     if tested:
         notes.append(f"compare: p-values Holm-corrected over the {len(tested)} deltas; p_raw "
                      "is uncorrected")
     notes += [f"compare: {m.spec.note}" for m in measures.values() if m.spec.note]
     lost = {f"{e}[{a}]": k for e, by in unmatched.items() for a, k in by.items() if k}
     if lost:
-        notes.append("compare: units present in only one of the two arms, left out: "
+        notes.append("compare: units present in only one of the two cells, left out: "
                      + ", ".join(f"{k} {v}" for k, v in sorted(lost.items())))
     return {
-        "control": control,
-        "arms": arms,
-        "metrics": {**deltas, **levels},
+        "control": controls.get("arm", "none"),
+        "controls": dict(controls),
+        "arms": levels["arm"],
+        "levels": compared,
+        "metrics": {**deltas, **_levels(measures, compared)},
         "counts": {
             "conversations": _conversations_per_arm(run),
-            "units": {name: {a: len(m.by_arm.get(a, {})) for a in arms if m.by_arm.get(a)}
+            "units": {name: {a: len(v) for a, v in m.by_arm.items() if v}
                       for name, m in measures.items()},
             "pairs": dict(pairs),
             "unmatched": dict(unmatched),
@@ -178,6 +254,13 @@ def compare_arms(run: RunView, control: str = "none",
         },
         "notes": notes,
     }
+
+
+def _condition(factor: str, level: str, where: tuple[str, str] | None) -> str:
+    """The bracket of a delta's name: ``A`` for an arm, ``model=B`` for another factor's
+    level, ``A|model=B`` within a level of another factor."""
+    name = level if factor == "arm" else f"{factor}={level}"
+    return name if where is None else f"{name}|{where[0]}={where[1]}"
 
 
 def collect_measures(run: RunView, options: dict[str, dict[str, Any]] | None = None,
@@ -205,8 +288,8 @@ def collect_measures(run: RunView, options: dict[str, dict[str, Any]] | None = N
                 continue  # a unit of an unfinished conversation, or an undeclared measure
             unit = (start.scenario_id, start.variant, str(start.job.get("bias", "none")),
                     start.replicate, *outcome.within)
-            measure.add(start.arm or "none", unit, outcome.value, start.scenario_id)
-    return {k: m for k, m in measures.items() if m.by_arm}, notes
+            measure.add(cell_of(start), unit, outcome.value, start.scenario_id)
+    return {k: m for k, m in measures.items() if m.by_cell}, notes
 
 
 def _own_options(judge: str, recorded: dict[str, Any] | None) -> dict[str, Any]:
@@ -218,17 +301,22 @@ def _own_options(judge: str, recorded: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in recorded.items() if k in known and v is not None}
 
 
-def _levels(measures: dict[str, Measure], arms: list[str]) -> dict[str, Estimate]:
-    """The absolute level of every measure in every arm (no test: the deltas are the tests)."""
+def _levels(measures: dict[str, Measure],
+            compared: dict[str, list[str]]) -> dict[str, Estimate]:
+    """The absolute level of every measure at every level of each compared factor, pooled
+    over the others (no test: the deltas are the tests)."""
     levels: dict[str, Estimate] = {}
-    for name, measure in measures.items():
-        for arm in arms:
-            values = list(measure.by_arm.get(arm, {}).values())
-            if not values:
-                continue
-            flags, clusters = [v for v, _ in values], [c for _, c in values]
-            levels[f"{name}[arm={arm}]"] = (share(flags, clusters) if measure.spec.binary
-                                            else clustered_mean(flags, clusters))
+    for factor, names in compared.items():
+        for name, measure in measures.items():
+            found = measure.by_level(factor)
+            for level in names:
+                values = list(found.get(level, {}).values())
+                if not values:
+                    continue
+                flags, clusters = [v for v, _ in values], [c for _, c in values]
+                levels[f"{name}[{factor}={level}]"] = (
+                    share(flags, clusters) if measure.spec.binary
+                    else clustered_mean(flags, clusters))
     return levels
 
 
@@ -268,13 +356,18 @@ def comparison_tables(comparison: dict[str, Any]) -> list[Any]:
 
     metrics: dict[str, Estimate] = comparison["metrics"]
     labels = measure_labels()
-    deltas = Table(title=f"Effects of each arm vs control ({comparison['control']})",
+    controls = comparison.get("controls") or {"arm": comparison["control"]}
+    only_arms = set(controls) == {"arm"}
+    against = ", ".join(f"{factor} {level}" for factor, level in controls.items())
+    condition = "arm" if only_arms else "condition"
+    deltas = Table(title=f"Effects of each {condition} vs control "
+                   f"({comparison['control'] if only_arms else against})",
                    title_justify="left")
-    levels = Table(title="Levels per arm", title_justify="left")
-    for table, columns in ((deltas, ("arm", "effect", "value", "95% CI", "n", "p (Holm)")),
-                           (levels, ("arm", "measure", "value", "95% CI", "n"))):
+    levels = Table(title=f"Levels per {condition}", title_justify="left")
+    for table, columns in ((deltas, (condition, "effect", "value", "95% CI", "n", "p (Holm)")),
+                           (levels, (condition, "measure", "value", "95% CI", "n"))):
         for column in columns:
-            text = column in ("arm", "effect", "measure")
+            text = column in (condition, "effect", "measure")
             # Numbers never wrap: a CI broken over two lines is easy to misread.
             table.add_column(column, justify="left" if text else "right", no_wrap=not text)
     for name, est in _by_arm(metrics.items(), comparison["arms"]):

@@ -35,6 +35,8 @@ from agentsim.api.settings import (  # noqa: F401
     RunSettings,
     check_number,
     flag,
+    parse_models,
+    parse_settings,
     plugin_options,
     settings_of,
     strings,
@@ -87,53 +89,103 @@ def run(paths: Paths, *, mitigation: Sequence[str] | str = (), on_start: Hook = 
     return Run(summary.run_dir, summary)
 
 
-def compare(paths: Paths, *, arms: str | Sequence[str], control: str = "none",
+def compare(paths: Paths, *, arms: str | Sequence[str] = "none", control: str = "none",
+            models: str | Sequence[str] | Mapping[str, str] | None = None,
+            settings: str | Sequence[str] | None = None,
             on_start: Hook = None, on_done: Hook = None, on_warning: Hook = None,
             **options: Any) -> Run:
-    """Run every arm in one run folder and compare each with ``control``, paired by seed
-    (``agentsim compare``); writes ``comparison.json`` and the forest plot into the folder.
-    ``arms``: ``"none,debias_prompt"`` or a list; each an arm of mitigations joined with '+'."""
+    """Run every cell of a design in one run folder and compare each level of each factor
+    with its control, paired by seed (``agentsim compare``); writes ``comparison.json`` and
+    the forest plot into the folder.
+
+    ``arms``: ``"none,debias_prompt"`` or a list, each an arm of mitigations joined with '+'
+    (``control`` is the control arm); ``models``: ``"a=MODEL,b=MODEL"``, a list of
+    ``[NAME=]MODEL`` or a mapping name → model, the first the control; ``settings``:
+    ``"interaction,goal"`` or a list, the first the control. At least one factor needs two
+    levels; with several arms and several models, each arm is also compared within each model.
+    """
     from agentsim.analysis.compare import parse_arms
 
-    settings = settings_of(options)
     chosen = parse_arms(arms if isinstance(arms, str) else ",".join(arms))
+    labels = parse_models(models)
+    levels = parse_settings(settings)
     # Checked before anything runs: a comparison without its control would waste the run.
     if control not in chosen:
         raise InputError(f"the control arm {control!r} is not among the arms "
                          f"({', '.join(chosen)}); add it to --arms or choose another --control",
                          source="--control")
-    if len(chosen) < 2:
-        raise InputError("compare needs the control and at least one other arm",
+    if len(chosen) < 2 and len(labels) < 2 and len(levels) < 2:
+        raise InputError("compare needs two levels of a factor: the control arm and another "
+                         "(--arms), two models (--models) or two settings (--settings)",
                          source="--arms")
+    if labels and (options.get("model") is not None or options.get("roles")):
+        raise InputError("--models names every cell's model; drop --model and --role, or "
+                         "give each model as NAME=MODEL", source="--models")
+    controls = {"arm": control} if len(chosen) > 1 else {}
+    controls |= {"model": next(iter(labels))} if len(labels) > 1 else {}
+    controls |= {"setting": levels[0]} if len(levels) > 1 else {}
+    run_settings = settings_of({**options, **({"model": next(iter(labels.values()))}
+                                              if labels else {})})
+
+    def design(run_options: Any) -> Any:
+        from dataclasses import replace
+
+        return replace(run_options,
+                       study_models={k: {"model": v} for k, v in labels.items()} or None,
+                       settings=tuple(levels) or None)
+
     made: dict[str, Any] = {}
+    summary = _execute(paths, run_settings, chosen, "agentsim compare", on_start, on_done,
+                       on_warning, comparison_finalizer(controls, made), design=design)
+    return Run(summary.run_dir, summary, comparison=made["comparison"], plots=made["plots"])
+
+
+def comparison_finalizer(controls: dict[str, str], made: dict[str, Any]) -> Hook:
+    """The ``finalize`` of a run of several cells: compare each factor's levels with its
+    control (model × arm too), write ``comparison.json`` and the forest plot while the folder
+    is still locked; ``made`` receives the comparison and the plots' paths."""
 
     def finalize(store: Any, summary: Any) -> None:
-        from agentsim.analysis.compare import (COMPARISON_FILE, compare_arms,
+        from agentsim.analysis.compare import (COMPARISON_FILE, compare_design,
                                                comparison_as_data, deltas_of)
         from agentsim.analysis.forest import forest_plot
         from agentsim.core.reader import RunView
 
-        # Written while the run folder is still locked by this process.
         # The judges' options as the run's judging pass used them (a preset's bias rule).
         options = summary.results.get("judge_options") or {}
-        made["comparison"] = comparison = compare_arms(RunView(store), control=control,
-                                                       options=options)
+        both = "arm" in controls and "model" in controls
+        made["comparison"] = comparison = compare_design(
+            RunView(store), controls or {"arm": "none"}, options,
+            interaction=("arm", "model") if both else None)
         store.write_results(comparison_as_data(comparison), COMPARISON_FILE)
         made["plots"] = forest_plot(deltas_of(comparison["metrics"]), store.run_dir / "forest")
 
-    summary = _execute(paths, settings, chosen, "agentsim compare", on_start, on_done,
-                       on_warning, finalize)
-    return Run(summary.run_dir, summary, comparison=made["comparison"], plots=made["plots"])
+    return finalize
 
 
 def _execute(paths: Paths, settings: RunSettings, arms: tuple[str, ...], command: str,
-             on_start: Hook, on_done: Hook, on_warning: Hook, finalize: Hook = None) -> Any:
-    """Load and check (nothing written yet), then plan, run and judge; the RunSummary."""
+             on_start: Hook, on_done: Hook, on_warning: Hook, finalize: Hook = None,
+             design: Hook = None) -> Any:
+    """Load and check (nothing written yet), then plan, run and judge; the RunSummary.
+    ``design(options)``: the runner's options with a design's factors (compare, studies)."""
     settings.check()
     scenarios = load_scenarios(paths, tag=settings.tag, cases=settings.cases,
                                limit=settings.limit)
-    warnings = settings.applicable(scenarios)
+    return execute_settings(scenarios, settings, arms, command, on_start, on_done, on_warning,
+                            finalize, design)
+
+
+def execute_settings(scenarios: list[tuple[Path, Any]], settings: RunSettings,
+                     arms: tuple[str, ...], command: str, on_start: Hook, on_done: Hook,
+                     on_warning: Hook, finalize: Hook = None, design: Hook = None,
+                     manifest_fields: dict[str, Any] | None = None,
+                     warnings: Sequence[str] = ()) -> Any:
+    """Plan, run and judge ``scenarios`` with checked ``settings`` (see :func:`_execute`);
+    ``manifest_fields`` and ``warnings`` go into the manifest (a study's record)."""
+    warnings = [*warnings, *settings.applicable(scenarios)]
     options = settings.run_options(arms)
+    if design is not None:
+        options = design(options)
     for warning in warnings:
         if on_warning is not None:
             on_warning(warning)
@@ -144,7 +196,8 @@ def _execute(paths: Paths, settings: RunSettings, arms: tuple[str, ...], command
     return run_experiment(scenarios, options,
                           out=Path(settings.out) if settings.out is not None else None,
                           on_start=on_start, on_done=on_done, on_warning=on_warning,
-                          warnings=warnings, finalize=finalize, command=command)
+                          warnings=warnings, finalize=finalize, command=command,
+                          manifest_fields=manifest_fields)
 
 
 def judge(run_dir: str | Path, *, judges: str | Sequence[str] | None = None,

@@ -14,7 +14,7 @@ from typing import Any
 from agentsim.errors import InputError
 
 __all__ = ["MODES", "NUMBERS", "PATHS", "PER_MODEL", "SETTINGS", "RunSettings", "check_number",
-           "flag", "plugin_options", "settings_of", "strings"]
+           "flag", "parse_models", "parse_settings", "plugin_options", "settings_of", "strings"]
 
 # Ranges of the numeric options, (type, low, high) inclusive; the command line's parser takes
 # them from here. Rounds and doctor turns: what the scenario schema accepts.
@@ -22,7 +22,7 @@ NUMBERS: dict[str, tuple[type, float | None, float | None]] = {
     "rounds": (int, 0, 20), "replicates": (int, 1, 10_000), "seed": (int, 0, 2**63 - 1),
     "concurrency": (int, 1, 1_024), "temperature": (float, 0, 2),
     "max_tokens": (int, 1, 1_000_000), "max_turns": (int, 1, 100), "limit": (int, 1, None),
-    "from_turn": (int, 0, None),
+    "from_turn": (int, 0, None), "max_cost": (float, 0, None),
 }
 # Options given per model ('*': every model); api_base takes a URL, structured one of MODES.
 PER_MODEL: dict[str, tuple[type, float | None, float | None]] = {
@@ -62,6 +62,64 @@ def strings(value: str | Sequence[str] | None, option: str) -> list[str]:
     for item in items:
         if not isinstance(item, str):
             raise InputError(f"expected text, got {item!r}", source=option)
+    return items
+
+
+def parse_models(models: str | Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """``--models``: ``a=MODEL,b=MODEL`` (or a list, or a mapping) as name → model; a model
+    given without a name is named after it (letters and digits kept, lower-case)."""
+    from agentsim.scenario.schema_base import check_id
+
+    if models is None:
+        return {}
+    if isinstance(models, Mapping):
+        items = [(str(k), str(v)) for k, v in models.items()]
+    else:
+        parts = models.split(",") if isinstance(models, str) else list(models)
+        items = []
+        for part in (p.strip() for p in parts if p.strip()):
+            name, sep, model = part.partition("=")
+            if sep and "/" not in name and "?" not in name:
+                items.append((name.strip(), model.strip()))
+            else:
+                items.append(("", part))
+    out: dict[str, str] = {}
+    for name, model in items:
+        if not model:
+            raise InputError(f"expected [NAME=]MODEL, got {name}={model!r}", source="--models")
+        label = name or _label_of(model, out)
+        try:
+            check_id(label, "model name")
+        except ValueError as error:
+            raise InputError(str(error), source="--models") from None
+        if label in out:
+            raise InputError(f"model name {label!r} given twice", source="--models")
+        out[label] = model
+    return out
+
+
+def _label_of(model: str, taken: Mapping[str, str]) -> str:
+    text = "".join(c if c.isalnum() else "-" for c in model.lower()).strip("-")
+    base = "-".join(part for part in text.split("-") if part)[:40] or "model"
+    label, counter = base, 2
+    while label in taken:
+        label, counter = f"{base}-{counter}", counter + 1
+    return label
+
+
+def parse_settings(settings: str | Sequence[str] | None) -> list[str]:
+    """``--settings interaction,goal`` (or a list) as the settings, each checked."""
+    if settings is None:
+        return []
+    items = [p.strip() for p in (settings.split(",") if isinstance(settings, str)
+                                 else settings) if str(p).strip()]
+    for item in items:
+        if item not in SETTINGS:
+            raise InputError(f"invalid choice {item!r} (choose from {', '.join(SETTINGS)})",
+                             source="--settings")
+    repeated = sorted({i for i in items if items.count(i) > 1})
+    if repeated:
+        raise InputError(f"setting(s) given twice: {', '.join(repeated)}", source="--settings")
     return items
 
 
@@ -153,6 +211,9 @@ class RunSettings:
     """After each discussion round, ask every agent privately for its current decision."""
     no_variants: bool = False
     """Run only the scenarios as written, not their declared variants."""
+    max_cost: float | None = None
+    """Stop starting conversations once the spend the log records reaches this many US
+    dollars (resumable)."""
 
     def per_model(self, option: str) -> dict[str, Any]:
         """A per-model option as model → value ('*': every model)."""
@@ -292,7 +353,8 @@ class RunSettings:
             mitigation_options=plugin_options(self.mitigation_arg, "--mitigation-arg"),
             cache=not self.no_cache, cache_dir=str(self.cache_dir) if self.cache_dir else None,
             bias_catalogue=str(self.bias_catalogue) if self.bias_catalogue else None,
-            preset=self.preset, prompts=str(self.prompts) if self.prompts else None)
+            preset=self.preset, prompts=str(self.prompts) if self.prompts else None,
+            max_cost=self.max_cost)
 
 
 def settings_of(options: Mapping[str, Any]) -> RunSettings:

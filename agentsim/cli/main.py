@@ -28,6 +28,7 @@ from agentsim.cli.replay import (
 )
 from agentsim.cli.graph import add_graph_parser, cmd_graph
 from agentsim.cli.report import add_report_parser, cmd_report
+from agentsim.cli.study import add_study_parser, cmd_study
 from agentsim.cli.resume import add_resume_parser, cmd_resume
 from agentsim.cli.finetune import add_finetune_parser, cmd_finetune
 from agentsim.cli.judging import (
@@ -75,15 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="apply a mitigation (repeatable: applied together, in order); "
                      "'agentsim mitigations' lists them")
 
-    compare = commands.add_parser("compare", help="run scenarios under several mitigation arms "
-                                  "and compare each arm with a control (paired by seed)")
+    compare = commands.add_parser("compare", help="run scenarios under several arms, models or "
+                                  "settings and compare each with its control (paired by seed)")
     add_run_options(compare)
-    compare.add_argument("--arms", required=True, metavar="ARM,ARM,...",
+    compare.add_argument("--arms", default="none", metavar="ARM,ARM,...",
                          help="comma-separated arms, each 'none', a mitigation or several joined "
                          "with '+' (e.g. none,debias_prompt,debias_prompt+finetuned); "
                          "'agentsim mitigations' lists them")
     compare.add_argument("--control", default="none",
                          help="the arm every other arm is compared with (default none)")
+    compare.add_argument("--models", metavar="[NAME=]MODEL,...",
+                         help="comma-separated models, each a cell of the design (the first is "
+                         "the control); NAME=MODEL names it in tables (replaces --model)")
+    compare.add_argument("--settings", metavar="SETTING,...",
+                         help="comma-separated discussion settings (interaction, "
+                         "no-interaction, goal), each a cell (the first is the control)")
 
     validate = commands.add_parser("validate", help="check scenario files without running")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -112,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_graph_parser(commands)
     add_replay_parser(commands)
     add_report_parser(commands)
+    add_study_parser(commands)
     add_runs_parsers(commands)
     commands.add_parser("judges", help="list the registered judges")
     commands.add_parser("mitigations", help="list the registered mitigations")
@@ -254,6 +262,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "study": cmd_study,
     "resume": cmd_resume,
     "replay": cmd_replay,
     "report": cmd_report,

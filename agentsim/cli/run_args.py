@@ -101,6 +101,9 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-failures", metavar="N|P%",
                         help="stop starting conversations once more than N (or P%% of the "
                         "planned) have failed; exit status 3, resumable")
+    parser.add_argument("--max-cost", type=_number(*NUMBERS["max_cost"]), metavar="USD",
+                        help="stop starting conversations once the spend the log records "
+                        "(litellm's prices) reaches USD; exit status 3, resumable")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

@@ -99,6 +99,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     console = _console(stderr=args.json)
     with _progress(args, console) as hooks:
         made = api.compare(args.paths, arms=args.arms, control=args.control,
+                           models=args.models, settings=args.settings,
                            **run_settings(args), **hooks)
     summary, comparison, plots = made.summary, made.comparison, made.plots
     if args.json:
@@ -111,8 +112,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for table in comparison_tables(comparison):
         console.print(table)
     failed = f"{summary.failed} failed" if summary.failed else "none failed"
-    console.print(f"{summary.conversations} conversations ({failed}) in "
-                  f"{len(comparison['arms'])} arms: {', '.join(comparison['arms'])}")
+    cells = "; ".join(f"{len(levels)} {factor}s: {', '.join(levels)}"
+                      for factor, levels in comparison["levels"].items())
+    console.print(f"{summary.conversations} conversations ({failed}) in {cells}")
     for note in comparison["notes"]:
         console.print(f"[dim]{_escape(note)}[/]")
     console.print(f"Comparison: [bold]{summary.run_dir / COMPARISON_FILE}[/]")

@@ -34,6 +34,9 @@ class ConversationJob(BaseModel):
     seed: int = Field(description="Conversation seed, derived from the run seed and the job.")
     variant: str = Field(default="base", description="Counterfactual variant id.")
     arm: str = Field(default="none", description="Mitigation arm.")
+    model_label: str | None = Field(
+        default=None, description="A study's short name of the models this job runs with "
+        "(a cell's model factor); None outside a study.")
     bias: str = Field(
         default="none",
         description="Injected bias condition (clinical): 'none' or 'role:name[+role:name]'.",
@@ -58,9 +61,18 @@ class ConversationJob(BaseModel):
 
     @property
     def conversation_id(self) -> str:
-        """Readable id, unique within a run: scenario.variant.arm[.bias].rN."""
+        """Readable id, unique within a run: scenario.variant.arm[.bias][.model.setting].rN
+        (a study's jobs name their cell's model and setting)."""
         bias = "" if self.bias == "none" else f".{self.bias}"
-        return f"{self.scenario_id}.{self.variant}.{self.arm}{bias}.r{self.replicate}"
+        cell = "" if self.model_label is None else f".{self.model_label}.{self.setting}"
+        return f"{self.scenario_id}.{self.variant}.{self.arm}{bias}{cell}.r{self.replicate}"
+
+    @property
+    def cell(self) -> dict[str, str]:
+        """The factors that tell this job's cell of a design: model (a study's label, else
+        'default'), setting and arm."""
+        return {"model": self.model_label or "default", "setting": self.setting,
+                "arm": self.arm}
 
     def model_for(self, *keys: str) -> str:
         """The model of the first key that has one (persona id, then role), else the default."""

@@ -79,10 +79,28 @@ class ConversationLog:
         """Its protocol's name."""
         return self.started.protocol
 
+    @property
+    def cell(self) -> tuple[str, str, str]:
+        """Its cell of the run's design: (model, setting, arm); see :func:`cell_of`."""
+        return cell_of(self.started)
+
     def of(self, *types: str) -> Iterator[EventBase]:
         """Its events of ``types`` (all when none given), in log order."""
         wanted = set(types)
         return (e for e in self.events if not wanted or e.type in wanted)
+
+
+FACTORS = ("model", "setting", "arm")  # what tells the cells of a design apart, in order
+
+
+def cell_of(job: Mapping[str, Any] | ConversationStarted) -> tuple[str, str, str]:
+    """The cell of a conversation: (model, setting, arm), the model being a study's label of
+    its models ('default' outside a study); values of :data:`FACTORS`. From its job as the
+    manifest records it, or from its start (whose own setting and arm win over its job's)."""
+    if isinstance(job, ConversationStarted):
+        job = {**(job.job or {}), "setting": job.setting, "arm": job.arm}
+    return (str(job.get("model_label") or "default"), str(job.get("setting") or ""),
+            str(job.get("arm") or "none"))
 
 
 def conversations(store: object, types: Iterable[str] | None = None,

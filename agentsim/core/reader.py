@@ -70,6 +70,7 @@ class RunView:
         self.calls: list[ModelCall] = []  # judges' calls through client_for, for the driver
         self._applied: dict[tuple[str, str | None], Scenario] = {}
         self._protocols: frozenset[str] | None = None  # see for_protocols
+        self._only: frozenset[str] | None = None  # conversation ids; see for_conversations
 
     @property
     def client(self) -> Any:
@@ -139,15 +140,25 @@ class RunView:
         view._protocols = None if protocols is None else frozenset(protocols)
         return view
 
+    def for_conversations(self, ids: Iterable[str] | None) -> RunView:
+        """This view with only the conversations ``ids`` (a cell of a design; None: all) and
+        the events about them. It shares the store, the client and the recorded calls."""
+        view = copy.copy(self)
+        view._only = None if ids is None else frozenset(ids)
+        return view
+
     @cached_property
     def _conversation_protocols(self) -> dict[str, str]:
         """Conversation id → protocol, as each conversation logged it when it started."""
         return {e.conversation_id: e.protocol
                 for e in self.store.iter_events({"conversation_started"}, complete_only=True)}
 
-    def allows(self, protocol: str) -> bool:
-        """Whether this view shows conversations of ``protocol`` (see :meth:`for_protocols`)."""
-        return self._protocols is None or protocol in self._protocols
+    def allows(self, protocol: str, conversation_id: str | None = None) -> bool:
+        """Whether this view shows conversations of ``protocol`` (see :meth:`for_protocols`),
+        and the conversation ``conversation_id`` when it is given (:meth:`for_conversations`)."""
+        return ((self._protocols is None or protocol in self._protocols)
+                and (self._only is None or conversation_id is None
+                     or conversation_id in self._only))
 
     def conversations(self, types: Iterable[str] = (),
                       views: Mapping[str, type] | None = None,
@@ -156,7 +167,7 @@ class RunView:
         (those in ``views`` read as their views), in one pass over the log
         (:func:`agentsim.core.log_stream.conversations`)."""
         return (c for c in conversations(self.store, types, views=views)
-                if self.allows(c.protocol))
+                if self.allows(c.protocol, c.id))
 
     def events(self, *types: str) -> Iterator[EventBase]:
         """Stream the run's events of the given types (all when none given), of conversations
@@ -164,6 +175,9 @@ class RunView:
         a metric (the run's summary counts and explains the failures). A view limited with
         :meth:`for_protocols` leaves out other protocols' conversations."""
         events = self.store.iter_events(set(types) if types else None, complete_only=True)
+        if self._only is not None:
+            only = self._only
+            events = (e for e in events if e.conversation_id in only)
         if self._protocols is None:
             return events
         protocols, allowed = self._conversation_protocols, self._protocols

@@ -89,7 +89,7 @@ def max_workers_for(options: Any, wanted: int) -> int:
     from agentsim.runs.clients import build_client
 
     resolver = build_client(options).resolver
-    names = {options.model, *options.roles.values()}
+    names = set(options.all_models())
     slots = [resolver.resolve(name).max_in_flight for name in names]
     tightest = min((s for s in slots if s is not None), default=None)
     return max(1, min(wanted, tightest) if tightest is not None else wanted)

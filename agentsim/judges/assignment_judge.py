@@ -74,7 +74,7 @@ def decision_outcomes(run: RunView, rule: str = "counts") -> Outcomes:
     found = Outcomes(notes=[f"{sid} not labelled ({why})" for sid, why in sorted(skipped.items())])
     labels: dict[tuple[str, str | None], dict[str, Any]] = defaultdict(dict)
     for row in rows:
-        within = (row.agent, row.phase)
+        within = (row.agent, PHASE_GROUP[row.phase])  # 'single' pairs with 'first'
         found.add("unparsed_rate", row.conversation, within, row.value is None)
         if row.label is None:
             continue

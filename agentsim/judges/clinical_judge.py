@@ -25,6 +25,7 @@ from itertools import combinations
 from typing import Any
 
 from agentsim.core.event_views import DecisionFacts
+from agentsim.core.log_stream import cell_of
 from agentsim.stats.inference import (
     Estimate,
     clustered_mean,
@@ -65,6 +66,7 @@ def consultation_row(log: ConversationLog) -> dict[str, Any] | None:
     row: dict[str, Any] = {
         "conversation": log.id, "scenario": event.scenario_id, "variant": event.variant,
         "bias": event.job.get("bias", "none"), "replicate": event.replicate, "turns": 0,
+        "cell": cell_of(event),  # pairs of biases and variants are within one cell
         "tests": 0, "doctor_unparsed": 0, "not_in_case": 0, "ambiguous": 0,
         "diagnosed": False, "correct": None, "correct_normalised": None,
         "moderator_unparsed": False}
@@ -201,13 +203,14 @@ class ClinicalJudge(StreamingJudge):
 
     @staticmethod
     def _normalised(rows: list[dict[str, Any]], biases: list[str], output: JudgeOutput) -> None:
-        base = {(r["scenario"], r["variant"], r["replicate"]): r for r in rows
+        base = {(r["scenario"], r["variant"], r["replicate"], r["cell"]): r for r in rows
                 if r["bias"] == "none"}
         for bias in biases:
             if bias == "none":
                 continue
             pairs = [(r, base[key]) for r in rows if r["bias"] == bias
-                     and (key := (r["scenario"], r["variant"], r["replicate"])) in base]
+                     and (key := (r["scenario"], r["variant"], r["replicate"], r["cell"]))
+                     in base]
             if pairs:
                 output.metrics[f"normalised_accuracy[bias={bias}]"] = clustered_ratio(
                     [float(r["correct"]) for r, _ in pairs],
@@ -216,10 +219,12 @@ class ClinicalJudge(StreamingJudge):
 
     @staticmethod
     def _gaps(rows: list[dict[str, Any]], variants: list[str], output: JudgeOutput) -> None:
-        by_key = {(r["scenario"], r["bias"], r["replicate"], r["variant"]): r for r in rows}
+        by_key = {(r["scenario"], r["bias"], r["replicate"], r["cell"], r["variant"]): r
+                  for r in rows}
         for first, second in combinations(variants, 2):
-            pairs = [(by_key[(s, b, n, first)], row) for (s, b, n, v), row in by_key.items()
-                     if v == second and (s, b, n, first) in by_key]
+            pairs = [(by_key[(s, b, n, c, first)], row)
+                     for (s, b, n, c, v), row in by_key.items()
+                     if v == second and (s, b, n, c, first) in by_key]
             if not pairs:
                 continue
             label = f"[{second} vs {first}]"

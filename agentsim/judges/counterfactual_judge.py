@@ -91,12 +91,10 @@ class CounterfactualJudge(StreamingJudge):
         """Each counterfactual-variant decision: 1 when it differs from the base variant's
         decision of the same agent, phase, scenario, replicate, bias and arm, else 0."""
         rows, _ = labelled_decisions(run, PAIR_PHASES)  # not labelled: assignment_bias says
-        base = {(r.arm, r.scenario, r.bias, r.replicate, r.agent, r.phase): r.value
-                for r in rows if r.variant == BASE and r.value is not None}
+        base = {r.unit: r.value for r in rows if r.variant == BASE and r.value is not None}
         found = Outcomes()
         for row in rows:
-            partner = base.get((row.arm, row.scenario, row.bias, row.replicate, row.agent,
-                                row.phase))
+            partner = base.get(row.unit)
             if row.variant != BASE and row.value is not None and partner is not None:
                 found.add("flip_rate_placebo" if row.placebo else "flip_rate", row.conversation,
                           (row.agent, row.phase), row.value != partner)

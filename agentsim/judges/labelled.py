@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
-from agentsim.core.log_stream import ConversationLog
+from agentsim.core.log_stream import ConversationLog, cell_of
 from agentsim.core.reader import RunView
 from agentsim.labels.assignment import (
     AssignmentLabel,
@@ -45,11 +45,14 @@ class LabelledDecision:
     problem: AssignmentProblem | None
     turn: int | None = None  # the log's turn (forks compare decisions from their fork turn on)
     seed: int | None = None  # the conversation's seed
+    cell: tuple[str, ...] = ()  # the conversation's cell: model, setting, arm (cell_of)
 
     @property
     def unit(self) -> tuple[Hashable, ...]:
-        """What pairs a decision across variants: everything but the variant."""
-        return (self.scenario, self.replicate, self.agent, self.phase, self.arm, self.bias)
+        """What pairs a decision across variants: everything but the variant (the cell
+        included: a study pairs variants within each model and setting)."""
+        return (self.scenario, self.replicate, self.agent, self.phase, self.arm, self.bias,
+                self.cell)
 
 
 class VariantScenarios:
@@ -117,6 +120,7 @@ def _label_all(conversation: ConversationLog, variants: VariantScenarios, rule: 
     not be labelled (None when it could)."""
     start = conversation.started
     bias = str(start.job.get("bias", "none"))
+    cell = cell_of(start)
     rows: list[tuple[LabelledDecision, str | None]] = []
     for event in conversation.of("decision"):
         if event.kind != "assignment":
@@ -135,7 +139,7 @@ def _label_all(conversation: ConversationLog, variants: VariantScenarios, rule: 
             placebo=variant.placebo if variant else False, replicate=event.replicate,
             arm=event.arm, bias=bias, agent=event.agent,
             phase=event.phase, round=event.round, value=event.value, label=label,
-            problem=problem, turn=event.turn, seed=event.seed), reason))
+            problem=problem, turn=event.turn, seed=event.seed, cell=cell), reason))
     return rows
 
 

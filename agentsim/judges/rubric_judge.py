@@ -51,6 +51,7 @@ from agentsim.errors import DecisionParseError, InputError, ModelError
 from agentsim.judges.base import JudgeOutput, RunView
 from agentsim.models.base import ModelRequest
 from agentsim.core.jobs import derive_seed
+from agentsim.core.log_stream import cell_of
 from agentsim.registry import judge
 from agentsim.core.events import JudgeResult
 from agentsim.judges.rubric import RubricVerdict, load_rubric, parse_preference, parse_verdict
@@ -74,6 +75,7 @@ class Unit:
     bias: str = "none"
     turn: int | None = None
     agent: str | None = None
+    cell: tuple[str, ...] = ()  # the conversation's cell: model, setting, arm (cell_of)
 
 
 def collect_units(run: RunView, unit: str = "conversation") -> list[Unit]:
@@ -93,7 +95,8 @@ def collect_units(run: RunView, unit: str = "conversation") -> list[Unit]:
         if cid not in finished or not messages[cid]:
             continue
         common = dict(conversation_id=cid, scenario=s.scenario_id, variant=s.variant, arm=s.arm,
-                      replicate=s.replicate, seed=s.seed, bias=s.job.get("bias", "none"))
+                      replicate=s.replicate, seed=s.seed, bias=s.job.get("bias", "none"),
+                      cell=cell_of(s))
         lines = [(m, f"{m.speaker}: {m.content}") for m in messages[cid]]
         if unit == "conversation":
             units.append(Unit(cid, "conversation", "\n".join(t for _, t in lines), **common))
@@ -134,7 +137,7 @@ def variant_pairs(units: Sequence[Unit]) -> list[tuple[Unit, Unit]]:
     """(later, earlier) variants of one scenario, replicate, arm and bias (sorted variant ids)."""
     groups: dict[tuple[Any, ...], list[Unit]] = defaultdict(list)
     for u in units:
-        groups[(u.scenario, u.arm, u.replicate, u.bias)].append(u)
+        groups[(u.scenario, u.arm, u.replicate, u.bias, u.cell)].append(u)
     return [(later, earlier) for group in groups.values()
             for earlier, later in combinations(sorted(group, key=lambda u: u.variant or ""), 2)]
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agentsim.core.event_views import DecisionFacts
+from agentsim.core.log_stream import cell_of
 from agentsim.stats.inference import (
     adjust_pvalues,
     clustered_mean,
@@ -88,12 +89,14 @@ class Scored:
     scores: dict[str, float] | None  # None when unparsed
     groups: dict[str, str | None]  # option → its value of the attribute in this variant
     turn: int | None = None  # the log's turn (forks compare decisions from their fork turn on)
+    cell: tuple[str, ...] = ()  # the conversation's cell: model, setting, arm (cell_of)
 
     @property
     def unit(self) -> tuple[Hashable, ...]:
-        """What pairs a decision across variants: everything but the variant."""
+        """What pairs a decision across variants: everything but the variant (the cell
+        included)."""
         return (self.scenario, self.replicate, self.arm, self.bias, self.agent, self.point,
-                self.phase, self.round)
+                self.phase, self.round, self.cell)
 
     @property
     def x(self) -> int | None:
@@ -366,7 +369,7 @@ class SelectionReader:
                 kind=point.type, attribute=attribute, phase=event.phase, round=event.round,
                 scores=decision_scores(point, event),
                 groups={o: scenario.persona(o).attributes.get(attribute) for o in point.options},
-                turn=event.turn))
+                turn=event.turn, cell=cell_of(start)))
         return rows
 
     def notes(self) -> list[str]:

@@ -84,23 +84,28 @@ def build_client(options: RunOptions) -> ModelClient:
 
 
 def model_users(options: RunOptions, scenarios: Sequence[Scenario]) -> dict[str, list[str]]:
-    """Model name → the roles and personas that use it (for warnings and the manifest)."""
+    """Model name → the roles and personas that use it (for warnings and the manifest); in a
+    study each use is named after its model cell too."""
     users: dict[str, list[str]] = {}
-    for key, model in options.roles.items():
-        users.setdefault(model, []).append(key)
-    overridden = set(options.roles)
-    rest = sorted({p.id for s in scenarios for p in s.personas} - overridden)
-    users.setdefault(options.model, []).append(
-        "every other agent" if overridden else "every agent")
-    if rest and len(rest) <= 12 and overridden:
-        users[options.model][-1] += f" ({', '.join(rest)})"
+    personas = {p.id for s in scenarios for p in s.personas}
+    for label, models in options.model_sets():
+        cell = "" if label is None else f" of {label}"
+        roles = {k: v for k, v in models.items() if k != "default"}
+        for key, model in roles.items():
+            users.setdefault(model, []).append(key + cell)
+        rest = sorted(personas - set(roles))
+        default = models["default"]
+        users.setdefault(default, []).append(
+            ("every other agent" if roles else "every agent") + cell)
+        if rest and len(rest) <= 12 and roles:
+            users[default][-1] += f" ({', '.join(rest)})"
     return users
 
 
 def preflight(client: ModelClient, options: RunOptions,
               scenarios: Sequence[Scenario]) -> Preflight:
     """Check and probe every model of the run before anything is written."""
-    names = [options.model, *options.roles.values()]
+    names = options.all_models()
     return run_sync(run_preflight(client.resolver, names, users=model_users(options, scenarios),
                                   probe_servers=options.probe))
 

@@ -52,7 +52,7 @@ from agentsim.orchestrator.kernel import plugin_for
 from agentsim._aio import run_sync
 from agentsim.registry import REGISTRY, make_plugin, recorded_options
 from agentsim.runs.options import RunOptions, effective_concurrency
-from agentsim.core.log_stream import conversations
+from agentsim.core.log_stream import FACTORS, cell_of, conversations
 from agentsim.runs.parsing import ParseTally
 from agentsim.runs.run_summary import (  # noqa: F401  (re-exported: callers import them here)
     OutcomeTally,
@@ -150,16 +150,24 @@ class GatedClient:
 
 
 async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]],
-                     summaries: Sequence[Any] = ()) -> list[tuple[str, Any]]:
+                     summaries: Sequence[Any] = (), by_cell: bool = False,
+                     ) -> tuple[list[tuple[str, Any]], dict[tuple[str, ...], Any]]:
     """Every judge on the view; a judge that declares its protocols sees only their
     conversations. The streaming judges (a ``tally``) and the run's ``summaries`` (tallies
     fed every conversation, failed ones too) share one pass over the log, each judge's tally
     fed the successful conversations of its protocols; the other judges judge the view
-    themselves, concurrently with the streaming judges' results."""
+    themselves, concurrently with the streaming judges' results.
+
+    ``by_cell``: each judge also judges each cell of the design alone (the conversations of one
+    model, setting and arm: :func:`agentsim.core.log_stream.cell_of`), in the same pass —
+    a tally per judge and cell — and the second value maps each cell to its ``(judge,
+    output)`` list; else it is empty."""
     views = [view.for_protocols(getattr(judge, "protocols", None)) for _, judge in judges]
-    tallies = {i: judge.tally(views[i]) for i, (_, judge) in enumerate(judges)
-               if hasattr(judge, "tally")}
-    if tallies or summaries:
+    streaming = [i for i, (_, judge) in enumerate(judges) if hasattr(judge, "tally")]
+    tallies = {i: judges[i][1].tally(views[i]) for i in streaming}
+    cell_tallies: dict[tuple[str, ...], dict[int, Any]] = {}
+    members: dict[tuple[str, ...], list[str]] = {}
+    if tallies or summaries or by_cell:
         readers = [judges[i][1] for i in tallies] + list(summaries)
         reads = frozenset().union(*(reader.reads for reader in readers))
         # Prompts stay blob references unless a judge reads them (none of the built-ins).
@@ -170,13 +178,56 @@ async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]],
                 summary.add(conversation)
             if not conversation.finished.ok:
                 continue
-            for i, tally in tallies.items():
-                if views[i].allows(conversation.protocol):
-                    tally.add(conversation)
-    outputs = await asyncio.gather(*(
-        tallies[i].result() if i in tallies else judge.judge(views[i])
-        for i, (_, judge) in enumerate(judges)))
-    return [(name, output) for (name, _), output in zip(judges, outputs, strict=True)]
+            groups = [tallies]
+            if by_cell:
+                cell = conversation.cell
+                members.setdefault(cell, []).append(conversation.id)
+                if cell not in cell_tallies:
+                    cell_tallies[cell] = {i: judges[i][1].tally(views[i]) for i in streaming}
+                groups.append(cell_tallies[cell])
+            for group in groups:
+                for i, tally in group.items():
+                    if views[i].allows(conversation.protocol):
+                        tally.add(conversation)
+
+    def results_of(group: dict[int, Any], only: list[str] | None) -> list[Any]:
+        return [group[i].result() if i in group
+                else judge.judge(views[i].for_conversations(only))
+                for i, (_, judge) in enumerate(judges)]
+
+    cells = sorted(members)
+    pending = results_of(tallies, None)
+    for cell in cells:
+        pending += results_of(cell_tallies[cell], members[cell])
+    outputs = await asyncio.gather(*pending)
+    names = [name for name, _ in judges]
+    per_cell = {cell: list(zip(names, outputs[(k + 1) * len(judges):(k + 2) * len(judges)],
+                               strict=True)) for k, cell in enumerate(cells)}
+    return list(zip(names, outputs[:len(judges)], strict=True)), per_cell
+
+
+def design_cells(manifest: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The cells of a run's design (model, setting, arm), from its planned jobs, in plan
+    order: one for a plain run, one per arm of a comparison, every combination of a study's."""
+    return list(dict.fromkeys(cell_of(job) for job in manifest.get("jobs") or ()))
+
+
+def cell_results(per_cell: dict[tuple[str, ...], Any],
+                 counts: dict[tuple[str, ...], tuple[int, int]],
+                 order: Sequence[tuple[str, ...]] = ()) -> list[dict[str, Any]]:
+    """``results.json``'s ``cells``: each cell's factors, conversations (finished, failed) and
+    the judges' metrics over its conversations alone, in ``order`` (the plan's), then any
+    other cell the log holds."""
+    from agentsim.core.metrics import metrics_of
+
+    out = []
+    for cell in dict.fromkeys([*order, *sorted(set(per_cell) | set(counts))]):
+        outputs = per_cell.get(cell, [])
+        records = [record for name, output in outputs for record in output.records(name)]
+        finished, failed = counts.get(cell, (0, 0))
+        out.append({**dict(zip(FACTORS, cell, strict=True)), "conversations": finished,
+                    "failed": failed, "metrics": metrics_of(records)})
+    return out
 
 
 def shared_views(readers: Sequence[Any], reads: frozenset[str]) -> dict[str, Any]:
@@ -218,7 +269,9 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     view.client = GatedClient(judging_client(view.manifest, roles),
                               concurrency or judging_concurrency(view.manifest))
     outcome, parsing = OutcomeTally(), ParseTally()
-    outputs = run_sync(_judge_all(view, made, (outcome, parsing)))
+    planned = design_cells(view.manifest)
+    by_cell = len(planned) > 1
+    outputs, per_cell = run_sync(_judge_all(view, made, (outcome, parsing), by_cell))
     records = [record for name, output in outputs for record in output.records(name)]
     finished, failed, errors = outcome.outcomes()
     if append_events and restate:
@@ -237,6 +290,8 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     results["errors"] = errors
     results["failures"] = outcome.reasons
     results["parsing"] = parsing.result()
+    if by_cell:
+        results["cells"] = cell_results(per_cell, outcome.by_cell(), planned)
     results["skipped_lines"] = store.skipped_report()
     if results["skipped_lines"]["count"]:
         results["notes"].append(

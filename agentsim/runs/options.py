@@ -56,7 +56,27 @@ class RunOptions:
     cache_dir: str | None = None
     executor: str = "local"  # where conversations run: local, processes, ray (--executor)
     ray_address: str | None = None  # the Ray the ray executor joins (--ray-address)
+    # A study's factors (agentsim.studies): label → {"model": NAME, "roles": {ROLE: NAME}},
+    # each a cell's models in place of model/roles; and the settings every discussion scenario
+    # runs under, each a cell. None: the one model set and setting above.
+    study_models: dict[str, dict[str, Any]] | None = None
+    settings: tuple[str, ...] | None = None
+    max_cost: float | None = None  # stop starting conversations once the spend reaches it
 
+    def model_sets(self) -> list[tuple[str | None, dict[str, str]]]:
+        """(label, role → model with 'default') of each model cell: a study's, else the run's
+        one set, labelled None."""
+        if not self.study_models:
+            return [(None, {"default": self.model, **self.roles})]
+        return [(label, {"default": entry["model"], **(entry.get("roles") or {})})
+                for label, entry in self.study_models.items()]
+
+    def all_models(self) -> list[str]:
+        """Every model name any cell calls (each once, in order)."""
+        names: list[str] = []
+        for _, models in self.model_sets():
+            names += [m for m in models.values() if m not in names]
+        return names
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> RunOptions:
@@ -70,7 +90,7 @@ class RunOptions:
 
 
 # Options stored as lists in JSON that RunOptions holds as tuples.
-TUPLE_OPTIONS = {"arms", "biases", "judges"}
+TUPLE_OPTIONS = {"arms", "biases", "judges", "settings"}
 
 
 @dataclass
@@ -128,5 +148,4 @@ def effective_concurrency(options: RunOptions) -> int:
     """
     if options.concurrency:
         return options.concurrency
-    models = [options.model, *options.roles.values()]
-    return 1 if any(m.startswith("local/") for m in models) else 8
+    return 1 if any(m.startswith("local/") for m in options.all_models()) else 8

@@ -53,14 +53,22 @@ def configured(scenarios: Sequence[tuple[Path, Scenario]],
     if options.preset is None and options.prompts is None:
         return list(scenarios)
     protocols = {s.protocol.name for _, s in scenarios}
-    preset = load_checked_preset(options.preset, protocols) if options.preset else None
+    presets = {}
+    for name in preset_names(options.preset):
+        preset = load_checked_preset(name, protocols)
+        if preset.protocol in presets:
+            raise InputError(f"two presets of protocol {preset.protocol!r}: "
+                             f"{presets[preset.protocol].id} and {name}; give one per "
+                             "protocol", source="--preset")
+        presets[preset.protocol] = preset
     protocol, texts = (prompt_file_of(options.prompts, protocols) if options.prompts
                        else (None, {}))
     out = []
     for path, scenario in scenarios:
         settings = scenario.protocol
         data = {**settings.model_dump(mode="json", exclude_unset=True), "name": settings.name}
-        if preset is not None and preset.protocol == settings.name:
+        preset = presets.get(settings.name)
+        if preset is not None:
             data = apply_preset({**data, **preset.settings, "preset": preset.id})
         if protocol == settings.name:
             data["prompts"] = {**data.get("prompts", {}), **texts}
@@ -72,23 +80,31 @@ def configured(scenarios: Sequence[tuple[Path, Scenario]],
     return out
 
 
+def preset_names(given: str | None) -> list[str]:
+    """The presets of ``--preset``: one name, or several joined with ',' (one per protocol:
+    a study of discussions and consultations names a preset of each)."""
+    return [name.strip() for name in (given or "").split(",") if name.strip()]
+
+
 def preset_options(options: RunOptions) -> RunOptions:
     """``options`` with the ``--preset``'s mitigation options under the user's (for the
     mitigations the run's arms include) and its bias catalogue unless the user named one."""
     if options.preset is None:
         return options
-    try:
-        preset = load_preset(options.preset)
-    except ValueError as error:
-        raise InputError(str(error), source="--preset") from None
     members = {part for arm in options.arms for part in arm.split("+")}
-    merged = {name: {**given, **options.mitigation_options.get(name, {})}
-              for name, given in preset.mitigations.items() if name in members}
+    mitigations = dict(options.mitigation_options)
     catalogue = options.bias_catalogue
-    if catalogue is None and preset.bias_catalogue:
-        catalogue = str(asset_path("agentsim.scenario", "data", preset.bias_catalogue))
-    return replace(options, mitigation_options={**options.mitigation_options, **merged},
-                   bias_catalogue=catalogue)
+    for name in preset_names(options.preset):
+        try:
+            preset = load_preset(name)
+        except ValueError as error:
+            raise InputError(str(error), source="--preset") from None
+        mitigations |= {mitigation: {**given, **options.mitigation_options.get(mitigation, {})}
+                        for mitigation, given in preset.mitigations.items()
+                        if mitigation in members}
+        if catalogue is None and preset.bias_catalogue:
+            catalogue = str(asset_path("agentsim.scenario", "data", preset.bias_catalogue))
+    return replace(options, mitigation_options=mitigations, bias_catalogue=catalogue)
 
 
 def load_checked_preset(name: str, protocols: set[str]) -> Preset:
@@ -123,31 +139,45 @@ def bias_conditions(scenario: Scenario, options: RunOptions) -> list[str]:
     return plugin_for(scenario.protocol.name).conditions(scenario, options)
 
 
-def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[ConversationJob]:
-    """Expand scenarios × variants × bias conditions × replicates into jobs.
+def settings_for(scenario: Scenario, options: RunOptions) -> list[str | None]:
+    """The settings a scenario runs under: a study's (each a cell) when its protocol takes a
+    setting, else the one ``--setting`` (None: the file's)."""
+    if options.settings and plugin_for(scenario.protocol.name).takes("setting", scenario):
+        return list(options.settings)
+    return [options.setting]
 
-    The seed depends on the run seed, the scenario and the replicate only, so mitigation arms,
-    variants and conditions of one scenario and replicate are paired: they share every draw.
+
+def plan_jobs(scenarios: Sequence[Scenario], options: RunOptions) -> list[ConversationJob]:
+    """Expand scenarios × replicates × model sets × settings × arms × variants × bias
+    conditions into jobs (a plain run has one model set and one setting).
+
+    The seed depends on the run seed, the scenario and the replicate only, so the model sets,
+    settings, mitigation arms, variants and conditions of one scenario and replicate are
+    paired: they share every draw.
     """
-    models = {"default": options.model, **options.roles}
     jobs = []
     for scenario in scenarios:
         name = scenario.protocol.name
         common: dict[str, Any] = {"scenario_id": scenario.id, "protocol": name,
-                                  "models": models, "temperature": DEFAULT_TEMPERATURE
+                                  "temperature": DEFAULT_TEMPERATURE
                                   if options.temperature is None else options.temperature,
                                   "max_tokens": DEFAULT_MAX_TOKENS
                                   if options.max_tokens is None else options.max_tokens,
                                   "probes": options.probes,
-                                  "mitigation_options": options.mitigation_options,
-                                  **plugin_for(name).job_fields(scenario, options)}
+                                  "mitigation_options": options.mitigation_options}
+        cells = [({**common, "models": models, "model_label": label,
+                   **plugin_for(name).job_fields(scenario, replace(options, setting=setting))})
+                 for label, models in options.model_sets()
+                 for setting in settings_for(scenario, options)]
         for replicate in range(options.replicates):
             seed = derive_seed(options.seed, scenario.id, replicate)
-            for arm in options.arms:
-                for variant in variants_for(scenario, options):
-                    for bias in bias_conditions(scenario, options):
-                        jobs.append(ConversationJob(**common, replicate=replicate, seed=seed,
-                                                    variant=variant.id, bias=bias, arm=arm))
+            for fields in cells:
+                for arm in options.arms:
+                    for variant in variants_for(scenario, options):
+                        for bias in bias_conditions(scenario, options):
+                            jobs.append(ConversationJob(**fields, replicate=replicate,
+                                                        seed=seed, variant=variant.id,
+                                                        bias=bias, arm=arm))
     return jobs
 
 
@@ -192,15 +222,18 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
         from agentsim.runs.clients import build_client
 
         resolver = build_client(options).resolver
-    for key, model in {"--model": options.model, **options.roles}.items():
-        if key != "--model" and key not in known:
-            raise InputError(f"unknown role {key!r} (roles: {', '.join(sorted(ROLES))}, or a "
-                             "persona id)", source="--role")
-        endpoint = resolver.resolve(model)
-        if endpoint.in_process:
-            check_model_name(endpoint.model)
+    for label, models in options.model_sets():
+        source = "--role" if label is None else f"models.{label}"
+        for key, model in models.items():
+            if key != "default" and key not in known:
+                raise InputError(f"unknown role {key!r} (roles: {', '.join(sorted(ROLES))}, "
+                                 "or a persona id)", source=source)
+            endpoint = resolver.resolve(model)
+            if endpoint.in_process:
+                check_model_name(endpoint.model)
+    roles = {key for _, models in options.model_sets() for key in models}
     measured = [s.protocol.measurement for s in scenarios if hasattr(s.protocol, "measurement")]
-    if "measurement" in options.roles and measured and set(measured) == {"records"}:
+    if "measurement" in roles and measured and set(measured) == {"records"}:
         # A model that would never be called: the user believes a model answers the tests.
         raise InputError("no conversation uses the measurement model: the clinical scenarios "
                          "answer test requests from their records (protocol.measurement: "
@@ -219,7 +252,8 @@ def check_roles(options: RunOptions, scenarios: Sequence[Scenario],
                                  f"{', '.join(sorted(protocols))}", source="--mitigation")
         in_run |= {getattr(m, "name", None) or type(m).__name__ for m in chain}
         in_run |= set(arm.split("+"))
-        if "finetuned" in arm.split("+") and "finetuned" not in options.roles:
+        if "finetuned" in arm.split("+") and any(
+                "finetuned" not in models for _, models in options.model_sets()):
             raise InputError("the finetuned arm needs a model: --role finetuned=MODEL",
                              source="--role")
     unused = sorted(set(options.mitigation_options) - in_run)
@@ -234,9 +268,11 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
                  catalogue: BiasCatalogue | None = None,
                  checked: Preflight | None = None,
                  warnings: Sequence[str] = (),
-                 judges: Sequence[str] | None = None) -> dict[str, Any]:
+                 judges: Sequence[str] | None = None,
+                 **extra: Any) -> dict[str, Any]:
     """The manifest of a new run: resolved config, scenarios with hashes, models, seeds, jobs,
-    the judges it will be judged with (so a resume judges it alike)."""
+    the judges it will be judged with (so a resume judges it alike); ``extra``: more fields
+    by name (a study's ``study``)."""
     plain = [s for _, s in scenarios]
     judged = judges if judges is not None else judges_for(plain, options)
     return Manifest.new(
@@ -251,7 +287,7 @@ def new_manifest(run_id: str, scenarios: Sequence[tuple[Path, Scenario]], option
         scenarios={s.id: scenario_entry(str(path), s) for path, s in scenarios},
         variants={s.id: [v.model_dump() for v in variants_for(s, options)] for s in plain},
         bias_catalogue=catalogue.model_dump() if catalogue else None,
-        jobs=jobs).to_json()
+        jobs=jobs, **extra).to_json()
 
 
 EXECUTOR = "local"  # where conversations run: the one executor so far

@@ -25,14 +25,19 @@ class OutcomeTally:
         self.errors: dict[str, int] = {}
         self.reasons: dict[str, dict[str, Any]] = {}
         self.ids: dict[str, dict[str, Any]] = {}  # conversation → the ids its events carry
+        self.cells: dict[tuple[str, ...], list[int]] = {}  # cell → [conversations, failed]
 
     def add(self, conversation: ConversationLog) -> None:
         """Count one conversation and its fatal errors."""
         started = conversation.started
         self.ids[conversation.id] = {"variant": started.variant, "arm": started.arm,
                                      "replicate": started.replicate, "seed": started.seed}
+        failed = conversation.finished is not None and not conversation.finished.ok
         self.finished += 1
-        self.failed += conversation.finished is not None and not conversation.finished.ok
+        self.failed += failed
+        counts = self.cells.setdefault(conversation.cell, [0, 0])
+        counts[0] += 1
+        counts[1] += failed
         for event in conversation.of("error"):
             if not event.fatal:
                 continue
@@ -43,6 +48,10 @@ class OutcomeTally:
             row["count"] += 1
             if len(row["conversations"]) < EXAMPLES:
                 row["conversations"].append(event.conversation_id)
+
+    def by_cell(self) -> dict[tuple[str, ...], tuple[int, int]]:
+        """(conversations, failed) of each cell of the design (model, setting, arm)."""
+        return {cell: (done, failed) for cell, (done, failed) in self.cells.items()}
 
     def outcomes(self) -> tuple[int, int, dict[str, int]]:
         """(finished conversations, failed ones, failures by kind)."""

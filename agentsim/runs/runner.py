@@ -222,7 +222,8 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
                    on_warning: Callable[[str], None] | None = None,
                    warnings: Sequence[str] = (),
                    finalize: Callable[[RunStore, RunSummary], Any] | None = None,
-                   command: str = "agentsim run") -> RunSummary:
+                   command: str = "agentsim run",
+                   manifest_fields: dict[str, Any] | None = None) -> RunSummary:
     """Plan, run and judge; the whole of ``agentsim run`` without the terminal.
 
     Everything that can be checked is checked before the run folder is made: scenarios, roles,
@@ -231,7 +232,8 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     recorded in the manifest and repeated by the summary). The process holds the run folder's
     lock from its creation to the end (``finalize(store, summary)`` runs before it is released:
     ``compare`` writes its comparison there). Any interruption (a signal, an error) leaves the
-    status ``interrupted`` and a folder ``agentsim resume`` finishes.
+    status ``interrupted`` and a folder ``agentsim resume`` finishes. ``manifest_fields``: more
+    fields of the manifest by name (a study's ``study``).
     """
     scenarios = configured(scenarios, options)  # --preset and --prompts, before any check
     options = preset_options(options)
@@ -250,7 +252,8 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
         if on_warning is not None:
             on_warning(warning)
     store = create_run(out, runs_root, lambda run_id: new_manifest(
-        run_id, scenarios, options, plan.jobs, plan.catalogue, checked, warnings), command)
+        run_id, scenarios, options, plan.jobs, plan.catalogue, checked, warnings,
+        **(manifest_fields or {})), command)
     try:
         for scenario in plain:  # the compiled graph and who hears whom, beside the log
             save_drawings(scenario, store.run_dir / "graphs")

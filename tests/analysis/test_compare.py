@@ -171,7 +171,7 @@ def test_a_control_outside_the_arms_is_an_error(tmp_path, workplace, planted, ca
     assert "control arm 'none' is not among the arms" in capsys.readouterr().err
     assert not out.exists()  # refused before anything ran
     assert main(["compare", str(workplace), "--arms", "none", "--out", str(out)]) == 2
-    assert "at least one other arm" in capsys.readouterr().err
+    assert "compare needs two levels of a factor" in capsys.readouterr().err
     with pytest.raises(InputError, match="not in this run"):
         compare_arms(view(planted), control="debias_prompt")
 
@@ -230,7 +230,9 @@ def test_compare_json_shape(tmp_path, workplace, capsys):
                             "exit_status", "warnings", "parsing", "report"}
     assert payload["run_dir"] == str(out) and payload["conversations"] == 6
     comparison = payload["comparison"]
-    assert set(comparison) == {"control", "arms", "metrics", "counts", "notes"}
+    assert set(comparison) == {"control", "controls", "arms", "levels", "metrics", "counts",
+                               "notes"}
+    assert comparison["controls"] == {"arm": "none"}
     assert comparison["arms"] == ["none", "finetuned", "debias_prompt"]
     delta = comparison["metrics"]["delta_bias_first[finetuned]"]
     assert set(delta) >= {"value", "ci_low", "ci_high", "n", "clusters", "p", "p_raw", "method"}

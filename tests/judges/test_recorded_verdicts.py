@@ -34,7 +34,7 @@ def test_recorded_verdicts_are_the_lines_the_model_dumps(tmp_path, name):
     run_experiment(load_scenarios([folder]), RunOptions(model=model, replicates=1, cache=False,
                                                         judges=()), out=out)
     view = RunView(RunStore.open(out))
-    outputs = run_sync(_judge_all(view, [(j, make_judge(j, None)) for j in judges]))
+    outputs, _ = run_sync(_judge_all(view, [(j, make_judge(j, None)) for j in judges]))
     for judge, output in outputs:
         lines = list(output.results.lines())
         assert lines, f"{judge} recorded no verdict"
