@@ -37,7 +37,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -150,24 +150,25 @@ class GatedClient:
 
 
 async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]],
-                     summaries: Sequence[Any] = (), by_cell: bool = False,
-                     ) -> tuple[list[tuple[str, Any]], dict[tuple[str, ...], Any]]:
+                     summaries: Sequence[Any] = (),
+                     group_by: Callable[[Any], Hashable] | None = None,
+                     ) -> tuple[list[tuple[str, Any]], dict[Any, Any]]:
     """Every judge on the view; a judge that declares its protocols sees only their
     conversations. The streaming judges (a ``tally``) and the run's ``summaries`` (tallies
     fed every conversation, failed ones too) share one pass over the log, each judge's tally
     fed the successful conversations of its protocols; the other judges judge the view
     themselves, concurrently with the streaming judges' results.
 
-    ``by_cell``: each judge also judges each cell of the design alone (the conversations of one
-    model, setting and arm: :func:`agentsim.core.log_stream.cell_of`), in the same pass —
-    a tally per judge and cell — and the second value maps each cell to its ``(judge,
-    output)`` list; else it is empty."""
+    ``group_by(conversation)``: each judge also judges each group of conversations alone (the
+    cells of a design: ``lambda c: c.cell``, see :func:`agentsim.core.log_stream.cell_of`;
+    a cell and a domain, ...), in the same pass — a tally per judge and group — and the second
+    value maps each group to its ``(judge, output)`` list; without it, that is empty."""
     views = [view.for_protocols(getattr(judge, "protocols", None)) for _, judge in judges]
     streaming = [i for i, (_, judge) in enumerate(judges) if hasattr(judge, "tally")]
     tallies = {i: judges[i][1].tally(views[i]) for i in streaming}
     cell_tallies: dict[tuple[str, ...], dict[int, Any]] = {}
     members: dict[tuple[str, ...], list[str]] = {}
-    if tallies or summaries or by_cell:
+    if tallies or summaries or group_by is not None:
         readers = [judges[i][1] for i in tallies] + list(summaries)
         reads = frozenset().union(*(reader.reads for reader in readers))
         # Prompts stay blob references unless a judge reads them (none of the built-ins).
@@ -179,8 +180,8 @@ async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]],
             if not conversation.finished.ok:
                 continue
             groups = [tallies]
-            if by_cell:
-                cell = conversation.cell
+            if group_by is not None:
+                cell = group_by(conversation)
                 members.setdefault(cell, []).append(conversation.id)
                 if cell not in cell_tallies:
                     cell_tallies[cell] = {i: judges[i][1].tally(views[i]) for i in streaming}
@@ -204,6 +205,41 @@ async def _judge_all(view: RunView, judges: Sequence[tuple[str, Any]],
     per_cell = {cell: list(zip(names, outputs[(k + 1) * len(judges):(k + 2) * len(judges)],
                                strict=True)) for k, cell in enumerate(cells)}
     return list(zip(names, outputs[:len(judges)], strict=True)), per_cell
+
+
+def grouped_metrics(run_dir: Path, group_by: Callable[[Any], Hashable],
+                    judges: Sequence[str] | None = None,
+                    options: dict[str, dict[str, Any]] | None = None,
+                    ) -> dict[Any, dict[str, Any]]:
+    """Each group's metrics (metric name → estimate as ``results.json`` holds them), the
+    judges (default: the run's, with the options its results record, else the presets')
+    judging each group of conversations alone: ``group_by(conversation)`` names the group
+    (e.g. ``lambda c: (*c.cell, domain_of[c.scenario_id])``). One pass over the log; nothing is
+    written. Groups sort by key."""
+    from agentsim.core.metrics import metrics_of
+
+    store = RunStore.open(run_dir)
+    results = store.read_results() if (store.run_dir / RESULTS).exists() else {}
+    names = tuple(judges or results.get("judges") or default_judges(store))
+    given = {**preset_judge_options(store.read_manifest()), **(options or {})}
+    recorded = results.get("judge_options") or {}
+    made = [(name, make_judge(name, given.get(name) or _own(name, recorded.get(name))))
+            for name in names]
+    view = RunView(store)
+    view.client = GatedClient(judging_client(view.manifest), judging_concurrency(view.manifest))
+    _, groups = run_sync(_judge_all(view, made, (), group_by))
+    return {key: metrics_of([r for name, output in groups[key] for r in output.records(name)])
+            for key in sorted(groups)}
+
+
+def _own(judge: str, recorded: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The options a results file recorded for ``judge`` that it takes, set ones only."""
+    if not recorded:
+        return None
+    from agentsim.registry import options_model
+
+    known = options_model(REGISTRY.get("judge", judge)).model_fields
+    return {k: v for k, v in recorded.items() if k in known and v is not None} or None
 
 
 def design_cells(manifest: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -271,7 +307,8 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     outcome, parsing = OutcomeTally(), ParseTally()
     planned = design_cells(view.manifest)
     by_cell = len(planned) > 1
-    outputs, per_cell = run_sync(_judge_all(view, made, (outcome, parsing), by_cell))
+    outputs, per_cell = run_sync(_judge_all(view, made, (outcome, parsing),
+                                            (lambda c: c.cell) if by_cell else None))
     records = [record for name, output in outputs for record in output.records(name)]
     finished, failed, errors = outcome.outcomes()
     if append_events and restate:
