@@ -9,7 +9,10 @@ The public API is small and stable; implementation modules may change::
 
 Functions (see :mod:`agentsim.api`): ``load_scenarios``, ``run``, ``compare``, ``judge`` (score a
 stored run again), ``resume``, ``fork``, ``open_run``, returning :class:`~agentsim.api.Run`;
-``report`` writes a run's HTML report and returns its path.
+``report`` writes a run's HTML report and returns its path. Studies (see
+:mod:`agentsim.studies`): ``run_study`` runs a study file into one run folder, ``load_study``
+reads and validates one. Tables (see :mod:`agentsim.tables`): ``make_table`` builds a
+paper's table from run folders, ``render_table`` writes it as rich, CSV, Markdown or LaTeX.
 Plugins: ``Mitigation`` with the ``@mitigation(name)`` decorator, the ``Judge`` protocol and
 ``JudgeOutput`` with ``@register_judge(name)`` (``agentsim.judge`` is the function that judges a
 run), ``@protocol(name)``. Errors: ``AgentsimError``, ``InputError``.
@@ -34,6 +37,9 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from agentsim.mitigations.base import Mitigation, mitigation
     from agentsim.registry import judge as register_judge
     from agentsim.registry import protocol
+    from agentsim.studies import load_study, run_study
+    from agentsim.tables import make_table
+    from agentsim.tables import render as render_table
 
 # Public name → (module, attribute in it).
 _EXPORTS: dict[str, tuple[str, str]] = {
@@ -50,6 +56,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # The registry's decorator is `judge`; here that name is the function that judges a run.
     "register_judge": ("agentsim.registry", "judge"),
     "protocol": ("agentsim.registry", "protocol"),
+    "load_study": ("agentsim.studies", "load_study"),
+    "run_study": ("agentsim.studies", "run_study"),
+    "make_table": ("agentsim.tables", "make_table"),
+    "render_table": ("agentsim.tables", "render"),
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -370,6 +370,16 @@ def recorded_options(cls: type, given: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _json_ready(value) for name, value in values.items()}
 
 
+def taken_options(cls: type, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The recorded options (a judging pass's record: every option, defaults and test hooks
+    such as a null ``client`` included) that the plugin takes, set ones only: what remakes it
+    as it ran."""
+    if not recorded:
+        return {}
+    known = options_model(cls).model_fields
+    return {k: v for k, v in recorded.items() if k in known and v is not None}
+
+
 def make_plugin(kind: str, name: str, options: Mapping[str, Any] | None = None,
                 source: str | None = None) -> Any:
     """An instance of the registered plugin ``name`` of ``kind``, its options checked first."""

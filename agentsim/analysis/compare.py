@@ -36,7 +36,7 @@ from agentsim.core.log_stream import FACTORS, cell_of
 from agentsim.core.outcomes import PairedMeasure
 from agentsim.core.reader import RunView
 from agentsim.errors import InputError
-from agentsim.registry import REGISTRY, make_plugin, options_model
+from agentsim.registry import REGISTRY, make_plugin, taken_options
 from agentsim.stats.inference import (
     Estimate,
     adjust_pvalues,
@@ -278,7 +278,8 @@ def collect_measures(run: RunView, options: dict[str, dict[str, Any]] | None = N
         by_judge[judge].append(spec)
         measures[spec.name] = Measure(spec)
     for judge in by_judge:
-        plugin = make_plugin("judge", judge, _own_options(judge, (options or {}).get(judge)))
+        given = taken_options(REGISTRY.get("judge", judge), (options or {}).get(judge))
+        plugin = make_plugin("judge", judge, given)
         found = plugin.outcomes(run.for_protocols(getattr(plugin, "protocols", None)))
         notes += [f"compare: {note}" for note in found.notes]
         for outcome in found.values:
@@ -290,15 +291,6 @@ def collect_measures(run: RunView, options: dict[str, dict[str, Any]] | None = N
                     start.replicate, *outcome.within)
             measure.add(cell_of(start), unit, outcome.value, start.scenario_id)
     return {k: m for k, m in measures.items() if m.by_cell}, notes
-
-
-def _own_options(judge: str, recorded: dict[str, Any] | None) -> dict[str, Any]:
-    """Recorded options the judge takes (a judging pass records every option, defaults and
-    test hooks such as a null ``client`` included)."""
-    if not recorded:
-        return {}
-    known = options_model(REGISTRY.get("judge", judge)).model_fields
-    return {k: v for k, v in recorded.items() if k in known and v is not None}
 
 
 def _levels(measures: dict[str, Measure],

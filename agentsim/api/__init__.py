@@ -223,15 +223,17 @@ def judge(run_dir: str | Path, *, judges: str | Sequence[str] | None = None,
 
 
 def resume(run_dir: str | Path, *, retry_failed: bool = True, skip_bad_lines: bool = False,
-           on_start: Hook = None, on_done: Hook = None, on_warning: Hook = None) -> Run:
+           on_start: Hook = None, on_done: Hook = None, on_warning: Hook = None,
+           max_cost: float | None = None) -> Run:
     """Finish a run that was interrupted (``agentsim resume``): its unfinished conversations and,
     with ``retry_failed``, its failed ones; then judge the whole run. ``on_start(remaining,
-    done)`` hears how many are left."""
+    done)`` hears how many are left. ``max_cost``: a new spending limit (US dollars, the spend
+    already logged included) over the run's own, recorded for later resumes."""
     from agentsim.runs.resume import resume_run
 
     summary = resume_run(Path(run_dir), on_start=on_start, on_done=on_done,
                          retry_failed=retry_failed, on_warning=on_warning,
-                         skip_bad_lines=skip_bad_lines)
+                         skip_bad_lines=skip_bad_lines, max_cost=max_cost)
     return Run(summary.run_dir, summary, skip_bad_lines=skip_bad_lines)
 
 

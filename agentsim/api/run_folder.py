@@ -21,8 +21,9 @@ FRAMES: dict[str, tuple[str, str]] = {
     "judge_results": ("judge_result", "JudgeResult"),
     "mitigations": ("mitigation_applied", "MitigationApplied"),
 }
-CONVERSATION_COLUMNS = ["run_id", "conversation_id", "scenario_id", "protocol", "setting",
-                        "variant", "arm", "bias", "replicate", "seed", "ok", "turns", "started",
+CONVERSATION_COLUMNS = ["run_id", "conversation_id", "scenario_id", "protocol", "model",
+                        "setting", "variant", "arm", "bias", "replicate", "seed", "ok", "turns",
+                        "started",
                         "finished"]
 EXIT_STATUS = {"finished": 0, "incomplete": 1, "stopped": 3}
 
@@ -148,6 +149,8 @@ class Run:
 
 def _conversations(store: Any, complete_only: bool) -> list[dict[str, Any]]:
     """One row per conversation: its start's identifiers and job, its finish's outcome."""
+    from agentsim.core.log_stream import cell_of
+
     rows: dict[str, dict[str, Any]] = {}
     ids = {"run_id", "conversation_id", "scenario_id", "protocol", "setting", "variant", "arm",
            "replicate", "seed"}
@@ -155,7 +158,9 @@ def _conversations(store: Any, complete_only: bool) -> list[dict[str, Any]]:
                                    complete_only=complete_only):
         if event.type == "conversation_started":
             rows[event.conversation_id] = {**event.model_dump(include=ids),
-                                           "bias": event.job.get("bias"), "started": event.ts}
+                                           "bias": event.job.get("bias"), "started": event.ts,
+                                           # a study's name of the cell's models
+                                           "model": cell_of(event)[0]}
         elif event.conversation_id in rows:
             rows[event.conversation_id] |= {"ok": event.ok, "turns": event.turns,
                                             "finished": event.ts}

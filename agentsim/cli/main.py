@@ -29,6 +29,7 @@ from agentsim.cli.replay import (
 from agentsim.cli.graph import add_graph_parser, cmd_graph
 from agentsim.cli.report import add_report_parser, cmd_report
 from agentsim.cli.study import add_study_parser, cmd_study
+from agentsim.cli.table import add_table_parser, cmd_table
 from agentsim.cli.resume import add_resume_parser, cmd_resume
 from agentsim.cli.finetune import add_finetune_parser, cmd_finetune
 from agentsim.cli.judging import (
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_parser(commands)
     add_report_parser(commands)
     add_study_parser(commands)
+    add_table_parser(commands)
     add_runs_parsers(commands)
     commands.add_parser("judges", help="list the registered judges")
     commands.add_parser("mitigations", help="list the registered mitigations")
@@ -263,6 +265,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "study": cmd_study,
+    "table": cmd_table,
     "resume": cmd_resume,
     "replay": cmd_replay,
     "report": cmd_report,

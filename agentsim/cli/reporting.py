@@ -101,7 +101,12 @@ def print_run_summary(console: Console, summary: Any) -> None:
     for kind, reason in (results.get("failures") or {}).items():
         console.print(f"[red]  {escape(kind)} × {reason['count']}:[/] "
                       f"{escape(reason['example'][:300])}", soft_wrap=True)
-    if getattr(summary, "stopped", False):
+    print_usage(console, results.get("usage"))
+    if getattr(summary, "stopped", False) and getattr(summary, "stop_reason", None) == "max_cost":
+        console.print(f"[red]Stopped by --max-cost: the spend reached the limit; "
+                      f"{summary.not_run} conversations not run.[/] To go on: agentsim resume "
+                      f"{escape(str(summary.run_dir))} --max-cost USD (a higher limit)")
+    elif getattr(summary, "stopped", False):
         console.print(f"[red]Stopped early by --max-failures: {summary.not_run} conversations "
                       "not run.[/] Fix the cause, then: agentsim resume "
                       f"{escape(str(summary.run_dir))}")
@@ -114,6 +119,18 @@ def print_run_summary(console: Console, summary: Any) -> None:
     for note in results.get("notes", []):
         console.print(f"[dim]{escape(note)}[/]")
     console.print(f"Run folder: [bold]{summary.run_dir}[/]")
+
+
+def print_usage(console: Console, usage: dict[str, Any] | None) -> None:
+    """One line per model (judges' apart): calls, cache hits, tokens and cost."""
+    for kind, rows in (("", (usage or {}).get("models") or {}),
+                       (" (judge)", (usage or {}).get("judges") or {})):
+        for model, row in rows.items():
+            cost = "cost unknown" if row["cost"] is None else f"${row['cost']:.4f}"
+            cached = f", {row['cached_calls']} cached" if row["cached_calls"] else ""
+            console.print(f"[dim]{escape(model)}{kind}: {row['calls']} calls{cached}, "
+                          f"{row['prompt_tokens']} prompt + {row['completion_tokens']} "
+                          f"completion tokens, {cost}[/]", soft_wrap=True)
 
 
 def print_skipped(console: Console, skipped: dict[str, Any] | None) -> None:

@@ -20,6 +20,12 @@ def add_resume_parser(commands: argparse._SubParsersAction) -> None:
     resume.add_argument("--skip-bad-lines", action="store_true",
                         help="go on past corrupt or invalid lines of events.jsonl (counted and "
                         "reported); without it a damaged log is an error naming the line")
+    from agentsim.api import NUMBERS
+    from agentsim.cli.checks import number as _number
+
+    resume.add_argument("--max-cost", type=_number(*NUMBERS["max_cost"]), metavar="USD",
+                        help="the spending limit from now on, over the run's own (the spend "
+                        "already logged counts); stops again once reached, exit status 3")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -40,7 +46,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     summary = api.resume(args.run_dir, retry_failed=args.retry_failed,
                          skip_bad_lines=args.skip_bad_lines, on_start=on_start,
-                         on_warning=on_warning).summary
+                         on_warning=on_warning,
+                         max_cost=getattr(args, "max_cost", None)).summary
     if args.json:
         report = write_report(summary.run_dir, console, json_mode=True)
         _print_json({"run_dir": str(summary.run_dir), "conversations": summary.conversations,

@@ -66,6 +66,7 @@ def run_payload(summary: Any, records: bool = True) -> dict[str, Any]:
             "failures": results.get("failures", {}), "not_run": summary.not_run,
             "stopped": summary.stopped, "exit_status": summary.exit_status,
             "warnings": summary.warnings, "parsing": results.get("parsing", {}),
+            "usage": results.get("usage", {}),
             "metrics": results["metrics"], "counts": results["counts"],
             **({"records": records_data(results)} if records else {})}
 

@@ -40,6 +40,7 @@ def add_study_parser(commands: Any) -> None:
     run.add_argument("--no-cache", action="store_true",
                      help="do not read or write the cache of model calls")
     run.add_argument("--cache-dir", type=_path, help="cache folder")
+    add_design_overrides(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (cells, calls, tokens, cost, time) and run nothing")
     add_endpoint_options(run)
@@ -50,6 +51,30 @@ def add_study_parser(commands: Any) -> None:
     add_power_arguments(actions.add_parser(
         "power", help="replicates and scenarios needed to detect an effect, by simulation "
         "of the clustered design"))
+
+
+def add_design_overrides(parser: argparse.ArgumentParser) -> None:
+    """``--models``, ``--replicates``, ``--set``: a study's fields replaced for one run (and
+    its plan), recorded in the manifest beside the file's hash."""
+    from agentsim.cli.run_args import _bounded
+
+    parser.add_argument("--models", metavar="NAME=MODEL,...",
+                        help="replace the study's models for this run (recorded in the "
+                        "manifest): the same design on other models, or a smoke test")
+    parser.add_argument("--replicates", type=_bounded("replicates"),
+                        help="replace the study's replicates for this run (recorded)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML",
+                        dest="sets", help="replace a field of the study for this run, e.g. "
+                        "replicates=1 or 'scenarios=[../workplace/office-product-launch."
+                        "yaml]' (a smoke test; recorded in the manifest)")
+
+
+def open_study_of(args: argparse.Namespace) -> Any:
+    """The study file of ``args`` with its design overrides applied."""
+    from agentsim.studies import open_study
+
+    return open_study(args.file, getattr(args, "models", None),
+                      getattr(args, "replicates", None), getattr(args, "sets", None))
 
 
 RUN_TIME_FLAGS = ("out", "concurrency", "executor", "ray_address", "no_cache", "cache_dir",
@@ -92,7 +117,8 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
     console = _console(stderr=args.json)
     with _progress(args, console) as hooks:
-        made = run_study(args.file, **run_time_options(args), **hooks)
+        made = run_study(args.file, models=args.models, replicates=args.replicates,
+                         sets=args.sets, **run_time_options(args), **hooks)
     summary = made.summary
     if args.json:
         from agentsim.analysis.compare import comparison_as_data

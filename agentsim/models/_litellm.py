@@ -367,3 +367,25 @@ def missing_keys(model: str) -> list[str]:
         return []
     return list(report.get("missing_keys") or []) if not report.get("keys_in_environment") \
         else []
+
+
+def cost_per_token(model: str) -> tuple[float, float] | None:
+    """(US dollars per prompt token, per completion token) of a litellm model name from the
+    installed cost map (a dictionary read, never the network: ``get_model_info`` may ask an
+    Ollama server), or None when the map has no price for it."""
+    provider, _, bare = model.partition("/")
+    for key in (model, bare):
+        entry = litellm.model_cost.get(key)
+        if not entry or (key == bare and provider and entry.get("litellm_provider")
+                         not in (provider, None)):
+            continue
+        prompt, completion = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
+        if prompt is not None and completion is not None:
+            return float(prompt), float(completion)
+    return None
+
+
+def count_tokens(model: str, messages: list[dict[str, Any]]) -> int:
+    """Prompt tokens of ``messages`` by litellm's counter (tiktoken, shipped with litellm: it
+    never downloads a tokenizer for the OpenAI-family names it is used for)."""
+    return int(litellm.token_counter(model=model, messages=messages))

@@ -129,6 +129,15 @@ def redact(text: str) -> str:
     return Redactor()(text)
 
 
+def _random_enough(found: str) -> bool:
+    """Whether a key-shaped match looks random: an upper-case letter after its prefix, or a
+    run of 20 or more letters and digits (a lower-case hex key). A folder named
+    ``sk-clin-agentclinic2024`` is words joined by hyphens, not a key; the redactor still
+    treats every match as one (a false hit there costs nothing)."""
+    tail = found.split("-", 1)[-1] if found[:3] in ("sk-", "pk-", "rk-") else found
+    return any(c.isupper() for c in tail) or re.search(r"[A-Za-z0-9]{20,}", tail) is not None
+
+
 def key_problem(text: str) -> str | None:
     """What makes ``text`` look like it holds a key, or None: for refusing such a value in an
     option before anything is written."""
@@ -137,7 +146,7 @@ def key_problem(text: str) -> str | None:
     for value in secret_values():
         if value in text:
             return "the value of a secret environment variable"
-    if KEY_SHAPES.search(text):
+    if any(_random_enough(found.group()) for found in KEY_SHAPES.finditer(text)):
         return "a key-shaped string (such as sk-...)"
     if QUERY_KEY.search(text):
         return "a key in a query string (key=, api_key=, token=)"

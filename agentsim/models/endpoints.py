@@ -24,6 +24,8 @@ Models config (YAML)::
         timeout: 60                      # seconds per call
         retries: 6                       # retries of transient errors
         params: {top_p: 0.9}             # extra litellm keyword arguments, passed as given
+        input_cost_per_token: 0.0        # US dollars per token, over litellm's cost map
+        output_cost_per_token: 0.0       #   (agentsim.models.prices; --max-cost, usage)
 
 This module parses and resolves; it never imports litellm and never reads a key.
 """
@@ -87,6 +89,11 @@ class ModelEntry(ModelLimits):
     api_key_file: str | None = Field(default=None, description="A file holding the key.")
     params: dict[str, Any] = Field(default_factory=dict, description="Extra litellm keyword "
                                    "arguments (e.g. top_p, extra_body, api_version).")
+    input_cost_per_token: float | None = Field(default=None, ge=0, description="US dollars per "
+                                               "prompt token (over litellm's cost map; for "
+                                               "self-hosted or unlisted models).")
+    output_cost_per_token: float | None = Field(default=None, ge=0, description="US dollars "
+                                                "per completion token.")
 
     @field_validator("api_key_env")
     @classmethod
@@ -136,6 +143,9 @@ class Endpoint:
     params: dict[str, Any] = field(default_factory=dict, hash=False)
     # A router group's deployments as "model@api_base" (no keys): who may answer.
     deployments: tuple[str, ...] = ()
+    # Prices the models config gives (US dollars per token; None: litellm's cost map decides).
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
 
     @property
     def in_process(self) -> bool:
@@ -329,6 +339,8 @@ class EndpointResolver:
             api_key_file=str(Path(entry.api_key_file).expanduser())
             if entry and entry.api_key_file else None,
             router=router, params=dict(entry.params) if entry else {}, deployments=deployments,
+            input_cost_per_token=entry.input_cost_per_token if entry else None,
+            output_cost_per_token=entry.output_cost_per_token if entry else None,
             **{k: settings[k] for k in ("rpm", "tpm", "max_in_flight") if k in settings},
             **({"timeout": float(settings["timeout"])} if "timeout" in settings else {}),
             **({"retries": int(settings["retries"])} if "retries" in settings else {}),

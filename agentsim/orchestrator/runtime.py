@@ -139,6 +139,12 @@ class ConversationContext:
     def facts_for(self, model: str) -> Mapping[str, Any] | None:
         """The facts ``model``'s provider asked for about this conversation (None for a
         provider without a ``conversation_facts`` hook); its hook runs once per conversation."""
+        resolver = getattr(self.client, "resolver", None)
+        if resolver is not None:  # a models-config name: the provider of what it routes to
+            try:
+                model = resolver.resolve(model).model
+            except Exception:  # noqa: BLE001 - an unroutable name fails at its call instead
+                pass
         provider = provider_of(model)
         if provider not in self.provider_facts:
             self.provider_facts[provider] = conversation_facts(provider, self.scenario,

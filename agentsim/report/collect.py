@@ -142,7 +142,9 @@ def _row(job: dict[str, Any], cid: str, status: str) -> dict[str, Any]:
     """The factors of one conversation (index row without outcomes)."""
     return {"id": cid, "scenario": job.get("scenario_id", ""),
             "variant": job.get("variant", "base"), "arm": job.get("arm", "none"),
-            "bias": job.get("bias", "none"), "model": model_label(job.get("models") or {}),
+            "bias": job.get("bias", "none"),
+            # A study's short name of the cell's models, else the models themselves.
+            "model": job.get("model_label") or model_label(job.get("models") or {}),
             "setting": job.get("setting", ""), "replicate": job.get("replicate", 0),
             "seed": job.get("seed"), "protocol": job.get("protocol", ""), "status": status}
 

@@ -95,6 +95,59 @@ def _facts(data: RunData) -> str:
     return table(("", ""), ((f"<b>{escape(k)}</b>", v) for k, v in rows), "facts")
 
 
+CELL_METRICS = ("bias_first", "bias_last", "escalation", "flip_rate", "accuracy",
+                "selection_gap")
+
+
+def _study(data: RunData) -> str:
+    """The study a run was made from: its question, hypotheses, file and hash, and every cell
+    of the design judged alone, each number linking to the cell's conversations."""
+    study = data.manifest.get("study")
+    if not study:
+        return ""
+    spec = study.get("data") or {}
+    rows = [("study", escape(str(study.get("id")))),
+            ("file", escape(f"{_redact(study.get('path'))} (sha256 {study.get('sha256')})"))]
+    if spec.get("title"):
+        rows.append(("title", escape(spec["title"])))
+    if spec.get("description"):
+        rows.append(("question", escape(spec["description"])))
+    for hypothesis in spec.get("hypotheses") or []:
+        rows.append(("hypothesis", escape(hypothesis)))
+    controls = study.get("controls") or {}
+    rows.append(("controls", escape(", ".join(f"{k} {v}" for k, v in controls.items())
+                                    or "— (one cell)")))
+    for name, value in (study.get("overrides") or {}).items():
+        rows.append((f"replaced for this run: {name}", escape(_redact(value))))
+    html = "<h3>Study</h3>" + table(("", ""), ((f"<b>{escape(k)}</b>", v) for k, v in rows),
+                                    "study")
+    cells = (data.results or {}).get("cells") or []
+    shown = [m for m in CELL_METRICS if any(m in (c.get("metrics") or {}) for c in cells)]
+    if cells:
+        html += "<h3>Cells of the design, each judged alone</h3>" + table(
+            ("model", "setting", "arm", "conversations", *shown),
+            ((escape(str(c["model"])), escape(str(c["setting"])), escape(str(c["arm"])),
+              filter_link(str(c.get("conversations")), _cell_filter(c)),
+              *(_cell_value(c, m) for m in shown)) for c in cells), "cells")
+    return html
+
+
+def _cell_filter(cell: dict[str, Any], metric: str | None = None) -> dict[str, str]:
+    found = {k: str(cell[k]) for k in ("model", "setting", "arm")}
+    outcome = METRIC_OUTCOMES.get(metric or "")
+    return {**found, "outcome": outcome} if outcome else found
+
+
+def _cell_value(cell: dict[str, Any], metric: str) -> str:
+    found = (cell.get("metrics") or {}).get(metric)
+    if not found or found.get("value") is None:
+        return "—"
+    interval = ("" if found.get("ci_low") is None else
+                f" [{_fmt(found['ci_low'])}, {_fmt(found['ci_high'])}]")
+    return filter_link(f"{_fmt(found['value'])}{interval} n={found.get('n')}",
+                       _cell_filter(cell, metric))
+
+
 def _scenarios(data: RunData) -> str:
     m = data.manifest
     counts = Counter(row["scenario"] for row in data.index)
@@ -134,6 +187,27 @@ def _health(data: RunData) -> str:
 
 
 def _tokens(data: RunData) -> str:
+    usage = (data.results or {}).get("usage") or {}
+    if usage.get("models") or usage.get("judges"):  # the judging pass's count, with costs
+        def cost(value: Any) -> str:
+            return "unknown" if value is None else f"${value:.4f}"
+
+        rows = [(escape(_redact(model) + (" (judge)" if judge else "")),
+                 *(escape(f"{u.get(k, 0):,}") for k in
+                   ("calls", "prompt_tokens", "completion_tokens", "cached_calls",
+                    "failed_calls")), escape(cost(u.get("cost"))))
+                for judge, group in ((False, usage.get("models") or {}),
+                                     (True, usage.get("judges") or {}))
+                for model, u in group.items()]
+        total = usage.get("total") or {}
+        unpriced = usage.get("unpriced") or []
+        note = (f"Total cost {cost(total.get('cost'))} at litellm's prices or the models "
+                "config's (cached calls cost nothing)"
+                + (f"; no price known for {', '.join(map(_redact, unpriced))}" if unpriced
+                   else "") + ".")
+        return ("<h3>Model calls, tokens and cost</h3>" + table(
+            ("model", "calls", "prompt tokens", "completion tokens", "cached", "failed",
+             "cost"), rows, "tokens") + f'<p class="dim">{escape(note)}</p>')
     if not data.tokens:
         return "<p class=\"dim\">No model calls in the log (an imported transcript, or a " \
                "run without calls).</p>"
@@ -142,7 +216,7 @@ def _tokens(data: RunData) -> str:
         ((escape(_redact(model)), *(escape(str(t.get(k, 0))) for k in
           ("calls", "prompt_tokens", "completion_tokens", "cached", "failed")))
          for model, t in data.tokens.items()), "tokens") + \
-        "<p class=\"dim\">Cost: not recorded in the log (tokens per model above).</p>"
+        "<p class=\"dim\">Cost: not recorded (a run judged before usage was counted).</p>"
 
 
 def _headlines(data: RunData, found: list[MetricRecord]) -> str:
@@ -230,7 +304,8 @@ def body(data: RunData, figures: list[Figure], notes: list[str]) -> str:
         ('<nav><a href="#overview">Overview</a> <a href="#headlines">Headline metrics</a> '
          '<a href="#figures">Figures</a> <a href="#scenarios">Scenarios</a> '
          '<a href="#browse" class="filter" data-filter="">Conversations</a></nav>'),
-        f'<section id="overview"><h2>Overview</h2>{_facts(data)}{_health(data)}</section>',
+        (f'<section id="overview"><h2>Overview</h2>{_facts(data)}{_study(data)}'
+         f"{_health(data)}</section>"),
         (f'<section id="headlines"><h2>Headline metrics</h2>{_headlines(data, found)}'
          f"{_all_metrics(found) if found else ''}</section>"),
         f'<section id="figures"><h2>Figures</h2>{_figures(figures)}</section>',

@@ -88,6 +88,18 @@ def _escalation(data: RunData, rows: list[MetricRecord]) -> list[Figure]:
         caption = ("Bias of every agent's decision after each round (round 0: first "
                    "decisions, final: last; +1 fully stereotyped, −1 fully anti-stereotyped), "
                    "as the trajectory judge measured it; 95 % intervals resample scenarios.")
+    elif groups and _cells(data):
+        rounds = ["first", "last"]
+        series = [Series(label, {key: _estimate_of(metrics[f"bias_{key}"]) for key in rounds
+                                 if f"bias_{key}" in metrics})
+                  for label, metrics in _cells(data, groups)]
+        series = [s for s in series if s.points]
+        if not series:
+            return []
+        caption = (f"Bias of first and last decisions per {' × '.join(groups)} "
+                   "(assignment_bias, each cell judged alone; +1 fully stereotyped, −1 fully "
+                   "anti-stereotyped); 95 % intervals resample scenarios. Run with --probes "
+                   "for every round.")
     else:
         first = [r for r in rows if r.metric in ("bias_first", "bias_last") and not r.breakdown]
         if len(first) < 2:
@@ -118,16 +130,36 @@ def _group_trajectories(data: RunData, factors: list[str]) -> list[Series]:
 
 
 def _estimate(estimate: Any) -> Point:
-    data = estimate.as_dict()
-    return Point(data["value"], data["ci_low"], data["ci_high"], data["n"])
+    return _estimate_of(estimate.as_dict())
+
+
+def _estimate_of(data: dict[str, Any]) -> Point:
+    """A metric as results.json holds it, as a plotted point."""
+    return Point(data.get("value"), data.get("ci_low"), data.get("ci_high"), data.get("n"))
+
+
+def _cells(data: RunData, factors: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(label, metrics) of each cell of the design judged alone (results.json ``cells``),
+    labelled by the ``factors`` that vary (default: every varying one)."""
+    factors = factors if factors is not None else data.varying()
+    cells = (data.results or {}).get("cells") or []
+    return [(" · ".join(str(cell.get(f, "")) for f in factors) or "all",
+             cell.get("metrics") or {}) for cell in cells]
 
 
 def _label_shares(data: RunData, rows: list[MetricRecord]) -> list[Figure]:
     labels = ("stereotypical", "neutral", "anti")
-    found = {r.metric: r for r in rows if r.judge == "assignment_bias" and not r.breakdown}
-    series = [Series(phase, {label: point(found[f"{phase}_{label}"]) for label in labels
-                             if f"{phase}_{label}" in found})
-              for phase in ("first", "reflected", "last")]
+    phases = ("first", "reflected", "last")
+    if data.varying() and _cells(data):  # a design: each cell's shares, not the pooled ones
+        series = [Series(f"{label} · {phase}", {name: _estimate_of(metrics[f"{phase}_{name}"])
+                                               for name in labels
+                                               if f"{phase}_{name}" in metrics})
+                  for label, metrics in _cells(data) for phase in phases]
+    else:
+        found = {r.metric: r for r in rows if r.judge == "assignment_bias" and not r.breakdown}
+        series = [Series(phase, {label: point(found[f"{phase}_{label}"]) for label in labels
+                                 if f"{phase}_{label}" in found})
+                  for phase in phases]
     series = [s for s in series if s.points]
     if not series:
         return []
@@ -153,11 +185,15 @@ def _forest(data: RunData, rows: list[MetricRecord]) -> list[Figure]:
                         value.get("n")), value.get("p")))
     if not panels:
         return []
-    control = data.comparison.get("control", "none")
-    chart = forest_chart(list(panels.items()), title=f"Effect of each arm vs {control}")
-    return [Figure("forest", "Paired effects of each arm (forest plot)", chart,
-                   f"Mean paired difference arm − {control} over matched units, 95 % "
-                   "intervals resampling scenarios; p Holm-corrected over the comparison.")]
+    controls = data.comparison.get("controls") or {"arm": data.comparison.get("control",
+                                                                             "none")}
+    against = ", ".join(f"{factor} {level}" for factor, level in controls.items())
+    what = "arm" if set(controls) == {"arm"} else "condition"
+    chart = forest_chart(list(panels.items()), title=f"Effect of each {what} vs {against}")
+    return [Figure("forest", f"Paired effects of each {what} (forest plot)", chart,
+                   f"Mean paired difference {what} − control ({against}) over matched "
+                   "units, 95 % intervals resampling scenarios; p Holm-corrected over the "
+                   "comparison.")]
 
 
 def _flips(data: RunData, rows: list[MetricRecord]) -> list[Figure]:

@@ -129,6 +129,8 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
     jobs = [parent_job.model_copy(update={
         "replicate": r, "variant": variant.id, "models": models,
         "arm": mitigation or parent_job.arm,
+        # A study's name of the parent's models no longer names them once they are replaced.
+        "model_label": parent_job.model_label if models == parent_job.models else None,
         # Replicate 0 keeps the parent's seed, so an unchanged fork continues as the parent did.
         "seed": parent_job.seed if r == 0 else derive_seed(parent_job.seed, "fork", r)})
         for r in range(replicates)]
@@ -137,6 +139,8 @@ def fork_run(parent_dir: Path, conversation_id: str, from_turn: int, *,
         RunOptions.from_manifest(parent.manifest),
         model=models.get("default", DEFAULT_MODEL),
         roles={k: v for k, v in models.items() if k != "default"},
+        # The fork runs its own jobs' one model set, not the parent study's factors.
+        study_models=None, settings=None,
         concurrency=1 if any(m.startswith("local/") for m in models.values()) else 4)
     for job in jobs:  # a fork's mitigation and its options are checked before anything runs
         resolve_arm(job.arm, job.mitigation_options)

@@ -50,10 +50,11 @@ from agentsim.core.store import EVENTS, RESULTS, LogLineError, RunStore
 from agentsim.errors import RunStoreError
 from agentsim.orchestrator.kernel import plugin_for
 from agentsim._aio import run_sync
-from agentsim.registry import REGISTRY, make_plugin, recorded_options
+from agentsim.registry import REGISTRY, make_plugin, recorded_options, taken_options
 from agentsim.runs.options import RunOptions, effective_concurrency
 from agentsim.core.log_stream import FACTORS, cell_of, conversations
 from agentsim.runs.parsing import ParseTally
+from agentsim.runs.usage import UsageTally, run_prices
 from agentsim.runs.run_summary import (  # noqa: F401  (re-exported: callers import them here)
     OutcomeTally,
     conversation_outcomes,
@@ -223,23 +224,13 @@ def grouped_metrics(run_dir: Path, group_by: Callable[[Any], Hashable],
     names = tuple(judges or results.get("judges") or default_judges(store))
     given = {**preset_judge_options(store.read_manifest()), **(options or {})}
     recorded = results.get("judge_options") or {}
-    made = [(name, make_judge(name, given.get(name) or _own(name, recorded.get(name))))
-            for name in names]
+    made = [(name, make_judge(name, given.get(name) or taken_options(
+        REGISTRY.get("judge", name), recorded.get(name)) or None)) for name in names]
     view = RunView(store)
     view.client = GatedClient(judging_client(view.manifest), judging_concurrency(view.manifest))
     _, groups = run_sync(_judge_all(view, made, (), group_by))
     return {key: metrics_of([r for name, output in groups[key] for r in output.records(name)])
             for key in sorted(groups)}
-
-
-def _own(judge: str, recorded: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The options a results file recorded for ``judge`` that it takes, set ones only."""
-    if not recorded:
-        return None
-    from agentsim.registry import options_model
-
-    known = options_model(REGISTRY.get("judge", judge)).model_fields
-    return {k: v for k, v in recorded.items() if k in known and v is not None} or None
 
 
 def design_cells(manifest: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -305,10 +296,12 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     view.client = GatedClient(judging_client(view.manifest, roles),
                               concurrency or judging_concurrency(view.manifest))
     outcome, parsing = OutcomeTally(), ParseTally()
+    usage = UsageTally(run_prices(view.manifest))
     planned = design_cells(view.manifest)
     by_cell = len(planned) > 1
-    outputs, per_cell = run_sync(_judge_all(view, made, (outcome, parsing),
+    outputs, per_cell = run_sync(_judge_all(view, made, (outcome, parsing, usage),
                                             (lambda c: c.cell) if by_cell else None))
+    usage.add_calls(view.calls)  # this pass's judges' calls, which no conversation holds
     records = [record for name, output in outputs for record in output.records(name)]
     finished, failed, errors = outcome.outcomes()
     if append_events and restate:
@@ -327,6 +320,7 @@ def judge_run(run_dir: Path, judges: Sequence[str] = ("assignment_bias",),
     results["errors"] = errors
     results["failures"] = outcome.reasons
     results["parsing"] = parsing.result()
+    results["usage"] = usage.result()
     if by_cell:
         results["cells"] = cell_results(per_cell, outcome.by_cell(), planned)
     results["skipped_lines"] = store.skipped_report()

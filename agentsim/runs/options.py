@@ -97,8 +97,9 @@ TUPLE_OPTIONS = {"arms", "biases", "judges", "settings"}
 class RunSummary:
     """What a finished run reports: where it is, how many conversations ran and failed, metrics.
 
-    ``stopped`` is True when ``--max-failures`` ended the run early; ``not_run`` counts the
-    conversations it left for ``agentsim resume``.
+    ``stopped`` is True when ``--max-failures`` or ``--max-cost`` ended the run early
+    (``stop_reason`` says which); ``not_run`` counts the conversations it left for
+    ``agentsim resume``.
     """
 
     run_dir: Path
@@ -108,13 +109,14 @@ class RunSummary:
     errors: dict[str, int] = field(default_factory=dict)
     stopped: bool = False
     not_run: int = 0
+    stop_reason: str | None = None  # what stopped it: "max_failures" or "max_cost"
     warnings: list[str] = field(default_factory=list)
     skipped_lines: int = 0  # damaged log lines skipped (--skip-bad-lines)
 
     @property
     def exit_status(self) -> int:
         """0 when everything planned succeeded, 1 when conversations failed, 3 when the run
-        was stopped early by --max-failures."""
+        was stopped early by --max-failures or --max-cost."""
         if self.stopped:
             return 3
         return 1 if self.failed or self.not_run else 0

@@ -12,6 +12,7 @@ was never interrupted.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from agentsim.runs.runner import (
     preflight,
 )
 from agentsim.core.store import RunStore
+from agentsim.runs.usage import check_budget
 from agentsim.scenario.biases import BiasCatalogue
 
 
@@ -59,7 +61,7 @@ def resume_run(run_dir: Path, on_start: Callable[[int, int], None] | None = None
                on_done: Callable[[ConversationJob, bool], None] | None = None,
                retry_failed: bool = True,
                on_warning: Callable[[str], None] | None = None,
-               skip_bad_lines: bool = False) -> RunSummary:
+               skip_bad_lines: bool = False, max_cost: float | None = None) -> RunSummary:
     """Finish a stored run: its unfinished and (with ``retry_failed``) failed conversations.
 
     ``on_start(remaining, already_done)`` is called before running. A run with nothing left to
@@ -67,21 +69,26 @@ def resume_run(run_dir: Path, on_start: Callable[[int, int], None] | None = None
     start (a run still writing the folder, or another resume or judge, is refused), and only
     then is a partial last line cut. A damaged line elsewhere in the log stops the resume with
     its number, unless ``skip_bad_lines``. A fork's conversations continue from the parent's
-    log again, as the fork began them.
+    log again, as the fork began them. The run's spending limit (``--max-cost``) holds again,
+    counting what the log already spent; ``max_cost`` replaces it (and is recorded in the
+    manifest's options, for the next resume).
     """
     store = RunStore.open(run_dir, lock="agentsim resume", skip_bad_lines=skip_bad_lines)
     try:
-        return _resume(store, on_start, on_done, retry_failed, on_warning)
+        return _resume(store, on_start, on_done, retry_failed, on_warning, max_cost)
     finally:
         store.release()
 
 
 def _resume(store: RunStore, on_start: Callable[[int, int], None] | None,
             on_done: Callable[[ConversationJob, bool], None] | None, retry_failed: bool,
-            on_warning: Callable[[str], None] | None) -> RunSummary:
+            on_warning: Callable[[str], None] | None,
+            max_cost: float | None = None) -> RunSummary:
     store.repair_tail()
     manifest = store.read_manifest()
     options = stored_options(manifest)
+    if max_cost is not None:  # the user's new limit, over the run's own
+        options = replace(options, max_cost=float(max_cost))
     remaining, done = unfinished_jobs(store, retry_failed)
     view = RunView(store)
     if on_start is not None:
@@ -91,6 +98,8 @@ def _resume(store: RunStore, on_start: Callable[[int, int], None] | None,
         return summary_of(store)
     plan = resume_plan(manifest, remaining, view)
     client = build_client(options)
+    if remaining:
+        check_budget(options, client.resolver)  # a limit it could not count is refused
     execution = None
     if remaining:  # models and servers are checked before the folder changes
         checked = preflight(client, options, list(view.scenarios.values()))
@@ -100,6 +109,9 @@ def _resume(store: RunStore, on_start: Callable[[int, int], None] | None,
     try:
         if remaining:
             store.update_manifest(status="running")
+            if max_cost is not None:  # recorded: a later resume holds the same limit
+                store.update_manifest(options={**(manifest.get("options") or {}),
+                                               "max_cost": options.max_cost})
             execution = execute(store, plan, options, on_done, client=client)
         judges = manifest.get("judges") or judges_for(list(view.scenarios.values()), options)
         return finish_run(store, judges, execution)

@@ -45,6 +45,7 @@ from agentsim.runs.clients import (  # noqa: F401  (the client's names, for runn
     register_config_secrets,
 )
 from agentsim.runs.judging import conversation_outcomes, judge_run
+from agentsim.runs.usage import Budget, SpendingStore, check_budget
 from agentsim.runs.options import (  # noqa: F401  (the options' names, for runner's callers)
     TUPLE_OPTIONS,
     RunOptions,
@@ -122,6 +123,7 @@ class Execution:
 
     outcomes: list[bool | None]
     stopped: bool = False
+    stop_reason: str | None = None  # "max_failures" or "max_cost" when it stopped early
 
     @property
     def not_run(self) -> int:
@@ -157,25 +159,34 @@ def execute(store: RunStore, plan: Plan, options: RunOptions,
     An executor with ``run_plan`` (processes, ray) ships the jobs to its workers and appends
     their events here, a whole conversation at a time; the others run each job with a ``work``
     coroutine on this process's loop. Once more conversations than ``options.max_failures``
-    allows have failed, no new conversation starts (those in flight finish); the rest stay for
-    ``agentsim resume``.
+    allows have failed, or once the spend the log records reaches ``options.max_cost`` (US
+    dollars, counted from the log's earlier calls too: see :mod:`agentsim.runs.usage`), no new
+    conversation starts (those in flight finish); the rest stay for ``agentsim resume``.
     """
     run_id = store.run_id
     client = client or build_client(options)
     limit = failure_limit(options.max_failures, len(plan))
     executor = make_executor(options)
     record_executor(store, options)
+    budget = Budget.of_run(store, options.max_cost, client.resolver)
+    if budget is not None:  # every call appended is priced as it is logged
+        store = SpendingStore(store, budget)  # type: ignore[assignment]
     store.append(RunStarted(run_id=run_id, planned=len(plan), resumed=plan.resumed))
-    state = {"failed": 0, "stopped": False}
+    state: dict[str, Any] = {"failed": 0, "stopped": False, "reason": None}
 
     def count(ok: bool) -> None:
         if not ok:
             state["failed"] += 1
             if limit is not None and state["failed"] > limit:
-                state["stopped"] = True
+                state["stopped"], state["reason"] = True, "max_failures"
+
+    def should_stop() -> bool:
+        if not state["stopped"] and budget is not None and budget.reached:
+            state["stopped"], state["reason"] = True, "max_cost"
+        return bool(state["stopped"])
 
     async def work(job: ConversationJob) -> bool | None:
-        if state["stopped"]:
+        if should_stop():
             return None
         ok = await run_conversation(job, plan.scenario_of(job), client, store, run_id,
                                     plan.catalogue, plan.prefix_of(job))
@@ -193,7 +204,7 @@ def execute(store: RunStore, plan: Plan, options: RunOptions,
     try:
         if hasattr(executor, "run_plan"):
             outcomes = executor.run_plan(store, plan, options, client, shipped_done,
-                                         lambda: bool(state["stopped"]))
+                                         should_stop)
         else:
             outcomes = run_sync(executor.run(list(plan.jobs), work, done))
     finally:
@@ -201,7 +212,10 @@ def execute(store: RunStore, plan: Plan, options: RunOptions,
         client.cache is None or client.cache.flush()  # commit the run's answers to the cache
         if client.served:
             record_served(store, client.served)
-    return Execution(outcomes, stopped=bool(state["stopped"]))
+    stopped = bool(state["stopped"])
+    if state["reason"] == "max_cost" and all(ok is not None for ok in outcomes):
+        stopped = False  # the limit was reached by the last conversations: none was left out
+    return Execution(outcomes, stopped=stopped, stop_reason=state["reason"] if stopped else None)
 
 
 def record_executor(store: RunStore, options: RunOptions) -> None:
@@ -240,6 +254,7 @@ def run_experiment(scenarios: Sequence[tuple[Path, Scenario]], options: RunOptio
     plain = [s for _, s in scenarios]
     client = build_client(options)
     check_roles(options, plain, client.resolver)
+    check_budget(options, client.resolver)  # a limit must be countable before it is run
     plan = build_plan(plain, options)
     failure_limit(options.max_failures, len(plan))
     ready = getattr(make_executor(options), "check", None)  # before anything is written:
@@ -319,8 +334,11 @@ def finish_run(store: RunStore, judges: Sequence[str],
         else "finished"
     manifest = store.update_manifest(status=status, judges=list(judges),
                                      finished=time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                            time.gmtime()))
+                                                            time.gmtime()),
+                                     usage=results.get("usage"),
+                                     stop_reason=execution.stop_reason if stopped else None)
     return RunSummary(store.run_dir, results["conversations"], results["failed"], results,
                       results["errors"], stopped=stopped, not_run=not_run,
+                      stop_reason=execution.stop_reason if execution and stopped else None,
                       warnings=list(manifest.get("warnings") or []),
                       skipped_lines=results["skipped_lines"]["count"])

@@ -99,6 +99,9 @@ def load_scenario(path: str | Path, *, limits: Limits | None = None) -> Scenario
 
         scenarios, _ = load_agentclinic(path, limits=limits)
         return scenarios[0]
+    if path.suffix in SCENARIO_SUFFIXES and data_file_kind(path) == "study":
+        raise InputError("this is a study file, not a scenario: run it with agentsim study "
+                         "run FILE (or plan it with agentsim study plan FILE)", source=path)
     scenario = parse_scenario(read_yaml(path, limits), path)
     problems = metric_problems(scenario)
     if problems:
@@ -130,22 +133,31 @@ def scenario_hash(scenario: Scenario) -> str:
 CATALOGUE_PEEK_BYTES = 64 * 1024
 
 
-def is_catalogue(path: Path) -> bool:
-    """True for a data file that lives beside scenarios but is not one (a bias catalogue):
-    its first statement is ``catalogue: ...``. Reads at most the first 64 KiB of a regular
-    file; anything unreadable is not a catalogue (loading it then reports why)."""
+def data_file_kind(path: Path) -> str | None:
+    """``catalogue`` or ``study`` for a YAML file that lives beside scenarios but is not one,
+    else None. A bias catalogue's first statement is ``catalogue: ...``; a study file has a
+    top-level ``models:`` key, which no scenario has. Reads at most the first 64 KiB of a
+    regular file; anything unreadable is neither (loading it then reports why)."""
     try:
         if not path.is_file():
-            return False
+            return None
         with open(path, "rb") as handle:
             head = handle.read(CATALOGUE_PEEK_BYTES)
     except OSError:
-        return False
+        return None
     text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            return line.startswith("catalogue:")
-    return False
+    statements = [line for line in text.splitlines()
+                  if line.strip() and not line.lstrip().startswith("#")]
+    if statements and statements[0].startswith("catalogue:"):
+        return "catalogue"
+    if any(line.startswith(("models:", "models :")) for line in statements):
+        return "study"
+    return None
+
+
+def is_catalogue(path: Path) -> bool:
+    """True for a bias catalogue (see :func:`data_file_kind`)."""
+    return data_file_kind(path) == "catalogue"
 
 
 def check_input_name(path: Path) -> None:
@@ -180,8 +192,8 @@ def _walk(folder: Path) -> Iterator[Path]:
     """Scenario files under ``folder`` in the order their paths sort (depth first, by name).
 
     Symbolic links to folders are skipped, so no loop can trap the scan. Any other entry
-    named *.yaml/*.yml is yielded unless it is a regular file whose name starts with '_' or a
-    catalogue: a broken or looping link, a FIFO or a device is then reported by the loader. A
+    named *.yaml/*.yml is yielded unless it is a regular file whose name starts with '_', a
+    catalogue or a study file: a broken or looping link, a FIFO or a device is then reported by the loader. A
     sub-folder whose name ends in .yaml is a folder, scanned like any other."""
     stack = [iter(_entries(folder))]
     while stack:
@@ -193,7 +205,7 @@ def _walk(folder: Path) -> Iterator[Path]:
         if is_folder:
             stack.append(iter(_entries(path)))
         elif (path.suffix in SCENARIO_SUFFIXES and not path.name.startswith("_")
-              and not is_catalogue(path)):
+              and data_file_kind(path) is None):
             yield path
 
 

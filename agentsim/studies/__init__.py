@@ -5,8 +5,11 @@ The file's schema is :mod:`agentsim.studies.schema`, reading it :mod:`agentsim.s
 running it :mod:`agentsim.studies.running`.
 """
 
+from agentsim.studies.estimate import plan_study
 from agentsim.studies.loader import STUDY_FOLDER, Study, load_study
-from agentsim.studies.running import check_study, run_study
+from agentsim.studies.power import study_power
+from agentsim.studies.running import check_study, open_study, run_study
 from agentsim.studies.schema import StudyFile
 
-__all__ = ["STUDY_FOLDER", "Study", "StudyFile", "check_study", "load_study", "run_study"]
+__all__ = ["STUDY_FOLDER", "Study", "StudyFile", "check_study", "load_study", "open_study",
+           "plan_study", "run_study"]

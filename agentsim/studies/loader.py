@@ -11,7 +11,7 @@ file (its bytes' sha256 and its validated data) under ``study``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,51 @@ from agentsim.scenario.loader import problems_from
 from agentsim.scenario.safe_input import load_yaml_file
 from agentsim.studies.schema import ScenarioSource, StudyFile
 
-__all__ = ["STUDY_FOLDER", "Study", "load_study"]
+__all__ = ["STUDY_FOLDER", "Study", "load_study", "parse_sets"]
 
 STUDY_FOLDER = Path("scenarios") / "studies"  # where the shipped studies live
 
 
 @dataclass(frozen=True)
 class Study:
-    """A validated study file: where it is, its bytes' hash and its fields."""
+    """A validated study file: where it is, its bytes' hash and its fields; ``overrides``
+    holds what one run replaced (``--models``, ``--replicates``), recorded in the manifest
+    beside the file's hash."""
 
     path: Path
     sha256: str
     spec: StudyFile
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def overridden(self, *, models: dict[str, str] | None = None,
+                   replicates: int | None = None,
+                   sets: dict[str, Any] | None = None) -> Study:
+        """The study with fields replaced for one run — ``sets`` (field → value, as
+        ``--set FIELD=YAML``), its models factor (``--models``) or its replicates — for a smoke
+        test on the embedded model or the same design on other models. Recorded in the
+        manifest beside the file's hash; the result is validated as the file is (an error
+        names the option and the field). A replaced models factor drops the file's
+        controls.model unless it is still one of them."""
+        update = {**(sets or {})}
+        if models:
+            update["models"] = dict(models)
+        if replicates is not None:
+            update["replicates"] = replicates
+        if not update:
+            return self
+        data = self.spec.model_dump(exclude_unset=True) | update
+        chosen = (data.get("controls") or {}).get("model")
+        if "models" in update and chosen is not None and chosen not in update["models"]:
+            data["controls"] = {**data["controls"], "model": None}
+        try:
+            spec = StudyFile.model_validate(data)
+        except ValidationError as error:
+            where, message = problems_from(error)[0]
+            source = ("--set" if sets and where.split(".")[0].split("[")[0] in sets
+                      else "--models" if models and where.startswith("models")
+                      else "--replicates" if replicates is not None else "--set")
+            raise InputError(message, source=source, field=where or None) from None
+        return replace(self, spec=spec, overrides={**self.overrides, **update})
 
     @property
     def id(self) -> str:
@@ -117,7 +150,25 @@ class Study:
     def manifest_entry(self) -> dict[str, Any]:
         """What the manifest records of the study (``study``): the file, its hash, its data."""
         return {"id": self.id, "path": str(self.path), "sha256": self.sha256,
-                "data": self.spec.model_dump(mode="json"), "controls": self.controls()}
+                "data": self.spec.model_dump(mode="json"), "controls": self.controls(),
+                "overrides": self.overrides}
+
+
+def parse_sets(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``--set FIELD=VALUE`` (repeatable) as field → value, each value read as YAML (``3``,
+    ``[a, b]``, ``{metric: escalation}``) by the bounded loader."""
+    from agentsim.scenario.safe_input import parse_yaml
+
+    found: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"expected FIELD=VALUE, got {item!r}", source="--set")
+        if name.strip() not in StudyFile.model_fields:
+            raise InputError(f"{name.strip()!r} is not a field of study files (fields: "
+                             f"{', '.join(StudyFile.model_fields)})", source="--set")
+        found[name.strip()] = parse_yaml(text, "--set") if text.strip() else None
+    return found
 
 
 def load_study(path: str | Path) -> Study:

@@ -17,7 +17,7 @@ from typing import Any
 from agentsim.errors import InputError
 from agentsim.studies.loader import Study, load_study
 
-__all__ = ["check_study", "run_study", "study_options"]
+__all__ = ["check_study", "open_study", "run_study", "study_options"]
 
 # How a study runs, not what it is: these come from the command line or the caller, never
 # from the study file (which the manifest hashes).
@@ -77,15 +77,31 @@ def study_options(study: Study, settings: Any) -> Any:
     return study.run_options(settings)
 
 
-def run_study(path: str | Path, *, on_start: Any = None, on_done: Any = None,
+def open_study(path: str | Path, models: Any = None, replicates: int | None = None,
+               sets: Any = None) -> Study:
+    """The study file at ``path`` with one run's replacements: ``models`` (``a=MODEL,...``, a
+    list or a mapping, as ``--models``), ``replicates`` and ``sets`` (``FIELD=YAML`` strings
+    as ``--set``, or a mapping field → value)."""
+    from agentsim.api.settings import check_number, parse_models, strings
+    from agentsim.studies.loader import parse_sets
+
+    check_number("replicates", replicates)
+    given = dict(sets) if isinstance(sets, dict) else parse_sets(strings(sets, "--set"))
+    return load_study(path).overridden(models=parse_models(models) or None,
+                                       replicates=replicates, sets=given)
+
+
+def run_study(path: str | Path, *, models: Any = None, replicates: int | None = None,
+              sets: Any = None, on_start: Any = None, on_done: Any = None,
               on_warning: Any = None, **run_time: Any) -> Any:
     """Run a study file (``agentsim study run FILE``) and return the
     :class:`~agentsim.api.run_folder.Run`, with ``comparison`` when the study varies a
-    factor. ``run_time``: how it runs (``out``, ``concurrency``, ``executor``, ``no_cache``,
-    ``max_cost``, per-model limits, ...; see :data:`RUN_TIME`)."""
+    factor. ``models``/``replicates``/``sets`` replace the file's fields for this run
+    (recorded in the manifest); ``run_time``: how it runs (``out``, ``concurrency``, ``executor``,
+    ``no_cache``, ``max_cost``, per-model limits, ...; see :data:`RUN_TIME`)."""
     from agentsim.api import Run, comparison_finalizer, execute_settings
 
-    study = load_study(path)
+    study = open_study(path, models, replicates, sets)
     scenarios, settings, warnings = check_study(study, run_time)
     controls = study.controls()
     made: dict[str, Any] = {}

@@ -159,14 +159,14 @@ class StudyFile(Frozen):
             check_id(label, "model name")
         return value
 
-    @field_validator("settings", "arms", "presets")
+    @field_validator("settings", "arms", "presets", "biases")
     @classmethod
-    def _unique(cls, value: list[str] | None) -> list[str] | None:
+    def _unique(cls, value: list[str] | None, info: Any) -> list[str] | None:
         if value is not None:
             repeated = sorted({item for item in value if value.count(item) > 1})
             if repeated:
                 raise ValueError(f"given twice: {', '.join(repeated)}")
-            if not value:
+            if not value and info.field_name in ("settings", "arms"):
                 raise ValueError("give at least one, or leave the field out")
         return value
 

@@ -227,7 +227,7 @@ def test_compare_json_shape(tmp_path, workplace, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) == {"run_dir", "conversations", "failed", "errors", "metrics", "counts",
                             "comparison", "plots", "failures", "not_run", "stopped",
-                            "exit_status", "warnings", "parsing", "report"}
+                            "exit_status", "warnings", "parsing", "usage", "report"}
     assert payload["run_dir"] == str(out) and payload["conversations"] == 6
     comparison = payload["comparison"]
     assert set(comparison) == {"control", "controls", "arms", "levels", "metrics", "counts",

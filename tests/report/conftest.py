@@ -59,6 +59,24 @@ def compare_run(runs_root) -> Path:
 
 
 @pytest.fixture(scope="session")
+def study_run(runs_root) -> Path:
+    """A study: two planted models in two settings over the demo scenarios."""
+    folder = runs_root / "study-file"
+    folder.mkdir(exist_ok=True)
+    study = folder / "two-models.yaml"
+    study.write_text(
+        "id: two-models\ntitle: two planted models, two settings\n"
+        "hypotheses: [the second model is more biased]\n"
+        f"scenarios: [{{path: {REPO / 'scenarios' / 'workplace'}, tags: [demo]}}]\n"
+        "models: {lo: 'scripted/stereotyped?rate=0.2', hi: 'scripted/stereotyped?rate=0.8'}\n"
+        "settings: [interaction, goal]\nvariants: none\nrounds: 1\nreplicates: 2\nseed: 5\n",
+        encoding="utf-8")
+    out = runs_root / "study"
+    _cli("study", "run", str(study), "--no-cache", "--out", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
 def clinical_run(runs_root) -> Path:
     """The shipped consultations with two patient variants and one injected bias."""
     out = runs_root / "clinical"

@@ -122,6 +122,31 @@ def test_compare_report_filters_by_arm(open_report, compare_run):
     assert _listed(page), "the scripted model changes some decisions after reflection"
 
 
+def test_study_report_shows_its_design_and_filters_by_model_and_setting(open_report,
+                                                                        study_run):
+    opened = open_report(study_run / "report.html")
+    page = opened.page
+    assert opened.problems() == []
+    study = page.locator("table.study").inner_text()
+    assert "two-models" in study and "the second model is more biased" in study
+    cells = page.locator("table.cells tbody tr")
+    assert cells.count() == 4  # 2 models x 2 settings, each judged alone
+    rows = index_of(study_run / "report.html")["rows"]
+    page.select_option("select[data-filter-name=model]", "hi")
+    page.select_option("select[data-filter-name=setting]", "goal")
+    expected = {r["id"] for r in rows if r["model"] == "hi" and r["setting"] == "goal"}
+    assert expected and set(_listed(page)) == expected
+    page.select_option("select[data-filter-name=model]", "")
+    page.select_option("select[data-filter-name=setting]", "")
+    # A cell's count links to that cell's conversations.
+    page.locator("table.cells tbody tr").nth(3).locator("a.filter").first.click()
+    listed = set(_listed(page))
+    cells = {(r["model"], r["setting"]) for r in rows if r["id"] in listed}
+    assert len(cells) == 1 and len(listed) == sum(
+        1 for r in rows if (r["model"], r["setting"]) == next(iter(cells)))
+    assert page.locator("#fig-forest svg").count() == 1  # the models' and settings' deltas
+
+
 @pytest.fixture(scope="module")
 def big_run(tmp_path_factory, plain_run):
     """10,000 conversations: the plain run's 20 copied as 500 replicates, then judged (which

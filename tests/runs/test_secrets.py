@@ -129,3 +129,16 @@ def test_planted_keys_are_refused_or_redacted_everywhere(stub_server, tmp_path, 
     written = [run, cache, tmp_path / "export", tmp_path / "fork"]
     assert sum(1 for folder in written for p in folder.rglob("*") if p.is_file()) >= 15  # cache: 1
     assert leaks(written, terminal) == []
+
+
+def test_a_folder_named_like_a_key_prefix_is_not_refused():
+    # Words joined by hyphens after sk- are a name (a run folder), not a key; random tails are.
+    from agentsim.cli.checks import refuse_secrets
+    from agentsim.models.client import key_problem
+
+    for name in ("/tmp/sk-clin-agentclinic2024", "runs/sk-test-folder-name", "pk-mitigations"):
+        assert key_problem(name) is None, name
+        refuse_secrets(["run", "scenarios", "--out", name])
+    for key in ("sk-proj-AbC123xyz0000000", "sk-0123456789abcdef0123456789abcdef",
+                "sk-ant-api03-Abcdefghijklmnop"):
+        assert key_problem(key) is not None, key
