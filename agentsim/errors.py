@@ -70,7 +70,8 @@ class ModelError(AgentsimError):
 
     ``kind`` says what went wrong in words a summary can group by: ``rate_limit``, ``timeout``,
     ``connection``, ``server`` (5xx), ``empty_reply`` (transient, retried) or ``auth``,
-    ``not_found``, ``bad_request``, ``unsupported_param``, ``unknown_provider`` (permanent, never
+    ``not_found``, ``bad_request``, ``context_window`` (the prompt and max_tokens do not fit
+    the model's context), ``unsupported_param``, ``unknown_provider`` (permanent, never
     retried). ``attempts`` counts the attempts made; ``retry_after`` is the server's wait, when it
     sent one.
     """

@@ -268,6 +268,8 @@ def classify(error: BaseException, model: str) -> ModelError | None:
         return ModelError(text, model=model, kind="not_found", retryable=False)
     if isinstance(error, litellm.UnsupportedParamsError):
         return ModelError(text, model=model, kind="unsupported_param", retryable=False)
+    if isinstance(error, litellm.ContextWindowExceededError):
+        return ModelError(text, model=model, kind="context_window", retryable=False)
     if isinstance(error, litellm.BadRequestError | litellm.UnprocessableEntityError):
         if "LLM Provider NOT provided" in text:
             return ModelError(text, model=model, kind="unknown_provider", retryable=False)
@@ -389,3 +391,16 @@ def count_tokens(model: str, messages: list[dict[str, Any]]) -> int:
     """Prompt tokens of ``messages`` by litellm's counter (tiktoken, shipped with litellm: it
     never downloads a tokenizer for the OpenAI-family names it is used for)."""
     return int(litellm.token_counter(model=model, messages=messages))
+
+
+def max_input_tokens(model: str) -> int | None:
+    """The context a litellm model name accepts (prompt tokens), from the installed cost map
+    (a dictionary read, never the network), or None when the map does not say."""
+    provider, _, bare = model.partition("/")
+    for key in (model, bare):
+        entry = litellm.model_cost.get(key)
+        if entry and (key == model or entry.get("litellm_provider") in (provider, None)):
+            found = entry.get("max_input_tokens") or entry.get("max_tokens")
+            if isinstance(found, int) and found > 0:
+                return found
+    return None

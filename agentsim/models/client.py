@@ -193,9 +193,17 @@ async def in_process_completion(name: ModelName, request: ModelRequest, attempt:
         text = await REGISTRY.get("provider", name.provider).respond(name, request, attempt)
         words = sum(len(m.get("content", "").split()) for m in request.messages)
         return text, _Usage(words, len(text.split()))
-    result = await asyncio.to_thread(
-        local.complete, name.name, request.messages, schema=request.schema,
-        temperature=request.temperature, max_tokens=request.max_tokens, seed=request.seed)
+    try:
+        result = await asyncio.to_thread(
+            local.complete, name.name, request.messages, schema=request.schema,
+            temperature=request.temperature, max_tokens=request.max_tokens, seed=request.seed)
+    except ValueError as error:  # llama.cpp's one complaint about a request: its length
+        if "context window" not in str(error):
+            raise
+        raise ModelError(f"{error}: the prompt and max_tokens ({request.max_tokens}) do not fit "
+                         "the model's context; lower max_tokens or rounds, or use a model "
+                         "with a longer context", model=str(name), kind="context_window",
+                         retryable=False) from None
     usage = result.get("usage") or {}
     return (result["choices"][0]["message"].get("content") or "",
             _Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))))

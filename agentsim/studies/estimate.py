@@ -198,6 +198,7 @@ class ModelEstimate:
     completion_tokens: int = 0
     completion_tokens_max: int = 0
     limiter_tokens: int = 0  # as the client's tokens-per-minute limiter counts them
+    longest: int = 0  # the largest prompt + max_tokens of one call (against its context)
     price: Any = None  # agentsim.models.prices.Price, None when unknown
     rpm: float | None = None
     tpm: float | None = None
@@ -324,6 +325,10 @@ def estimate_run(scenarios: Sequence[tuple[Path, Any]], options: Any,
     extra = [(f"{len(failed)} of {len(shapes)} simulated conversations failed on the "
               f"stand-in (first: {failed[0].error}); their calls count as far as they got")] \
         if failed else []
+    from agentsim.models.context import context_problem
+
+    extra += [problem for name, row in models.items()
+              if (problem := context_problem(real.resolver, name, row.longest))]
     return PlanEstimate(cells, len(plan.jobs), models, len(shapes), notes,
                         [*warnings, *extra], options.max_cost)
 
@@ -354,6 +359,7 @@ def _charge(jobs: Sequence[ConversationJob], shapes: dict[str, _Shape], real: Mo
             row.completion_tokens += -(-call.completion_chars // 4)
             row.completion_tokens_max += call.max_tokens
             row.limiter_tokens += call.chars // 4 + call.max_tokens
+            row.longest = max(row.longest, tokens[key] + call.max_tokens)
         for call in shape.budget:  # calls the turn budget allows, like those made
             row = _row(models, call.model(job), real, prices)
             row.calls_max += 1

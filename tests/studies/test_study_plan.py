@@ -167,3 +167,19 @@ def test_plan_of_a_bad_study_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["study", "plan", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_a_call_longer_than_the_models_context_is_warned_of(tmp_path):
+    # The embedded model reads 4,096 tokens: a plan whose calls may ask for more says so
+    # before the run, where the run itself would fail those calls (kind context_window).
+    from agentsim.studies import plan_study
+
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "workplace" / \
+        "office-product-launch.yaml"
+    study = tmp_path / "long.yaml"
+    study.write_text(f"id: long\nscenarios: [{scenario}]\nmodels: {{m: local/smollm2-135m-"
+                     "instruct}\nsettings: [interaction]\nvariants: none\nmax_tokens: 4000\n")
+    plan = plan_study(study)
+    assert any("more than its context of 4,096" in w for w in plan.warnings), plan.warnings
+    short = plan_study(study, sets={"max_tokens": 100})
+    assert not any("context" in w for w in short.warnings), short.warnings
