@@ -469,6 +469,8 @@ def rejudge(run_dir: Path, judges: Sequence[str] | None = None,
                             write=False, restate=True)
         archived = archive_results(store)
         store.write_results(results)
+        if results.get("usage") is not None:  # the manifest's count follows the results'
+            store.update_manifest(usage=results["usage"])
     finally:
         store.release()
     return results, archived

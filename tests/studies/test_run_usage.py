@@ -103,3 +103,22 @@ def test_a_models_config_name_of_a_scripted_model_gets_its_facts(tmp_path):
     usage = results["alias"]["usage"]["models"]["pricey"]
     assert usage["cost"] == pytest.approx(usage["prompt_tokens"] * 0.001
                                           + usage["completion_tokens"] * 0.002)
+
+
+def test_judging_again_updates_the_manifests_usage(tmp_path):
+    import json
+
+    from agentsim.cli.main import main
+
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "workplace" / \
+        "office-product-launch.yaml"
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--model", "scripted/fair", "--no-cache",
+                 "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.pop("usage")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["judge", str(out)]) == 0
+    usage = json.loads((out / "manifest.json").read_text())["usage"]
+    assert usage == json.loads((out / "results.json").read_text())["usage"]
+    assert usage["models"]["scripted/fair"]["calls"] > 0
